@@ -1,0 +1,39 @@
+"""Message dispatch shared by wamgr's actors.
+
+Each actor names the handler of each message type in two tables: ``commands`` (asked; the
+handler's return value or exception goes back to the asker) and ``events`` (told; an
+exception is logged and contained, so one bad event never kills the actor, which is what
+pykka does by default with an exception raised for a told message).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pykka
+from loguru import logger
+
+
+class DispatchingActor(pykka.ThreadingActor):
+    """A ThreadingActor that routes typed messages to handler methods."""
+
+    commands: ClassVar[dict[type, str]] = {}
+    events: ClassVar[dict[type, str]] = {}
+
+    def on_receive(self, message: Any) -> Any:
+        """Run the handler of ``message``; contain and log failures of told events."""
+        kind = type(message)
+        name = self.commands.get(kind)
+        if name is not None:
+            return getattr(self, name)(message)
+        name = self.events.get(kind)
+        if name is None:
+            logger.warning(
+                "{} got a message it does not handle: {!r}", type(self).__name__, message
+            )
+            return None
+        try:
+            getattr(self, name)(message)
+        except Exception:
+            logger.exception("{} failed handling {!r}", type(self).__name__, message)
+        return None

@@ -1,0 +1,171 @@
+"""The messages wamgr's actors exchange.
+
+Commands are *asked* by the facade (the reply is the return value of the handler); events
+are *told* between actors and never answered. Every message that concerns a link carries
+that link's generation, so the receiver drops it once the link is history.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from wamgr.policy import Decision
+from wamgr.status import TenantState, TenantStatus
+from wamgr.transport.base import CloseReason
+
+if TYPE_CHECKING:
+    import pykka
+
+
+# --- commands to a tenant (asked by the facade) -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Connect:
+    """Make sure the tenant has a link; opens one only if it has none and none is due."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnect:
+    """Close the current link (if any) and open a new one once it reported closed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Remove:
+    """Stop the tenant: close its link (logging out first if ``do_logout``), give up its lease.
+
+    ``done`` is set once the link is gone (at once if there is none).
+    """
+
+    do_logout: bool
+    done: threading.Event
+
+
+@dataclass(frozen=True, slots=True)
+class SendText:
+    """Send a text message through the connected link; replies with the message id."""
+
+    to: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetStatus:
+    """Reply with the tenant's TenantStatus."""
+
+
+@dataclass(frozen=True, slots=True)
+class GetQr:
+    """Reply with the QR code shown while pairing, or None."""
+
+
+# --- events to a tenant (told) -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """The process is stopping: close the link without logout, release the lease, set ``done``."""
+
+    done: threading.Event
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyDecision:
+    """The supervisor's decision about the link of ``generation`` that closed."""
+
+    generation: int
+    decision: Decision
+    retry_at: float | None  # epoch seconds of the scheduled reconnect, if any
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDue:
+    """The reconnect scheduled after the link of ``generation`` closed is due."""
+
+    generation: int
+
+
+# --- events to the supervisor (told) -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LinkClosed:
+    """A tenant's link closed for a reason that was not wamgr's own request."""
+
+    tenant_id: str
+    tenant: pykka.ActorRef
+    generation: int
+    reason: CloseReason
+    detail: str
+    uptime_s: float
+    attempt: int
+    ban_expires_in_s: float | None = None
+
+
+# --- messages to the registry --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GetOrCreate:
+    """Reply with the tenant's actor, starting it if this process has none (asked)."""
+
+    tenant_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Reply with the tenant's actor, or None (asked)."""
+
+    tenant_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanged:
+    """A tenant's new status; ``active`` says whether its link is connected (told)."""
+
+    status: TenantStatus
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IsActive:
+    """Reply whether the tenant's link is connected (asked)."""
+
+    tenant_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusOf:
+    """Reply with the tenant's last status in this process, or None (asked)."""
+
+    tenant_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AllStatuses:
+    """Reply with every tenant status this process knows (asked)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AllTenants:
+    """Reply with every tenant actor of this process (asked)."""
+
+
+@dataclass(eq=False, slots=True)
+class WaitFor:
+    """Set ``event`` (and fill ``result``) once the tenant is in one of ``states`` (told)."""
+
+    tenant_id: str
+    states: Collection[TenantState]
+    event: threading.Event = field(default_factory=threading.Event)
+    result: list[TenantStatus] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class CancelWait:
+    """Forget a WaitFor whose caller gave up (told)."""
+
+    waiter: WaitFor

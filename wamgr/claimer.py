@@ -1,0 +1,84 @@
+"""The claim loop: connects what should be connected here and lets go of what should not.
+
+Every ``claim_interval_s`` (and once at start-up, which is how sessions are restored after a
+restart) it reads the tenants this instance may connect now (desired connected, lease free,
+expired or ours, not parked for an operator) and connects those this process does not run
+yet or holds in standby. Tenants that run here but are no longer wanted connected (a
+``wamgr tenants remove`` from another process) are stopped.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from loguru import logger
+
+from wamgr.errors import WamgrError
+from wamgr.status import TenantState
+from wamgr.store.tenants import TenantStore
+
+#: Local states in which a claimable tenant is (re)connected by the loop.
+_RECLAIMABLE = frozenset({TenantState.STANDBY, TenantState.STOPPED})
+
+
+class Claimer:
+    """A named thread running :meth:`run_once` every interval until stopped."""
+
+    def __init__(
+        self,
+        tenants: TenantStore,
+        owner: str,
+        interval_s: float,
+        claim: Callable[[str], None],
+        local_states: Callable[[], dict[str, TenantState]],
+        release: Callable[[str], None],
+        name: str = "wamgr-claimer",
+    ):
+        self._tenants = tenants
+        self._owner = owner
+        self._interval_s = interval_s
+        self._claim = claim
+        self._local_states = local_states
+        self._release = release
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        """Start the loop (the first pass runs one interval from now)."""
+        self._thread.start()
+
+    def stop(self, timeout: float) -> None:
+        """End the loop, waiting at most ``timeout`` seconds for a pass under way."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def run_once(self) -> int:
+        """One pass; returns how many tenants it asked to connect."""
+        local = self._local_states()  # read before the store: see docs/architecture.md
+        wanted = self._tenants.claimable(self._owner)
+        claimed = 0
+        for tenant_id in wanted:
+            if self._stop.is_set():
+                break
+            if tenant_id not in local or local[tenant_id] in _RECLAIMABLE:
+                self._claim(tenant_id)
+                claimed += 1
+        desired = set(self._tenants.desired_connected())
+        for tenant_id, state in local.items():
+            if tenant_id not in desired and state is not TenantState.STOPPED:
+                logger.bind(tenant=tenant_id).info("no longer wanted connected; stopping it")
+                self._release(tenant_id)
+        if claimed:
+            logger.info("claimed {} tenants", claimed)
+        return claimed
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                self.run_once()
+            except WamgrError as exc:
+                logger.warning("claim pass failed: {}", exc.format_message())
+            except Exception:
+                logger.exception("claim pass failed")

@@ -1,0 +1,222 @@
+"""Config: every setting of a manager, from a TOML file, ``WAMGR_*`` variables and flags.
+
+Later sources win: defaults < file < environment < explicit arguments. Every timing is in
+seconds. Inconsistent values are refused at construction with a :class:`ConfigError` that
+names the setting and says what would be valid.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from wamgr.clock import Clock
+from wamgr.errors import ConfigError
+from wamgr.transport.base import Transport
+
+
+def _default_instance_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _default_home() -> Path:
+    return Path.home() / ".wamgr"
+
+
+@dataclass
+class Config:
+    """Settings of one :class:`~wamgr.ConnectionManager` (one instance of the service)."""
+
+    #: PostgreSQL URL; None starts the embedded server in ``home``.
+    database_url: str | None = None
+    #: Folder for the embedded database and other local state.
+    home: Path = field(default_factory=_default_home)
+    #: "neonize" (real WhatsApp), "sim" (an in-process simulator), or a Transport object.
+    transport: str | Transport = "neonize"
+    #: This instance's name in leases and statuses; unique per running process.
+    instance_id: str = field(default_factory=_default_instance_id)
+
+    #: A lease not renewed for this long may be taken by another instance.
+    lease_ttl_s: float = 30.0
+    #: How often held leases are renewed.
+    renew_interval_s: float = 10.0
+    #: A lease not renewed for this long is given up (links closed) before the TTL runs out.
+    renew_deadline_s: float = 20.0
+    #: How often the instance looks for tenants to restore or take over.
+    claim_interval_s: float = 5.0
+    #: The most tenants this instance connects at once (None: no limit).
+    capacity: int | None = None
+    #: The most new connects per second this instance starts (None: no limit).
+    connect_rate: float | None = None
+
+    #: A link that stayed connected this long resets the reconnect attempt counter.
+    stable_after_s: float = 60.0
+    #: Spread reconnect delays by ±this fraction (0 = exact delays).
+    backoff_jitter: float = 0.0
+    #: More than this many undecryptable messages within the window means corrupted keys.
+    undecryptable_limit: int = 20
+    undecryptable_window_s: float = 300.0
+    #: On corrupted keys, clear the credentials and re-pair instead of stopping in ``failed``.
+    clear_auth_on_corruption: bool = False
+
+    #: Default timeout of every blocking call of the manager.
+    call_timeout_s: float = 10.0
+    #: Connections in the database pool.
+    db_pool_size: int = 10
+
+    #: The clock every timer and timestamp uses (tests inject a VirtualClock).
+    clock: Clock | None = None
+
+    def __post_init__(self) -> None:
+        self.home = Path(self.home).expanduser()
+        if self.database_url == "":
+            self.database_url = None
+        if not self.instance_id or len(self.instance_id) > 128:
+            raise ConfigError("instance_id must be 1 to 128 characters")
+        positive = (
+            "lease_ttl_s",
+            "renew_interval_s",
+            "renew_deadline_s",
+            "claim_interval_s",
+            "stable_after_s",
+            "undecryptable_window_s",
+            "call_timeout_s",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or value <= 0:
+                raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+        if self.renew_deadline_s >= self.lease_ttl_s:
+            raise ConfigError(
+                f"renew_deadline ({self.renew_deadline_s:g} s) must be shorter than lease_ttl "
+                f"({self.lease_ttl_s:g} s), so a holder gives up before anyone can take over"
+            )
+        if self.renew_interval_s >= self.renew_deadline_s:
+            raise ConfigError(
+                f"renew_interval ({self.renew_interval_s:g} s) must be shorter than "
+                f"renew_deadline ({self.renew_deadline_s:g} s), or one late renewal fences"
+            )
+        if self.capacity is not None and self.capacity < 1:
+            raise ConfigError(f"capacity must be at least 1 (or unset), got {self.capacity}")
+        if self.connect_rate is not None and self.connect_rate <= 0:
+            raise ConfigError(f"connect_rate must be positive (or unset), got {self.connect_rate}")
+        if not 0.0 <= self.backoff_jitter < 1.0:
+            raise ConfigError(f"backoff_jitter is a fraction in [0, 1), got {self.backoff_jitter}")
+        if self.undecryptable_limit < 1:
+            raise ConfigError("undecryptable_limit must be at least 1")
+        if self.db_pool_size < 2:
+            raise ConfigError("db_pool_size must be at least 2")
+        if isinstance(self.transport, str) and not (
+            self.transport in ("neonize", "sim") or self.transport.startswith("sim://")
+        ):
+            raise ConfigError(
+                f"transport {self.transport!r} is not one of 'neonize', 'sim' or 'sim://HOST:PORT'"
+            )
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Config:
+        """Build a Config from the file at ``path`` (if any), ``env`` and ``overrides``.
+
+        File keys and variables share names: ``lease_ttl = 30`` in the file is
+        ``WAMGR_LEASE_TTL=30`` in the environment. Overrides that are None are ignored, so
+        unset CLI flags can be passed straight through.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        if path is not None:
+            values.update(_from_file(Path(path)))
+        elif env.get("WAMGR_CONFIG"):
+            values.update(_from_file(Path(env["WAMGR_CONFIG"])))
+        values.update(_from_env(env))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def _parse_optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse_or_none(text: str) -> Any:
+        return None if text.strip().lower() in ("", "none", "unlimited") else parse(text)
+
+    return parse_or_none
+
+
+#: setting key (file key, and env name without WAMGR_) -> (field, parser of text values)
+_SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "database_url": ("database_url", str),
+    "home": ("home", Path),
+    "transport": ("transport", str),
+    "instance_id": ("instance_id", str),
+    "lease_ttl": ("lease_ttl_s", float),
+    "renew_interval": ("renew_interval_s", float),
+    "renew_deadline": ("renew_deadline_s", float),
+    "claim_interval": ("claim_interval_s", float),
+    "capacity": ("capacity", _parse_optional(int)),
+    "connect_rate": ("connect_rate", _parse_optional(float)),
+    "stable_after": ("stable_after_s", float),
+    "backoff_jitter": ("backoff_jitter", float),
+    "undecryptable_limit": ("undecryptable_limit", int),
+    "undecryptable_window": ("undecryptable_window_s", float),
+    "clear_auth_on_corruption": ("clear_auth_on_corruption", _parse_bool),
+    "call_timeout": ("call_timeout_s", float),
+    "db_pool_size": ("db_pool_size", int),
+}
+
+
+def setting_names() -> list[str]:
+    """Every setting key a file or the environment may use."""
+    return list(_SETTINGS)
+
+
+def _convert(key: str, raw: Any, source: str) -> tuple[str, Any]:
+    name, parse = _SETTINGS[key]
+    try:
+        return name, parse(raw) if isinstance(raw, str) else raw
+    except ValueError as exc:
+        raise ConfigError(f"{source}: bad value {raw!r} for {key} ({exc})") from exc
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    out = {}
+    for key in _SETTINGS:
+        var = f"WAMGR_{key.upper()}"
+        if var in env:
+            name, value = _convert(key, env[var], var)
+            out[name] = value
+    return out
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    table = data.get("wamgr", data)
+    known = {f.name for f in fields(Config)}
+    out = {}
+    for key, raw in table.items():
+        if key not in _SETTINGS:
+            hint = f" (did you mean {key.removesuffix('_s')!r}?)" if key in known else ""
+            raise ConfigError(f"config file {path}: unknown setting {key!r}{hint}")
+        name, value = _convert(key, raw, f"config file {path}")
+        out[name] = value
+    return out

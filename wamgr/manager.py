@@ -1,0 +1,395 @@
+"""ConnectionManager: the facade an application (and the CLI and HTTP API) talks to.
+
+Plain blocking methods, each bounded by a timeout (``Config.call_timeout_s`` unless given):
+they write what is wanted to PostgreSQL, then ask the tenant's actor. This is the only layer
+that blocks; the actors below only tell each other.
+
+    with ConnectionManager(Config(database_url=url, transport=sim)) as mgr:
+        mgr.connect("t1")
+        mgr.wait_for("t1", TenantState.CONNECTED, timeout=10)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pykka
+from loguru import logger
+
+from wamgr.actors import messages as m
+from wamgr.actors.registry import RegistryActor
+from wamgr.actors.supervisor import SupervisorActor
+from wamgr.actors.tenant import TenantActor, TenantServices
+from wamgr.claimer import Claimer
+from wamgr.clock import SystemClock
+from wamgr.config import Config
+from wamgr.errors import ManagerStopped, NotConnected, OperationTimeout, UnknownTenant
+from wamgr.events import EventDispatcher, InboundMessage, StatusEvent, Subscriber
+from wamgr.scheduler import Scheduler
+from wamgr.status import Desired, TenantState, TenantStatus, validate_tenant_id
+from wamgr.store import embedded
+from wamgr.store.db import Database
+from wamgr.store.leases import LeaseStore
+from wamgr.store.status_writer import StatusWriter
+from wamgr.store.tenants import TenantStore
+from wamgr.transport import resolve_transport
+from wamgr.transport.base import MessageReceived, Transport
+
+#: Seconds ``stop()`` gives links to close and leases to be released, in all.
+STOP_BUDGET_S = 20.0
+
+
+class _Deadline:
+    """Seconds left of one call's timeout."""
+
+    def __init__(self, what: str, timeout: float):
+        self.what = what
+        self.timeout = timeout
+        self._end = time.monotonic() + timeout
+
+    def left(self) -> float:
+        left = self._end - time.monotonic()
+        if left <= 0:
+            raise OperationTimeout(self.what, self.timeout)
+        return left
+
+
+class ConnectionManager:
+    """Keeps the tenants of one process connected; at most one socket per tenant.
+
+    Use it as a context manager, or call :meth:`start` and :meth:`stop`.
+    """
+
+    def __init__(self, config: Config):
+        self.config = config
+        self._clock = config.clock or SystemClock()
+        self._started = False
+        self._stopping = False
+        self._lifecycle = threading.Lock()
+        self._embedded_home = None
+        self._db: Database | None = None
+        self._transport: Transport | None = None
+        self._owns_transport = False
+        self._scheduler: Scheduler | None = None
+        self._writer: StatusWriter | None = None
+        self._dispatcher: EventDispatcher | None = None
+        self._claimer: Claimer | None = None
+        self._supervisor: pykka.ActorRef | None = None
+        self._registry: pykka.ActorRef | None = None
+        self.tenants_store: TenantStore | None = None
+        self.leases_store: LeaseStore | None = None
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    def __enter__(self) -> ConnectionManager:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def start(self) -> ConnectionManager:
+        """Open the database, migrate it, start the actors and restore tenants."""
+        with self._lifecycle:
+            if self._started:
+                return self
+            try:
+                self._start()
+            except BaseException:
+                self._teardown(STOP_BUDGET_S)
+                raise
+            self._started = True
+        logger.info("manager {} started", self.config.instance_id)
+        return self
+
+    def _start(self) -> None:
+        cfg = self.config
+        url = cfg.database_url
+        if url is None:
+            self._embedded_home = cfg.home
+            url = embedded.acquire(cfg.home)
+        self._db = Database(url, max_size=cfg.db_pool_size, timeout_s=cfg.call_timeout_s)
+        self._db.open()
+        self._db.migrate()
+        self.tenants_store = TenantStore(self._db)
+        self.leases_store = LeaseStore(self._db)
+        self._transport, self._owns_transport = resolve_transport(cfg, url)
+        self._scheduler = Scheduler(self._clock)
+        self._writer = StatusWriter(self.tenants_store)
+        self._dispatcher = EventDispatcher()
+        self._supervisor = SupervisorActor.start(cfg, self._clock, self._scheduler)
+        services = TenantServices(
+            config=cfg,
+            clock=self._clock,
+            transport=self._transport,
+            tenants=self.tenants_store,
+            leases=self.leases_store,
+            writer=self._writer,
+            supervisor=self._supervisor,
+            on_inbound=self._on_inbound,
+        )
+
+        def make_tenant(tenant_id: str, registry: pykka.ActorRef) -> pykka.ActorRef:
+            return TenantActor.start(tenant_id, services, registry)
+
+        self._registry = RegistryActor.start(make_tenant, self._on_status)
+        self._claimer = Claimer(
+            self.tenants_store,
+            cfg.instance_id,
+            cfg.claim_interval_s,
+            self._claim,
+            self._local_statuses,
+            self._release_unwanted,
+        )
+        self._claimer.run_once()  # restore what should be connected before returning
+        self._claimer.start()
+
+    def stop(self, timeout: float = STOP_BUDGET_S) -> None:
+        """Close every link without logout, release every lease, end every thread.
+
+        Waits at most ``timeout`` seconds in all; pending calls fail with ManagerStopped.
+        """
+        with self._lifecycle:
+            if not self._started or self._stopping:
+                return
+            self._stopping = True
+            self._teardown(timeout)
+            self._started = False
+        logger.info("manager {} stopped", self.config.instance_id)
+
+    def _teardown(self, timeout: float) -> None:
+        end = time.monotonic() + timeout
+
+        def left() -> float:
+            return max(0.1, end - time.monotonic())
+
+        if self._claimer is not None:
+            self._claimer.stop(left())
+        if self._registry is not None:
+            try:
+                tenants = self._registry.ask(m.AllTenants(), timeout=left())
+            except (pykka.Timeout, pykka.ActorDeadError):
+                tenants = []
+            waits = []
+            for ref in tenants:
+                done = threading.Event()
+                try:
+                    ref.tell(m.Shutdown(done))
+                    waits.append(done)
+                except pykka.ActorDeadError:
+                    pass
+            unfinished = sum(1 for done in waits if not done.wait(left()))
+            if unfinished:
+                logger.warning("{} links did not close within the stop budget", unfinished)
+            for ref in [*tenants, self._registry, self._supervisor]:
+                if ref is not None:
+                    ref.stop(block=False)
+            for ref in [*tenants, self._registry, self._supervisor]:
+                if ref is not None:
+                    ref.actor_stopped.wait(left())
+        elif self._supervisor is not None:
+            self._supervisor.stop(timeout=left())
+        if self._scheduler is not None:
+            self._scheduler.stop(left())
+        if self._writer is not None:
+            self._writer.stop(left())
+        if self._dispatcher is not None:
+            self._dispatcher.stop(left())
+        if self._transport is not None and self._owns_transport:
+            self._transport.close()
+        if self._db is not None:
+            self._db.close()
+        if self._embedded_home is not None:
+            embedded.release(self._embedded_home)
+            self._embedded_home = None
+
+    # --- commands -----------------------------------------------------------------------
+
+    def connect(self, tenant_id: str, timeout: float | None = None) -> TenantStatus:
+        """Make sure ``tenant_id`` is connected (opening at most one socket) and return its status.
+
+        The tenant is created if new. With a link in any state, or a reconnect already
+        scheduled, nothing new is opened. A tenant parked in conflict, logged_out or failed
+        is connected again (that is the operator's manual connect).
+        """
+        tenant_id = validate_tenant_id(tenant_id)
+        deadline = self._deadline(f"connect({tenant_id!r})", timeout)
+        self._tenants().set_desired(tenant_id, Desired.CONNECTED)
+        ref = self._ask(self._registry_ref(), m.GetOrCreate(tenant_id), deadline)
+        return self._ask(ref, m.Connect(), deadline)
+
+    def reconnect(self, tenant_id: str, timeout: float | None = None) -> TenantStatus:
+        """Close the tenant's link (no logout) and open a new one once the old one is closed."""
+        tenant_id = validate_tenant_id(tenant_id)
+        deadline = self._deadline(f"reconnect({tenant_id!r})", timeout)
+        self._tenants().set_desired(tenant_id, Desired.CONNECTED)
+        ref = self._ask(self._registry_ref(), m.GetOrCreate(tenant_id), deadline)
+        return self._ask(ref, m.Reconnect(), deadline)
+
+    def remove(
+        self, tenant_id: str, do_logout: bool = False, timeout: float | None = None
+    ) -> TenantStatus | None:
+        """Stop the tenant: close its link, release its lease; returns once the link is gone.
+
+        With ``do_logout`` the device is unlinked from the phone (only possible while
+        connected) and its credentials are cleared. The tenant stays known, with its device,
+        so a later ``connect`` resumes without pairing. Unknown tenants: no-op, returns None.
+        """
+        tenant_id = validate_tenant_id(tenant_id)
+        deadline = self._deadline(f"remove({tenant_id!r})", timeout)
+        self._tenants().set_desired(tenant_id, Desired.STOPPED)
+        ref = self._ask(self._registry_ref(), m.Lookup(tenant_id), deadline)
+        if ref is None:
+            record = self._tenants().get(tenant_id)
+            return record.status if record else None
+        done = threading.Event()
+        status = self._ask(ref, m.Remove(do_logout, done), deadline)
+        if not done.wait(deadline.left()):
+            raise OperationTimeout(deadline.what, deadline.timeout)
+        return (
+            self._ask(ref, m.GetStatus(), deadline)
+            if status.state is not TenantState.STOPPED
+            else status
+        )
+
+    def send_text(self, tenant_id: str, to: str, text: str, timeout: float | None = None) -> str:
+        """Send ``text`` to ``to`` (a phone number or JID); returns the message id.
+
+        Raises NotConnected (naming the state and what to do) unless the tenant is connected
+        in this process.
+        """
+        tenant_id = validate_tenant_id(tenant_id)
+        if not isinstance(to, str) or not to.strip():
+            raise ValueError("send_text needs a recipient: a phone number or a JID")
+        deadline = self._deadline(f"send_text({tenant_id!r})", timeout)
+        ref = self._ask(self._registry_ref(), m.Lookup(tenant_id), deadline)
+        if ref is None:
+            raise NotConnected(tenant_id, str(self.status(tenant_id).state))
+        return self._ask(ref, m.SendText(to, text), deadline)
+
+    # --- queries ------------------------------------------------------------------------
+
+    def is_connection_active(self, tenant_id: str, timeout: float | None = None) -> bool:
+        """Whether the tenant has a connected link in this process (answered by the registry)."""
+        tenant_id = validate_tenant_id(tenant_id)
+        deadline = self._deadline(f"is_connection_active({tenant_id!r})", timeout)
+        return bool(self._ask(self._registry_ref(), m.IsActive(tenant_id), deadline))
+
+    def status(self, tenant_id: str, timeout: float | None = None) -> TenantStatus:
+        """The tenant's status: live if this process runs it, else as stored.
+
+        Raises UnknownTenant if it was never added.
+        """
+        tenant_id = validate_tenant_id(tenant_id)
+        deadline = self._deadline(f"status({tenant_id!r})", timeout)
+        status = self._ask(self._registry_ref(), m.StatusOf(tenant_id), deadline)
+        if status is not None:
+            return status
+        record = self._tenants().get(tenant_id)
+        if record is None:
+            raise UnknownTenant(tenant_id)
+        return record.status
+
+    def statuses(self, timeout: float | None = None) -> list[TenantStatus]:
+        """Every known tenant's status, ordered by id (live where this process runs it)."""
+        deadline = self._deadline("statuses()", timeout)
+        live = {s.tenant_id: s for s in self._ask(self._registry_ref(), m.AllStatuses(), deadline)}
+        stored = {r.status.tenant_id: r.status for r in self._tenants().all()}
+        stored.update(live)
+        return [stored[t] for t in sorted(stored)]
+
+    def qr(self, tenant_id: str, timeout: float | None = None) -> str | None:
+        """The QR code the tenant shows while pairing, or None."""
+        tenant_id = validate_tenant_id(tenant_id)
+        deadline = self._deadline(f"qr({tenant_id!r})", timeout)
+        ref = self._ask(self._registry_ref(), m.Lookup(tenant_id), deadline)
+        return None if ref is None else self._ask(ref, m.GetQr(), deadline)
+
+    def wait_for(
+        self,
+        tenant_id: str,
+        state: TenantState | Iterable[TenantState],
+        timeout: float | None = None,
+    ) -> TenantStatus:
+        """Block until the tenant is in ``state`` (or one of several) in this process.
+
+        Returns the status that matched; raises OperationTimeout after ``timeout`` seconds.
+        """
+        tenant_id = validate_tenant_id(tenant_id)
+        states = {TenantState(state)} if isinstance(state, str) else {TenantState(s) for s in state}
+        names = "|".join(sorted(states))
+        deadline = self._deadline(f"wait_for({tenant_id!r}, {names})", timeout)
+        waiter = m.WaitFor(tenant_id, frozenset(states))
+        registry = self._registry_ref()
+        registry.tell(waiter)
+        if waiter.event.wait(deadline.timeout):
+            return waiter.result[0]
+        registry.tell(m.CancelWait(waiter))
+        raise OperationTimeout(deadline.what, deadline.timeout)
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback`` with every StatusEvent and InboundMessage; returns an unsubscriber.
+
+        Callbacks run on one dispatcher thread; one that raises is logged and skipped.
+        """
+        if self._dispatcher is None:
+            raise ManagerStopped()
+        return self._dispatcher.subscribe(callback)
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _deadline(self, what: str, timeout: float | None) -> _Deadline:
+        if not self._started or self._stopping:
+            raise ManagerStopped()
+        return _Deadline(what, self.config.call_timeout_s if timeout is None else timeout)
+
+    def _tenants(self) -> TenantStore:
+        if self.tenants_store is None:
+            raise ManagerStopped()
+        return self.tenants_store
+
+    def _registry_ref(self) -> pykka.ActorRef:
+        if self._registry is None:
+            raise ManagerStopped()
+        return self._registry
+
+    @staticmethod
+    def _ask(ref: pykka.ActorRef, message: object, deadline: _Deadline) -> Any:
+        try:
+            return ref.ask(message, block=False).get(timeout=deadline.left())
+        except pykka.Timeout:
+            raise OperationTimeout(deadline.what, deadline.timeout) from None
+        except pykka.ActorDeadError:
+            raise ManagerStopped() from None
+
+    def _on_status(self, new: TenantStatus, old: TenantStatus | None) -> None:
+        if self._dispatcher is not None:
+            old_state = old.state if old else None
+            self._dispatcher.publish(StatusEvent(new.tenant_id, old_state, new))
+
+    def _on_inbound(self, tenant_id: str, message: MessageReceived) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.publish(
+                InboundMessage(tenant_id, message.message_id, message.sender, message.text)
+            )
+
+    # The claimer's callbacks run before start() has returned, so they skip _deadline's check.
+
+    def _local_statuses(self) -> dict[str, TenantState]:
+        deadline = _Deadline("claim: local statuses", self.config.call_timeout_s)
+        statuses = self._ask(self._registry_ref(), m.AllStatuses(), deadline)
+        return {s.tenant_id: s.state for s in statuses}
+
+    def _claim(self, tenant_id: str) -> None:
+        deadline = _Deadline(f"claim({tenant_id!r})", self.config.call_timeout_s)
+        ref = self._ask(self._registry_ref(), m.GetOrCreate(tenant_id), deadline)
+        self._ask(ref, m.Connect(), deadline)
+
+    def _release_unwanted(self, tenant_id: str) -> None:
+        deadline = _Deadline(f"release({tenant_id!r})", self.config.call_timeout_s)
+        ref = self._ask(self._registry_ref(), m.Lookup(tenant_id), deadline)
+        if ref is not None:
+            self._ask(ref, m.Remove(False, threading.Event()), deadline)

@@ -1,0 +1,117 @@
+"""The connection pool and the versioned migrations.
+
+:class:`Database` owns one ``psycopg_pool.ConnectionPool``. Every statement wamgr runs goes
+through :meth:`Database.connection`, which turns a lost or unreachable server into
+:class:`~wamgr.errors.DatabaseUnavailable` so callers handle one error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+
+import psycopg
+import psycopg_pool
+from loguru import logger
+
+from wamgr.errors import DatabaseUnavailable
+
+#: Key of the advisory lock that serialises migrations between processes.
+_MIGRATION_LOCK = 0x77616D67  # "wamg"
+
+_MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
+
+
+def available_migrations() -> list[tuple[int, str, str]]:
+    """``(version, name, sql)`` of every migration shipped with wamgr, oldest first."""
+    found = []
+    for entry in resources.files("wamgr.store.migrations").iterdir():
+        match = _MIGRATION_NAME.fullmatch(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+class Database:
+    """A pool of connections to wamgr's PostgreSQL database."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout_s: float = 10.0,
+        name: str = "wamgr-db",
+    ):
+        self.url = url
+        self.timeout_s = timeout_s
+        self._pool = psycopg_pool.ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout_s,
+            open=False,
+            name=name,
+            kwargs={"autocommit": True},
+            check=psycopg_pool.ConnectionPool.check_connection,
+        )
+
+    def open(self) -> None:
+        """Open the pool and wait until it has a working connection, or raise."""
+        try:
+            self._pool.open(wait=True, timeout=self.timeout_s)
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            self._pool.close()
+            raise DatabaseUnavailable(
+                f"cannot connect within {self.timeout_s:g} s ({exc})"
+            ) from exc
+
+    def close(self) -> None:
+        """Close every connection and end the pool's threads."""
+        self._pool.close(timeout=5.0)
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """A connection in autocommit mode; use ``conn.transaction()`` for a transaction."""
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except psycopg_pool.PoolTimeout as exc:
+            raise DatabaseUnavailable(f"no connection within {self.timeout_s:g} s") from exc
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(str(exc).strip()) from exc
+
+    def ping(self) -> None:
+        """Run ``SELECT 1``; raise DatabaseUnavailable if it fails."""
+        with self.connection() as conn:
+            conn.execute("SELECT 1")
+
+    def migrate(self) -> list[str]:
+        """Apply every migration not yet applied, in order; returns the names applied.
+
+        Safe when several processes start at once: an advisory lock lets one apply them.
+        """
+        applied: list[str] = []
+        with self.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS wamgr_schema_migrations ("
+                " version integer PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {row[0] for row in conn.execute("SELECT version FROM wamgr_schema_migrations")}
+            for version, name, sql in available_migrations():
+                if version in done:
+                    continue
+                conn.execute(sql)  # type: ignore[call-overload]
+                conn.execute(
+                    "INSERT INTO wamgr_schema_migrations (version, name) VALUES (%s, %s)",
+                    (version, name),
+                )
+                applied.append(name)
+        for name in applied:
+            logger.info("applied migration {}", name)
+        return applied

@@ -1,0 +1,84 @@
+"""The ``wamgr_leases`` table: which instance may hold a tenant's socket, with fencing tokens.
+
+Every grant is ONE statement (insert, or take over a row that is expired or already ours)
+and takes a fresh token from a sequence, so tokens only grow. Expiry is computed with the
+database's clock (``now()``), never the caller's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from wamgr.store.db import Database
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A lease row as stored."""
+
+    tenant_id: str
+    owner: str
+    token: int
+    expires_at: datetime
+
+
+_ACQUIRE = """
+INSERT INTO wamgr_leases (tenant_id, owner, token, expires_at)
+VALUES (%(tenant)s, %(owner)s, nextval('wamgr_lease_tokens'),
+        now() + %(ttl)s * interval '1 second')
+ON CONFLICT (tenant_id) DO UPDATE
+   SET owner = EXCLUDED.owner, token = EXCLUDED.token,
+       acquired_at = now(), expires_at = EXCLUDED.expires_at
+ WHERE wamgr_leases.expires_at < now() OR wamgr_leases.owner = EXCLUDED.owner
+RETURNING token
+"""
+
+
+class LeaseStore:
+    """Acquires, releases and lists leases."""
+
+    def __init__(self, db: Database):
+        self._db = db
+
+    def acquire(self, tenant_id: str, owner: str, ttl_s: float) -> int | None:
+        """Take the tenant's lease for ``owner``: the new token, or None if held elsewhere."""
+        with self._db.connection() as conn:
+            row = conn.execute(
+                _ACQUIRE, {"tenant": tenant_id, "owner": owner, "ttl": ttl_s}
+            ).fetchone()
+        return int(row[0]) if row else None
+
+    def release(self, tenant_id: str, token: int) -> bool:
+        """Give the lease up if ``token`` is still the current one; returns whether it was."""
+        with self._db.connection() as conn:
+            cur = conn.execute(
+                "DELETE FROM wamgr_leases WHERE tenant_id = %s AND token = %s", (tenant_id, token)
+            )
+            return cur.rowcount > 0
+
+    def holder(self, tenant_id: str) -> Lease | None:
+        """The current lease of a tenant (expired or not), or None."""
+        with self._db.connection() as conn:
+            row = conn.execute(
+                "SELECT tenant_id, owner, token, expires_at FROM wamgr_leases WHERE tenant_id = %s",
+                (tenant_id,),
+            ).fetchone()
+        return Lease(*row) if row else None
+
+    def all(self) -> list[Lease]:
+        """Every lease row, ordered by tenant."""
+        with self._db.connection() as conn:
+            rows = conn.execute(
+                "SELECT tenant_id, owner, token, expires_at FROM wamgr_leases ORDER BY tenant_id"
+            ).fetchall()
+        return [Lease(*row) for row in rows]
+
+    def clear(self, tenant_id: str | None = None) -> int:
+        """Delete one tenant's lease (every lease if ``tenant_id`` is None); returns the count."""
+        with self._db.connection() as conn:
+            if tenant_id is None:
+                cur = conn.execute("DELETE FROM wamgr_leases")
+            else:
+                cur = conn.execute("DELETE FROM wamgr_leases WHERE tenant_id = %s", (tenant_id,))
+            return cur.rowcount

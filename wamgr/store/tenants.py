@@ -1,0 +1,159 @@
+"""The ``wamgr_tenants`` table: what is wanted of each tenant and what it is doing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from psycopg.rows import dict_row
+
+from wamgr.status import Desired, TenantState, TenantStatus
+from wamgr.store.db import Database
+
+_COLUMNS = "tenant_id, desired, state, jid, owner, attempt, next_retry_at, last_error, updated_at"
+
+
+@dataclass(frozen=True, slots=True)
+class TenantRecord:
+    """A tenant as stored: its desired state and its last written status."""
+
+    desired: Desired
+    status: TenantStatus
+
+
+def _record(row: dict) -> TenantRecord:
+    status = TenantStatus(
+        tenant_id=row["tenant_id"],
+        state=TenantState(row["state"]),
+        jid=row["jid"],
+        owner=row["owner"],
+        attempt=row["attempt"],
+        next_retry_at=row["next_retry_at"],
+        last_error=row["last_error"],
+        updated_at=row["updated_at"],
+    )
+    return TenantRecord(Desired(row["desired"]), status)
+
+
+class TenantStore:
+    """Reads and writes tenants; every method is one short statement or transaction."""
+
+    def __init__(self, db: Database):
+        self._db = db
+
+    def set_desired(self, tenant_id: str, desired: Desired) -> bool:
+        """Record what is wanted of ``tenant_id``, creating it if new; returns whether it changed.
+
+        Creating a tenant with ``desired=stopped`` is a no-op (there is nothing to stop).
+        """
+        with self._db.connection() as conn:
+            if desired is Desired.STOPPED:
+                cur = conn.execute(
+                    "UPDATE wamgr_tenants SET desired = 'stopped', updated_at = now()"
+                    " WHERE tenant_id = %s AND desired <> 'stopped'",
+                    (tenant_id,),
+                )
+            else:
+                cur = conn.execute(
+                    "INSERT INTO wamgr_tenants (tenant_id, desired) VALUES (%s, 'connected')"
+                    " ON CONFLICT (tenant_id) DO UPDATE SET desired = 'connected',"
+                    " updated_at = now() WHERE wamgr_tenants.desired <> 'connected'",
+                    (tenant_id,),
+                )
+            return cur.rowcount > 0
+
+    def get(self, tenant_id: str) -> TenantRecord | None:
+        """The stored tenant, or None if unknown."""
+        with self._db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(
+                f"SELECT {_COLUMNS} FROM wamgr_tenants WHERE tenant_id = %s", (tenant_id,)
+            ).fetchone()
+        return _record(row) if row else None
+
+    def all(self) -> list[TenantRecord]:
+        """Every stored tenant, ordered by id."""
+        with self._db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(
+                f"SELECT {_COLUMNS} FROM wamgr_tenants ORDER BY tenant_id"
+            ).fetchall()
+        return [_record(row) for row in rows]
+
+    def desired_connected(self) -> list[str]:
+        """Ids of every tenant that should be connected."""
+        with self._db.connection() as conn:
+            rows = conn.execute(
+                "SELECT tenant_id FROM wamgr_tenants WHERE desired = 'connected' ORDER BY tenant_id"
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def claimable(self, owner: str) -> list[str]:
+        """Desired-connected tenants that ``owner`` may connect now, ordered by id.
+
+        Left out: tenants whose lease another owner holds unexpired, tenants parked for an
+        operator (conflict, logged_out, failed), and banned tenants whose ban has not expired.
+        """
+        with self._db.connection() as conn:
+            rows = conn.execute(
+                "SELECT t.tenant_id FROM wamgr_tenants t"
+                " LEFT JOIN wamgr_leases l ON l.tenant_id = t.tenant_id"
+                " WHERE t.desired = 'connected'"
+                " AND t.state NOT IN ('conflict', 'logged_out', 'failed')"
+                " AND (t.state <> 'banned' OR t.next_retry_at IS NULL"
+                "      OR t.next_retry_at <= now())"
+                " AND (l.tenant_id IS NULL OR l.expires_at < now() OR l.owner = %s)"
+                " ORDER BY t.tenant_id",
+                (owner,),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def set_jid(self, tenant_id: str, jid: str | None) -> None:
+        """Store (or, with None, forget) the device a tenant is paired as."""
+        with self._db.connection() as conn:
+            conn.execute(
+                "UPDATE wamgr_tenants SET jid = %s, updated_at = now() WHERE tenant_id = %s",
+                (jid, tenant_id),
+            )
+
+    def delete(self, tenant_id: str) -> bool:
+        """Forget a tenant entirely (its lease too); returns whether it existed."""
+        with self._db.connection() as conn, conn.transaction():
+            conn.execute("DELETE FROM wamgr_leases WHERE tenant_id = %s", (tenant_id,))
+            cur = conn.execute("DELETE FROM wamgr_tenants WHERE tenant_id = %s", (tenant_id,))
+            return cur.rowcount > 0
+
+    def write_statuses(self, changes: Sequence[tuple[TenantStatus, str | None]]) -> None:
+        """Write many ``(status, old_state)`` changes in one transaction, with history rows.
+
+        A status whose state did not change (``old_state == state``) updates the row only.
+        """
+        if not changes:
+            return
+        with self._db.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.executemany(
+                "UPDATE wamgr_tenants SET state = %s, owner = %s, attempt = %s,"
+                " next_retry_at = %s, last_error = %s, updated_at = now()"
+                " WHERE tenant_id = %s",
+                [
+                    (
+                        str(s.state),
+                        s.owner,
+                        s.attempt,
+                        s.next_retry_at,
+                        s.last_error,
+                        s.tenant_id,
+                    )
+                    for s, _ in changes
+                ],
+            )
+            history = [
+                (s.tenant_id, old, str(s.state), s.attempt, s.last_error, s.owner)
+                for s, old in changes
+                if old != str(s.state)
+            ]
+            if history:
+                cur.executemany(
+                    "INSERT INTO wamgr_status_history"
+                    " (tenant_id, old_state, new_state, attempt, detail, owner)"
+                    " VALUES (%s, %s, %s, %s, %s, %s)",
+                    history,
+                )
