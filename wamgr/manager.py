@@ -30,8 +30,7 @@ from wamgr.errors import ManagerStopped, NotConnected, OperationTimeout, Unknown
 from wamgr.events import EventDispatcher, InboundMessage, StatusEvent, Subscriber
 from wamgr.scheduler import Scheduler
 from wamgr.status import Desired, TenantState, TenantStatus, validate_tenant_id
-from wamgr.store import embedded
-from wamgr.store.db import Database
+from wamgr.store.db import Database, open_database
 from wamgr.store.leases import LeaseStore
 from wamgr.store.status_writer import StatusWriter
 from wamgr.store.tenants import TenantStore
@@ -69,8 +68,8 @@ class ConnectionManager:
         self._started = False
         self._stopping = False
         self._lifecycle = threading.Lock()
-        self._embedded_home = None
         self._db: Database | None = None
+        self._close_db: Callable[[], None] | None = None
         self._transport: Transport | None = None
         self._owns_transport = False
         self._scheduler: Scheduler | None = None
@@ -107,13 +106,10 @@ class ConnectionManager:
 
     def _start(self) -> None:
         cfg = self.config
-        url = cfg.database_url
-        if url is None:
-            self._embedded_home = cfg.home
-            url = embedded.acquire(cfg.home)
-        self._db = Database(url, max_size=cfg.db_pool_size, timeout_s=cfg.call_timeout_s)
-        self._db.open()
-        self._db.migrate()
+        self._db, self._close_db = open_database(
+            cfg.database_url, cfg.home, pool_size=cfg.db_pool_size, timeout_s=cfg.call_timeout_s
+        )
+        url = self._db.url
         self.tenants_store = TenantStore(self._db)
         self.leases_store = LeaseStore(self._db)
         self._transport, self._owns_transport = resolve_transport(cfg, url)
@@ -200,11 +196,9 @@ class ConnectionManager:
             self._dispatcher.stop(left())
         if self._transport is not None and self._owns_transport:
             self._transport.close()
-        if self._db is not None:
-            self._db.close()
-        if self._embedded_home is not None:
-            embedded.release(self._embedded_home)
-            self._embedded_home = None
+        if self._close_db is not None:
+            self._close_db()
+            self._close_db = None
 
     # --- commands -----------------------------------------------------------------------
 

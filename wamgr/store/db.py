@@ -8,9 +8,10 @@ through :meth:`Database.connection`, which turns a lost or unreachable server in
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
+from pathlib import Path
 
 import psycopg
 import psycopg_pool
@@ -115,3 +116,31 @@ class Database:
         for name in applied:
             logger.info("applied migration {}", name)
         return applied
+
+
+def open_database(
+    database_url: str | None, home: Path, *, pool_size: int = 4, timeout_s: float = 10.0
+) -> tuple[Database, Callable[[], None]]:
+    """Open (and migrate) wamgr's database; returns it and the function that closes it.
+
+    With no ``database_url`` the embedded server in ``home`` is started or joined, and the
+    close function leaves it again.
+    """
+    from wamgr.store import embedded
+
+    url = database_url or embedded.acquire(home)
+    db = Database(url, max_size=pool_size, timeout_s=timeout_s)
+    try:
+        db.open()
+        db.migrate()
+    except BaseException:
+        if database_url is None:
+            embedded.release(home)
+        raise
+
+    def close() -> None:
+        db.close()
+        if database_url is None:
+            embedded.release(home)
+
+    return db, close

@@ -55,7 +55,7 @@ def acquire(home: Path) -> str:
             _servers[pgdata] = (server, count + 1)
         else:
             home.mkdir(parents=True, exist_ok=True)
-            logger.info("starting embedded PostgreSQL in {}", pgdata)
+            logger.debug("starting embedded PostgreSQL in {}", pgdata)
             try:
                 server = _pgserver().get_server(pgdata, cleanup_mode="stop")
             except Exception as exc:
@@ -80,4 +80,4 @@ def release(home: Path) -> None:
             return
         del _servers[pgdata]
     server.cleanup()
-    logger.info("left embedded PostgreSQL in {}", pgdata)
+    logger.debug("left embedded PostgreSQL in {}", pgdata)

@@ -1,0 +1,121 @@
+"""Shared fixtures: a real PostgreSQL, one fresh database per test, managers that stop.
+
+PostgreSQL is the embedded one (started once per session in a temporary folder) unless
+WAMGR_TEST_DATABASE_URL names a server; each test gets its own database, cloned from a
+migrated template, and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from wamgr import Config, ConnectionManager
+from wamgr.clock import VirtualClock
+from wamgr.store import embedded
+from wamgr.store.db import Database
+from wamgr.transport.sim import SimWhatsApp
+
+_TEMPLATE = "wamgr_test_template"
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a database on the test PostgreSQL server (used to create per-test databases)."""
+    url = os.environ.get("WAMGR_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    home = tmp_path_factory.mktemp("embedded-pg")
+    yield embedded.acquire(home)
+    embedded.release(home)
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server_url: str) -> str:
+    """A database with every migration applied, cloned for each test."""
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{_TEMPLATE}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{_TEMPLATE}"')
+    db = Database(make_conninfo(pg_server_url, dbname=_TEMPLATE), min_size=1, max_size=2)
+    db.open()
+    db.migrate()
+    db.close()
+    return _TEMPLATE
+
+
+@pytest.fixture
+def database_url(pg_server_url: str, template_db: str) -> Iterator[str]:
+    """A fresh, migrated database of this test's own."""
+    name = f"wamgr_t{os.getpid()}_{next(_counter)}"
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}" STRATEGY FILE_COPY')
+    yield make_conninfo(pg_server_url, dbname=name)
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    """A clock that moves only when the test advances it."""
+    return VirtualClock()
+
+
+@pytest.fixture
+def sim(clock: VirtualClock) -> SimWhatsApp:
+    """A simulated WhatsApp that pairs new devices at once."""
+    return SimWhatsApp(auto_pair=True, clock=clock)
+
+
+ManagerFactory = Callable[..., ConnectionManager]
+
+
+@pytest.fixture
+def make_manager(
+    database_url: str, sim: SimWhatsApp, clock: VirtualClock, tmp_path: Path
+) -> Iterator[ManagerFactory]:
+    """Start managers on this test's database; every one is stopped at the end."""
+    started: list[ConnectionManager] = []
+
+    def make(**overrides: object) -> ConnectionManager:
+        settings: dict[str, object] = {
+            "database_url": database_url,
+            "home": tmp_path / "home",
+            "transport": sim,
+            "instance_id": f"inst-{len(started)}",
+            "clock": clock,
+            "claim_interval_s": 3600.0,
+        }
+        settings.update(overrides)
+        manager = ConnectionManager(Config(**settings)).start()  # type: ignore[arg-type]
+        started.append(manager)
+        return manager
+
+    yield make
+    for manager in reversed(started):
+        manager.stop()
+
+
+@pytest.fixture
+def mgr(make_manager: ManagerFactory) -> ConnectionManager:
+    """One manager on the simulator, with a virtual clock."""
+    return make_manager()
+
+
+@pytest.fixture
+def thread_baseline() -> Iterator[Callable[[], set[str]]]:
+    """A function listing threads started since the test began that are still alive."""
+    before = {t.ident for t in threading.enumerate()}
+
+    def leftover() -> set[str]:
+        return {t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()}
+
+    return leftover

@@ -1,0 +1,304 @@
+"""The ``wamgr`` command: run the service and look after tenants from any shell.
+
+Every command but ``serve`` works on the database directly, so it works from another
+process (or host) while ``serve`` runs. Errors print one line, ``wamgr: <what to do>``, and
+exit non-zero (the code depends on the error; see docs/troubleshooting.md).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from wamgr import logging as wamgr_logging
+from wamgr.config import Config
+from wamgr.errors import UnknownTenant, WamgrError
+from wamgr.manager import ConnectionManager
+from wamgr.status import Desired, TenantState, validate_tenant_id
+from wamgr.store.db import Database, open_database
+from wamgr.store.tenants import TenantRecord, TenantStore
+
+_STATE_COLOURS = {
+    TenantState.CONNECTED: "green",
+    TenantState.CONNECTING: "cyan",
+    TenantState.PAIRING: "cyan",
+    TenantState.BACKOFF: "yellow",
+    TenantState.STANDBY: "blue",
+    TenantState.BANNED: "magenta",
+    TenantState.CONFLICT: "red",
+    TenantState.LOGGED_OUT: "red",
+    TenantState.FAILED: "red",
+}
+
+
+class WamgrGroup(click.Group):
+    """A click group that turns wamgr's errors into one line and their exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; WamgrError -> ``wamgr: message`` on stderr and its exit code."""
+        try:
+            return super().invoke(ctx)
+        except WamgrError as exc:
+            click.echo(f"wamgr: {exc.format_message()}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+def _config(ctx: click.Context, **overrides: Any) -> Config:
+    params = ctx.find_root().params
+    return Config.load(
+        params.get("config"),
+        database_url=params.get("database_url"),
+        home=params.get("home"),
+        **overrides,
+    )
+
+
+@contextmanager
+def _database(ctx: click.Context) -> Iterator[Database]:
+    cfg = _config(ctx)
+    db, close = open_database(cfg.database_url, cfg.home, timeout_s=cfg.call_timeout_s)
+    try:
+        yield db
+    finally:
+        close()
+
+
+def _tenant_ids(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -> list[str]:
+    try:
+        return [validate_tenant_id(v) for v in values]
+    except WamgrError as exc:
+        raise click.BadParameter(exc.format_message()) from exc
+
+
+@click.group(cls=WamgrGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config", type=click.Path(dir_okay=False, path_type=Path), help="A wamgr.toml file."
+)
+@click.option(
+    "--database-url", envvar="WAMGR_DATABASE_URL", help="PostgreSQL URL (default: embedded)."
+)
+@click.option(
+    "--home",
+    envvar="WAMGR_HOME",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the embedded database (default ~/.wamgr).",
+)
+@click.option("--log-json", is_flag=True, help="Log one JSON object per line.")
+@click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING…")
+def main(
+    config: Path | None,
+    database_url: str | None,
+    home: Path | None,
+    log_json: bool,
+    log_level: str,
+) -> None:
+    """Keep many WhatsApp Web connections alive: one socket per account, always.
+
+    \b
+    Example:
+      wamgr tenants add shop-1      # want shop-1 connected
+      wamgr serve --transport sim   # run the service (Ctrl-C stops it cleanly)
+      wamgr status --json           # from another shell
+    """
+    wamgr_logging.configure(level=log_level.upper(), json=log_json)
+
+
+@main.command()
+@click.option(
+    "--transport",
+    help="neonize (real WhatsApp), sim (in-process simulator). Default: neonize.",
+)
+@click.option("--instance-id", help="This instance's name in leases (default host-pid).")
+@click.pass_context
+def serve(ctx: click.Context, transport: str | None, instance_id: str | None) -> None:
+    """Run the manager until SIGTERM or SIGINT, then close links (no logout) and release leases.
+
+    \b
+    Example:
+      wamgr serve --transport sim
+    """
+    cfg = _config(ctx, transport=transport, instance_id=instance_id)
+    stop = threading.Event()
+    _on_signals(lambda: stop.set())
+    with ConnectionManager(cfg) as mgr:
+        count = len(mgr.statuses())
+        click.echo(
+            f"wamgr serving as {cfg.instance_id} ({count} tenants known); "
+            "SIGTERM or Ctrl-C stops it",
+            err=True,
+        )
+        stop.wait()
+        click.echo("wamgr stopping: closing links without logout, releasing leases", err=True)
+
+
+def _on_signals(handler: Callable[[], None]) -> None:
+    def handle(signum: int, _: object) -> None:
+        handler()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+@main.group()
+def tenants() -> None:
+    """Add, list and remove tenants (works while serve runs elsewhere)."""
+
+
+@tenants.command("add")
+@click.argument("tenant_ids", nargs=-1, required=True, callback=_tenant_ids)
+@click.pass_context
+def tenants_add(ctx: click.Context, tenant_ids: list[str]) -> None:
+    """Want TENANT_IDS connected; a running serve picks them up within its claim interval.
+
+    \b
+    Example:
+      wamgr tenants add shop-1 shop-2
+    """
+    with _database(ctx) as db:
+        store = TenantStore(db)
+        for tenant_id in tenant_ids:
+            changed = store.set_desired(tenant_id, Desired.CONNECTED)
+            click.echo(f"{tenant_id}: {'added' if changed else 'already wanted connected'}")
+
+
+@tenants.command("remove")
+@click.argument("tenant_ids", nargs=-1, required=True, callback=_tenant_ids)
+@click.option("--purge", is_flag=True, help="Also forget the tenant and its device JID.")
+@click.pass_context
+def tenants_remove(ctx: click.Context, tenant_ids: list[str], purge: bool) -> None:
+    """Want TENANT_IDS stopped; the instance holding each closes its link (no logout).
+
+    \b
+    Example:
+      wamgr tenants remove shop-1
+    """
+    with _database(ctx) as db:
+        store = TenantStore(db)
+        for tenant_id in tenant_ids:
+            if purge:
+                gone = store.delete(tenant_id)
+                click.echo(f"{tenant_id}: {'purged' if gone else 'unknown'}")
+            else:
+                known = store.get(tenant_id) is not None
+                store.set_desired(tenant_id, Desired.STOPPED)
+                click.echo(f"{tenant_id}: {'removed' if known else 'unknown'}")
+
+
+@tenants.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def tenants_list(ctx: click.Context, as_json: bool) -> None:
+    """List tenants with what is wanted of them and their state.
+
+    \b
+    Example:
+      wamgr tenants list --json
+    """
+    with _database(ctx) as db:
+        records = TenantStore(db).all()
+    if as_json:
+        out = [{**r.status.to_json(), "desired": str(r.desired)} for r in records]
+        click.echo(json.dumps(out, indent=2))
+        return
+    for record in records:
+        click.echo(f"{record.status.tenant_id}\t{record.desired}\t{record.status.state}")
+
+
+@main.command()
+@click.argument("tenant_id", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: an object, or a list.")
+@click.pass_context
+def status(ctx: click.Context, tenant_id: str | None, as_json: bool) -> None:
+    """Show the status of TENANT_ID, or of every tenant, as stored by the instances.
+
+    \b
+    Example:
+      wamgr status shop-1 --json
+    """
+    if tenant_id is not None:
+        _tenant_ids(ctx, None, (tenant_id,))  # type: ignore[arg-type]
+    with _database(ctx) as db:
+        store = TenantStore(db)
+        if tenant_id is not None:
+            record = store.get(tenant_id)
+            if record is None:
+                raise UnknownTenant(tenant_id)
+            records = [record]
+        else:
+            records = store.all()
+    if as_json:
+        payload: Any = [_json(r) for r in records]
+        click.echo(json.dumps(payload[0] if tenant_id is not None else payload, indent=2))
+        return
+    _print_table(records)
+
+
+def _json(record: TenantRecord) -> dict[str, Any]:
+    return {**record.status.to_json(), "desired": str(record.desired)}
+
+
+def _print_table(records: list[TenantRecord]) -> None:
+    if not records:
+        click.echo("no tenants (add one: wamgr tenants add TENANT)")
+        return
+    header = ("TENANT", "DESIRED", "STATE", "OWNER", "ATTEMPT", "NEXT RETRY", "LAST ERROR")
+    rows = []
+    for record in records:
+        s = record.status
+        rows.append(
+            (
+                s.tenant_id,
+                str(record.desired),
+                str(s.state),
+                s.owner or "-",
+                str(s.attempt),
+                s.next_retry_at.strftime("%H:%M:%S") if s.next_retry_at else "-",
+                s.last_error or "-",
+            )
+        )
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+
+    def line(cells: tuple[str, ...], state: TenantState | None = None) -> str:
+        parts = [cell.ljust(width) for cell, width in zip(cells, widths, strict=False)]
+        if state is not None:
+            parts[2] = click.style(parts[2], fg=_STATE_COLOURS.get(state))
+        return "  ".join([*parts, cells[-1]])
+
+    click.echo(line(header))
+    for record, row in zip(records, rows, strict=True):
+        click.echo(line(row, record.status.state))
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("migrate")
+@click.pass_context
+def db_migrate(ctx: click.Context) -> None:
+    """Apply pending migrations (serve does this on start too).
+
+    \b
+    Example:
+      wamgr --database-url postgresql://wamgr@db/wamgr db migrate
+    """
+    with _database(ctx) as database, database.connection() as conn:  # opening migrates
+        rows = conn.execute(
+            "SELECT version, name, applied_at FROM wamgr_schema_migrations ORDER BY version"
+        ).fetchall()
+    for version, name, applied_at in rows:
+        click.echo(f"{version:04d}  {name}  applied {applied_at:%Y-%m-%d %H:%M:%S}")
+    click.echo("database is up to date")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
