@@ -59,7 +59,9 @@ def test_bad_env_value_names_the_variable():
 def test_unknown_file_setting_is_refused(tmp_path):
     path = tmp_path / "wamgr.toml"
     path.write_text("lease_ttl_s = 40\n")
-    with pytest.raises(ConfigError, match="unknown setting 'lease_ttl_s'.*did you mean 'lease_ttl'"):
+    with pytest.raises(
+        ConfigError, match=r"unknown setting 'lease_ttl_s'.*did you mean 'lease_ttl'"
+    ):
         Config.load(path, env={})
 
 

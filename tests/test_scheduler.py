@@ -59,7 +59,7 @@ def test_cancelled_action_never_runs(scheduler, clock):
 
 
 def test_a_failing_action_does_not_stop_the_loop(scheduler, clock):
-    ran, events, action = _recorder()
+    _ran, events, action = _recorder()
 
     def boom() -> None:
         raise RuntimeError("boom")

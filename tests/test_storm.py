@@ -50,7 +50,9 @@ def test_storm_of_connect_reconnect_remove(database_url, sim, clock, tmp_path, t
                 counts[op] += 1
                 slowest[0] = max(slowest[0], took)
 
-    threads = [threading.Thread(target=worker, args=(i,), name=f"storm-{i}") for i in range(THREADS)]
+    threads = [
+        threading.Thread(target=worker, args=(i,), name=f"storm-{i}") for i in range(THREADS)
+    ]
     for t in threads:
         t.start()
     for t in threads:
