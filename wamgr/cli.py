@@ -149,7 +149,12 @@ def _on_signals(handler: Callable[[], None]) -> None:
 
 @main.group()
 def tenants() -> None:
-    """Add, list and remove tenants (works while serve runs elsewhere)."""
+    """Add, list and remove tenants (works while serve runs elsewhere).
+
+    \b
+    Example:
+      wamgr tenants add shop-1 && wamgr tenants list
+    """
 
 
 @tenants.command("add")
@@ -279,7 +284,12 @@ def _print_table(records: list[TenantRecord]) -> None:
 
 @main.group()
 def db() -> None:
-    """Database maintenance."""
+    """Database maintenance.
+
+    \b
+    Example:
+      wamgr db migrate
+    """
 
 
 @db.command("migrate")
