@@ -311,4 +311,4 @@ def db_migrate(ctx: click.Context) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(main(prog_name="wamgr"))
