@@ -6,6 +6,8 @@ import random
 import threading
 import time
 
+import psycopg
+
 from wamgr import Config, ConnectionManager, TenantState
 from wamgr.errors import WamgrError
 
@@ -74,6 +76,12 @@ def test_storm_of_connect_reconnect_remove(database_url, sim, clock, tmp_path, t
     mgr.stop()
     assert sim.open_sockets() == 0
     assert thread_baseline() == set()
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM wamgr_leases").fetchone() == (0,)
+        connected = conn.execute(
+            "SELECT count(*) FROM wamgr_tenants WHERE state = 'connected'"
+        ).fetchone()
+        assert connected == (0,)
 
 
 def _known(mgr, tenant) -> bool:

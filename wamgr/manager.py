@@ -11,6 +11,7 @@ that blocks; the actors below only tell each other.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -26,7 +27,13 @@ from wamgr.actors.tenant import TenantActor, TenantServices
 from wamgr.claimer import Claimer
 from wamgr.clock import SystemClock
 from wamgr.config import Config
-from wamgr.errors import ManagerStopped, NotConnected, OperationTimeout, UnknownTenant
+from wamgr.errors import (
+    ManagerStopped,
+    NotConnected,
+    OperationTimeout,
+    UnknownTenant,
+    WamgrError,
+)
 from wamgr.events import EventDispatcher, InboundMessage, StatusEvent, Subscriber
 from wamgr.scheduler import Scheduler
 from wamgr.status import Desired, TenantState, TenantStatus, validate_tenant_id
@@ -166,20 +173,24 @@ class ConnectionManager:
             self._claimer.stop(left())
         if self._registry is not None:
             try:
-                tenants = self._registry.ask(m.AllTenants(), timeout=left())
+                by_id = self._registry.ask(m.AllTenants(), timeout=left())
             except (pykka.Timeout, pykka.ActorDeadError):
-                tenants = []
-            waits = []
-            for ref in tenants:
+                by_id = {}
+            waits: dict[str, threading.Event] = {}
+            for tenant_id, ref in by_id.items():
                 done = threading.Event()
-                try:
+                with contextlib.suppress(pykka.ActorDeadError):
                     ref.tell(m.Shutdown(done))
-                    waits.append(done)
-                except pykka.ActorDeadError:
-                    pass
-            unfinished = sum(1 for done in waits if not done.wait(left()))
-            if unfinished:
-                logger.warning("{} links did not close within the stop budget", unfinished)
+                    waits[tenant_id] = done
+            closed = [tenant_id for tenant_id, done in waits.items() if done.wait(left())]
+            if len(closed) < len(waits):
+                logger.warning(
+                    "{} links did not close within the stop budget; their leases expire by "
+                    "themselves",
+                    len(waits) - len(closed),
+                )
+            self._release_leases(closed)
+            tenants = list(by_id.values())
             for ref in [*tenants, self._registry, self._supervisor]:
                 if ref is not None:
                     ref.stop(block=False)
@@ -199,6 +210,14 @@ class ConnectionManager:
         if self._close_db is not None:
             self._close_db()
             self._close_db = None
+
+    def _release_leases(self, tenant_ids: list[str]) -> None:
+        if self.leases_store is None or not tenant_ids:
+            return
+        try:
+            self.leases_store.release_owned(self.config.instance_id, tenant_ids)
+        except WamgrError as exc:
+            logger.warning("could not release leases (they expire by themselves): {}", exc)
 
     # --- commands -----------------------------------------------------------------------
 

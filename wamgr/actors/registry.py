@@ -78,8 +78,8 @@ class RegistryActor(DispatchingActor):
     def _on_all_statuses(self, _: AllStatuses) -> list[TenantStatus]:
         return [self._statuses[t] for t in sorted(self._statuses)]
 
-    def _on_all_tenants(self, _: AllTenants) -> list[pykka.ActorRef]:
-        return list(self._tenants.values())
+    def _on_all_tenants(self, _: AllTenants) -> dict[str, pykka.ActorRef]:
+        return dict(self._tenants)
 
     def _on_status_changed(self, message: StatusChanged) -> None:
         status = message.status

@@ -202,7 +202,7 @@ class TenantActor(DispatchingActor):
             self._link_gone_waiters.append(message.done)
             self._close_link(do_logout=False)
             return
-        self._release_lease()
+        self._lease_token = None  # released by the manager
         if self._state not in _PARKED:
             self._set_state(TenantState.STOPPED, owner=None, next_retry_at=None)
         message.done.set()
@@ -333,7 +333,7 @@ class TenantActor(DispatchingActor):
             self._logout_clears_auth = False
             self._clear_auth("logged out on request")
         if self._shutting_down:
-            self._release_lease()
+            self._lease_token = None  # released by the manager
             self._set_state(TenantState.STOPPED, owner=None, next_retry_at=None)
         elif self._desired is Desired.CONNECTED and self._reopen_after_close:
             self._reopen_after_close = False

@@ -57,6 +57,17 @@ class LeaseStore:
             )
             return cur.rowcount > 0
 
+    def release_owned(self, owner: str, tenant_ids: list[str]) -> int:
+        """Give up ``owner``'s leases of ``tenant_ids`` in one statement; returns the count."""
+        if not tenant_ids:
+            return 0
+        with self._db.connection() as conn:
+            cur = conn.execute(
+                "DELETE FROM wamgr_leases WHERE owner = %s AND tenant_id = ANY(%s)",
+                (owner, tenant_ids),
+            )
+            return cur.rowcount
+
     def holder(self, tenant_id: str) -> Lease | None:
         """The current lease of a tenant (expired or not), or None."""
         with self._db.connection() as conn:
