@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from wamgr import Config, ConnectionManager, TenantState
 from wamgr.transport.sim import SimWhatsApp
 
@@ -66,3 +68,12 @@ def test_embedded_database_when_no_url_is_given(tmp_path, clock):
     assert (tmp_path / "home" / "pgdata" / "PG_VERSION").exists()
     with ConnectionManager(config) as mgr:
         assert mgr.wait_for("t1", CONNECTED, timeout=10).jid == jid
+
+
+def test_neonize_transport_is_refused_with_a_clear_message(database_url, tmp_path):
+    from wamgr import ConfigError
+
+    config = Config(database_url=database_url, home=tmp_path, transport="neonize")
+    mgr = ConnectionManager(config)
+    with pytest.raises(ConfigError, match="--transport sim"):
+        mgr.start()
