@@ -17,7 +17,7 @@ import enum
 import itertools
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from loguru import logger
@@ -374,18 +374,7 @@ class SimWhatsApp:
         Passing the id of an earlier message redelivers it, as WhatsApp sometimes does.
         Raises SimNotConnected when no socket is open for ``jid``.
         """
-        touched: _Touched = {}
-        with self._lock:
-            sock = self._open_socket_of(jid)
-            message_id = message_id or self._new_message_id()
-            if sock.link is not None:
-                self._emit(
-                    sock.link,
-                    MessageReceived(sock.link.generation, message_id, sender, text),
-                    touched,
-                )
-        self._deliver(touched)
-        return message_id
+        return self._push(jid, message_id, lambda gen, mid: MessageReceived(gen, mid, sender, text))
 
     def undecryptable(
         self, jid: str, sender: str = DEFAULT_SENDER, message_id: str | None = None
@@ -394,16 +383,7 @@ class SimWhatsApp:
 
         Raises SimNotConnected when no socket is open for ``jid``.
         """
-        touched: _Touched = {}
-        with self._lock:
-            sock = self._open_socket_of(jid)
-            message_id = message_id or self._new_message_id()
-            if sock.link is not None:
-                self._emit(
-                    sock.link, Undecryptable(sock.link.generation, message_id, sender), touched
-                )
-        self._deliver(touched)
-        return message_id
+        return self._push(jid, message_id, lambda gen, mid: Undecryptable(gen, mid, sender))
 
     # --- observation ------------------------------------------------------------------
 
@@ -591,6 +571,19 @@ class SimWhatsApp:
     def _emit(self, link: SimLink, event: LinkEvent, touched: _Touched) -> None:
         link._outbox.append(event)
         touched[link] = None
+
+    def _push(
+        self, jid: str, message_id: str | None, build: Callable[[int, str], LinkEvent]
+    ) -> str:
+        """Deliver the event ``build(generation, message_id)`` to the open socket of ``jid``."""
+        touched: _Touched = {}
+        with self._lock:
+            sock = self._open_socket_of(jid)
+            message_id = message_id or self._new_message_id()
+            if sock.link is not None:
+                self._emit(sock.link, build(sock.link.generation, message_id), touched)
+        self._deliver(touched)
+        return message_id
 
     def _open_socket_of(self, jid: str) -> _Socket:
         log = self._logs.get(jid)
