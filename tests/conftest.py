@@ -93,6 +93,12 @@ def make_manager(
             "instance_id": f"inst-{len(started)}",
             "clock": clock,
             "claim_interval_s": 3600.0,
+            # Tests jump the virtual clock by hours; a lease deadline shorter than a jump
+            # would (rightly) fence the tenant, as for a paused process. Lease tests set
+            # their own timings.
+            "lease_ttl_s": 1e6,
+            "renew_deadline_s": 5e5,
+            "renew_interval_s": 1e5,
         }
         settings.update(overrides)
         manager = ConnectionManager(Config(**settings)).start()  # type: ignore[arg-type]

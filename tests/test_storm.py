@@ -25,6 +25,9 @@ def test_storm_of_connect_reconnect_remove(database_url, sim, clock, tmp_path, t
         instance_id="storm",
         clock=clock,
         claim_interval_s=3600.0,
+        lease_ttl_s=1e6,
+        renew_deadline_s=5e5,
+        renew_interval_s=1e5,
     )
     mgr = ConnectionManager(config).start()
     errors: list[BaseException] = []

@@ -4,7 +4,11 @@ from wamgr.config import Config
 from wamgr.errors import (
     ConfigError,
     DatabaseUnavailable,
+    InvalidDuration,
+    InvalidLockKey,
+    InvalidMessageId,
     InvalidTenantId,
+    LockBusy,
     ManagerStopped,
     NotConnected,
     OperationTimeout,
@@ -14,17 +18,24 @@ from wamgr.errors import (
 from wamgr.events import InboundMessage, StatusEvent
 from wamgr.manager import ConnectionManager
 from wamgr.status import TenantState, TenantStatus
+from wamgr.store.locks import Claim, ProcessingLocks
 
 __all__ = [
+    "Claim",
     "Config",
     "ConfigError",
     "ConnectionManager",
     "DatabaseUnavailable",
     "InboundMessage",
+    "InvalidDuration",
+    "InvalidLockKey",
+    "InvalidMessageId",
     "InvalidTenantId",
+    "LockBusy",
     "ManagerStopped",
     "NotConnected",
     "OperationTimeout",
+    "ProcessingLocks",
     "StatusEvent",
     "TenantState",
     "TenantStatus",

@@ -69,6 +69,11 @@ class Config:
     #: Connections in the database pool.
     db_pool_size: int = 10
 
+    #: Inbound message ids are remembered this long, so a redelivery within it is dropped.
+    inbound_retention_s: float = 7 * 86_400.0
+    #: How often expired processing locks and inbound ids past the retention are deleted.
+    sweep_interval_s: float = 60.0
+
     #: The clock every timer and timestamp uses (tests inject a VirtualClock).
     clock: Clock | None = None
 
@@ -86,6 +91,8 @@ class Config:
             "stable_after_s",
             "undecryptable_window_s",
             "call_timeout_s",
+            "inbound_retention_s",
+            "sweep_interval_s",
         )
         for name in positive:
             value = getattr(self, name)
@@ -177,6 +184,8 @@ _SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "clear_auth_on_corruption": ("clear_auth_on_corruption", _parse_bool),
     "call_timeout": ("call_timeout_s", float),
     "db_pool_size": ("db_pool_size", int),
+    "inbound_retention": ("inbound_retention_s", float),
+    "sweep_interval": ("sweep_interval_s", float),
 }
 
 

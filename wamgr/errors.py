@@ -7,6 +7,8 @@ them all.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 
 class WamgrError(Exception):
     """Base of wamgr's errors."""
@@ -113,4 +115,78 @@ class DatabaseUnavailable(WamgrError):
         super().__init__(
             f"database unavailable: {detail}. Check WAMGR_DATABASE_URL (or, for the embedded "
             "database, WAMGR_HOME and its pgdata/log file)"
+        )
+
+
+# --- processing locks and inbound dedup ---------------------------------------------------
+
+
+class InvalidLockKey(WamgrError, ValueError):
+    """A processing-lock key that wamgr does not accept."""
+
+    exit_code = 2
+    http_status = 422
+
+    def __init__(self, key: object):
+        self.key = key
+        if not isinstance(key, str):
+            why = f"it is a {type(key).__name__}, not a str"
+        elif not key:
+            why = "it is empty"
+        elif "\x00" in key:
+            why = "it contains a NUL character"
+        else:
+            why = f"it has {len(key)} characters"
+        shown = key[:40] + "…" if isinstance(key, str) and len(key) > 40 else key
+        super().__init__(
+            f"invalid processing-lock key {shown!r} ({why}): use 1 to 255 characters of any "
+            "text but NUL, e.g. 'tenant:prospect'"
+        )
+
+
+class InvalidDuration(WamgrError, ValueError):
+    """A ttl, wait or retention that is not a number of seconds in the allowed range."""
+
+    exit_code = 2
+    http_status = 422
+
+    def __init__(self, name: str, value: object, allowed: str):
+        self.name = name
+        self.value = value
+        super().__init__(f"{name} must be {allowed}, got {value!r}")
+
+
+class InvalidMessageId(WamgrError, ValueError):
+    """An inbound message id that cannot be recorded."""
+
+    exit_code = 2
+    http_status = 422
+
+    def __init__(self, message_id: object):
+        self.message_id = message_id
+        super().__init__(
+            f"invalid message id {message_id!r}: use 1 to 255 characters of any text but NUL"
+        )
+
+
+class LockBusy(WamgrError, TimeoutError):
+    """A processing lock stayed held by another claim for the whole wait."""
+
+    exit_code = 8
+    http_status = 409
+
+    def __init__(self, key: str, wait_s: float, expires_at: datetime | None, owner: str | None):
+        self.key = key
+        self.wait_s = wait_s
+        self.expires_at = expires_at
+        self.owner = owner
+        if expires_at is None:
+            held = "another claim held it until the last attempt (it is free now)"
+        else:
+            at = expires_at.astimezone(UTC).isoformat(timespec="milliseconds")
+            by = f" (owner {owner})" if owner else ""
+            held = f"the current claim{by} expires at {at} unless its holder extends it"
+        super().__init__(
+            f"processing lock {key!r} is busy: not free within {wait_s:g} s; {held}. Retry "
+            "later, or wait longer"
         )

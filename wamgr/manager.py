@@ -21,6 +21,7 @@ import pykka
 from loguru import logger
 
 from wamgr.actors import messages as m
+from wamgr.actors.leases import LeaseKeeper
 from wamgr.actors.registry import RegistryActor
 from wamgr.actors.supervisor import SupervisorActor
 from wamgr.actors.tenant import TenantActor, TenantServices
@@ -38,9 +39,12 @@ from wamgr.events import EventDispatcher, InboundMessage, StatusEvent, Subscribe
 from wamgr.scheduler import Scheduler
 from wamgr.status import Desired, TenantState, TenantStatus, validate_tenant_id
 from wamgr.store.db import Database, open_database
+from wamgr.store.inbound import InboundLog
 from wamgr.store.leases import LeaseStore
+from wamgr.store.locks import ProcessingLocks
 from wamgr.store.status_writer import StatusWriter
 from wamgr.store.tenants import TenantStore
+from wamgr.sweeper import Sweeper
 from wamgr.transport import resolve_transport
 from wamgr.transport.base import MessageReceived, Transport
 
@@ -84,9 +88,14 @@ class ConnectionManager:
         self._dispatcher: EventDispatcher | None = None
         self._claimer: Claimer | None = None
         self._supervisor: pykka.ActorRef | None = None
+        self._keeper: pykka.ActorRef | None = None
         self._registry: pykka.ActorRef | None = None
         self.tenants_store: TenantStore | None = None
         self.leases_store: LeaseStore | None = None
+        # processing locks and inbound dedup
+        self._locks: ProcessingLocks | None = None
+        self._inbound: InboundLog | None = None
+        self._sweeper: Sweeper | None = None
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -119,11 +128,13 @@ class ConnectionManager:
         url = self._db.url
         self.tenants_store = TenantStore(self._db)
         self.leases_store = LeaseStore(self._db)
+        self._start_locks_and_inbound(self._db)  # before any tenant can receive a message
         self._transport, self._owns_transport = resolve_transport(cfg, url)
         self._scheduler = Scheduler(self._clock)
-        self._writer = StatusWriter(self.tenants_store)
+        self._writer = StatusWriter(self.tenants_store, cfg.instance_id)
         self._dispatcher = EventDispatcher()
         self._supervisor = SupervisorActor.start(cfg, self._clock, self._scheduler)
+        self._keeper = LeaseKeeper.start(cfg, self._clock, self._scheduler, self.leases_store)
         services = TenantServices(
             config=cfg,
             clock=self._clock,
@@ -132,6 +143,7 @@ class ConnectionManager:
             leases=self.leases_store,
             writer=self._writer,
             supervisor=self._supervisor,
+            keeper=self._keeper,
             on_inbound=self._on_inbound,
         )
 
@@ -171,6 +183,8 @@ class ConnectionManager:
 
         if self._claimer is not None:
             self._claimer.stop(left())
+        if self._sweeper is not None:
+            self._sweeper.stop(left())
         if self._registry is not None:
             try:
                 by_id = self._registry.ask(m.AllTenants(), timeout=left())
@@ -191,14 +205,16 @@ class ConnectionManager:
                 )
             self._release_leases(closed)
             tenants = list(by_id.values())
-            for ref in [*tenants, self._registry, self._supervisor]:
-                if ref is not None:
+            others = [*tenants, self._registry]
+        else:
+            others = []
+        for ref in [*others, self._supervisor, self._keeper]:
+            if ref is not None:
+                with contextlib.suppress(pykka.ActorDeadError):
                     ref.stop(block=False)
-            for ref in [*tenants, self._registry, self._supervisor]:
-                if ref is not None:
-                    ref.actor_stopped.wait(left())
-        elif self._supervisor is not None:
-            self._supervisor.stop(timeout=left())
+        for ref in [*others, self._supervisor, self._keeper]:
+            if ref is not None:
+                ref.actor_stopped.wait(left())
         if self._scheduler is not None:
             self._scheduler.stop(left())
         if self._writer is not None:
@@ -352,6 +368,54 @@ class ConnectionManager:
             raise ManagerStopped()
         return self._dispatcher.subscribe(callback)
 
+    # --- processing locks and inbound dedup ----------------------------------------------
+
+    @property
+    def locks(self) -> ProcessingLocks:
+        """Processing locks in this manager's database: ``claim(key, ttl)`` and
+        ``hold(key, ttl, wait)``; see :mod:`wamgr.store.locks`. Raises ManagerStopped unless
+        started."""
+        if self._locks is None or not self._started or self._stopping:
+            raise ManagerStopped()
+        return self._locks
+
+    def seen(self, tenant_id: str, message_id: str) -> bool:
+        """Record that ``tenant_id`` received ``message_id``: True the first time (process
+        it), False for every later delivery, from any process (drop it).
+
+        Ids are remembered for ``inbound_retention_s`` (7 days by default). Inbound messages
+        from the transport already go through this before they reach subscribers.
+        """
+        tenant_id = validate_tenant_id(tenant_id)
+        if self._inbound is None or not self._started or self._stopping:
+            raise ManagerStopped()
+        return self._inbound.seen(tenant_id, message_id)
+
+    def _start_locks_and_inbound(self, db: Database) -> None:
+        cfg = self.config
+        self._locks = ProcessingLocks(db, owner=cfg.instance_id)
+        self._inbound = InboundLog(db)
+        self._sweeper = Sweeper(
+            self._locks, self._inbound, cfg.sweep_interval_s, cfg.inbound_retention_s
+        )
+        self._sweeper.start()
+
+    def _first_delivery(self, tenant_id: str, message: MessageReceived) -> bool:
+        """Whether an inbound message is new (runs on the tenant actor's own thread: one
+        short statement). If the id cannot be recorded the message is delivered anyway: a
+        possible duplicate is better than a lost customer message."""
+        if self._inbound is None:
+            return True
+        try:
+            return self._inbound.seen(tenant_id, message.message_id)
+        except WamgrError as exc:
+            logger.bind(tenant=tenant_id).warning(
+                "could not record inbound message {} ({}); delivering it, it may be a duplicate",
+                message.message_id,
+                exc.format_message(),
+            )
+            return True
+
     # --- internals ----------------------------------------------------------------------
 
     def _deadline(self, what: str, timeout: float | None) -> _Deadline:
@@ -384,6 +448,11 @@ class ConnectionManager:
             self._dispatcher.publish(StatusEvent(new.tenant_id, old_state, new))
 
     def _on_inbound(self, tenant_id: str, message: MessageReceived) -> None:
+        if not self._first_delivery(tenant_id, message):
+            logger.bind(tenant=tenant_id).debug(
+                "dropped a redelivery of message {}", message.message_id
+            )
+            return
         if self._dispatcher is not None:
             self._dispatcher.publish(
                 InboundMessage(tenant_id, message.message_id, message.sender, message.text)

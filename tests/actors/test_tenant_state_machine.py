@@ -53,6 +53,9 @@ class _Machine(RuleBasedStateMachine):
             instance_id="sm",
             clock=self.clock,
             claim_interval_s=3600.0,
+            lease_ttl_s=1e6,
+            renew_deadline_s=5e5,
+            renew_interval_s=1e5,
         )
         self.mgr = ConnectionManager(config).start()
 

@@ -22,6 +22,7 @@ import pykka
 from loguru import logger
 
 from wamgr.actors.base import DispatchingActor
+from wamgr.actors.leases import LeaseDropped, LeaseGranted, LeaseLost
 from wamgr.actors.messages import (
     ApplyDecision,
     Connect,
@@ -73,6 +74,7 @@ class TenantServices:
     leases: LeaseStore
     writer: StatusWriter
     supervisor: pykka.ActorRef
+    keeper: pykka.ActorRef
     on_inbound: Callable[[str, MessageReceived], None]
 
 
@@ -96,6 +98,7 @@ class TenantActor(DispatchingActor):
         MessageReceived: "_on_link_event",
         Undecryptable: "_on_link_event",
         ApplyDecision: "_on_decision",
+        LeaseLost: "_on_lease_lost",
         RetryDue: "_on_retry_due",
         Shutdown: "_on_shutdown",
     }
@@ -157,6 +160,7 @@ class TenantActor(DispatchingActor):
         if self._link is not None:
             self._reopen_after_close = True
             self._close_link(do_logout=False)
+            self._set_state(TenantState.CONNECTING)  # the old link is on its way out
             return self._status()
         self._open_link()
         return self._status()
@@ -202,7 +206,7 @@ class TenantActor(DispatchingActor):
             self._link_gone_waiters.append(message.done)
             self._close_link(do_logout=False)
             return
-        self._lease_token = None  # released by the manager
+        self._forget_lease()  # the manager releases every closed tenant's lease at once
         if self._state not in _PARKED:
             self._set_state(TenantState.STOPPED, owner=None, next_retry_at=None)
         message.done.set()
@@ -257,26 +261,23 @@ class TenantActor(DispatchingActor):
         if self._desired is Desired.CONNECTED and not self._shutting_down:
             self._open_link()
 
+    def _on_lease_lost(self, message: LeaseLost) -> None:
+        if message.token != self._lease_token:
+            return  # an older grant; the current one is fine
+        self._lease_token = None
+        if self._link is not None:
+            self._close_link(do_logout=False, cause=CloseReason.LEASE_LOST)
+            return
+        self._awaiting = None  # no retry either: whoever holds the lease now runs the tenant
+        self._set_state(
+            TenantState.STANDBY, owner=None, next_retry_at=None, last_error="lease lost"
+        )
+
     # --- the link ---------------------------------------------------------------------
 
     def _open_link(self) -> None:
-        if self._lease_token is None:
-            try:
-                self._lease_token = self._svc.leases.acquire(
-                    self._id, self._svc.config.instance_id, self._svc.config.lease_ttl_s
-                )
-            except DatabaseUnavailable as exc:
-                self._log.warning("cannot take the lease: {}", exc.detail)
-                self._report_failure(CloseReason.DIAL_FAILED, f"lease check failed: {exc.detail}")
-                return
-            if self._lease_token is None:
-                holder = self._svc.leases.holder(self._id)
-                owner = holder.owner if holder else None
-                self._log.info("lease held by {}; standing by", owner)
-                self._set_state(
-                    TenantState.STANDBY, owner=owner, last_error=f"lease held by {owner}"
-                )
-                return
+        if not self._take_lease():
+            return
         self._generation += 1
         generation = self._generation
         self._closing = False
@@ -333,7 +334,7 @@ class TenantActor(DispatchingActor):
             self._logout_clears_auth = False
             self._clear_auth("logged out on request")
         if self._shutting_down:
-            self._lease_token = None  # released by the manager
+            self._forget_lease()  # the manager releases every closed tenant's lease at once
             self._set_state(TenantState.STOPPED, owner=None, next_retry_at=None)
         elif self._desired is Desired.CONNECTED and self._reopen_after_close:
             self._reopen_after_close = False
@@ -409,8 +410,39 @@ class TenantActor(DispatchingActor):
             self._log.exception("clearing the device credentials failed")
         self._store_jid(None)
 
-    def _release_lease(self) -> None:
+    def _take_lease(self) -> bool:
+        """(Re)take the lease right before a link opens; False (and standby) if held elsewhere.
+
+        Taking it again although we hold it costs one statement and proves, at the moment it
+        matters, that no other instance took it over meanwhile (say, while we were paused).
+        """
+        cfg = self._svc.config
+        sent_at = self._svc.clock.monotonic()
+        try:
+            token = self._svc.leases.acquire(self._id, cfg.instance_id, cfg.lease_ttl_s)
+            holder = None if token is not None else self._svc.leases.holder(self._id)
+        except DatabaseUnavailable as exc:
+            self._log.warning("cannot take the lease: {}", exc.detail)
+            self._report_failure(CloseReason.DIAL_FAILED, f"lease check failed: {exc.detail}")
+            return False
+        if token is None:
+            self._forget_lease()
+            owner = holder.owner if holder else None
+            self._log.info("lease held by {}; standing by", owner)
+            self._set_state(TenantState.STANDBY, owner=owner, last_error=f"lease held by {owner}")
+            return False
+        self._lease_token = token
+        self._svc.keeper.tell(LeaseGranted(self._id, token, self.actor_ref, sent_at))
+        return True
+
+    def _forget_lease(self) -> None:
         token, self._lease_token = self._lease_token, None
+        if token is not None:
+            self._svc.keeper.tell(LeaseDropped(self._id, token))
+
+    def _release_lease(self) -> None:
+        token = self._lease_token
+        self._forget_lease()
         if token is None:
             return
         try:

@@ -49,6 +49,27 @@ class LeaseStore:
             ).fetchone()
         return int(row[0]) if row else None
 
+    def renew(self, owner: str, tokens: dict[str, int], ttl_s: float, timeout_s: float) -> set[str]:
+        """Extend every lease in ``tokens`` (tenant -> token) still held by ``owner``, in ONE
+        statement; returns the tenants renewed. A lease missing from the result is lost.
+
+        The statement gives up after ``timeout_s`` (raising DatabaseUnavailable), so a slow
+        database cannot hold the renewal past the caller's deadline.
+        """
+        if not tokens:
+            return set()
+        tenants, values = list(tokens), list(tokens.values())
+        with self._db.connection() as conn, conn.transaction():
+            conn.execute(f"SET LOCAL statement_timeout = {max(1, int(timeout_s * 1000))}")
+            rows = conn.execute(
+                "UPDATE wamgr_leases l SET expires_at = now() + %s * interval '1 second'"
+                " FROM unnest(%s::text[], %s::bigint[]) AS h(tenant_id, token)"
+                " WHERE l.tenant_id = h.tenant_id AND l.token = h.token AND l.owner = %s"
+                " RETURNING l.tenant_id",
+                (ttl_s, tenants, values, owner),
+            ).fetchall()
+        return {row[0] for row in rows}
+
     def release(self, tenant_id: str, token: int) -> bool:
         """Give the lease up if ``token`` is still the current one; returns whether it was."""
         with self._db.connection() as conn:

@@ -21,10 +21,15 @@ RETRY_DELAY_S = 1.0
 
 
 class StatusWriter:
-    """A queue of status changes, coalesced per tenant, drained by one thread."""
+    """A queue of status changes, coalesced per tenant, drained by one thread.
 
-    def __init__(self, tenants: TenantStore, name: str = "wamgr-status-writer"):
+    ``writer`` is this instance's id: changes of tenants whose live lease another instance
+    holds are not written (see :meth:`TenantStore.write_statuses`).
+    """
+
+    def __init__(self, tenants: TenantStore, writer: str, name: str = "wamgr-status-writer"):
         self._tenants = tenants
+        self._writer = writer
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[TenantStatus, str | None]] = {}
         self._wakeup = threading.Event()
@@ -77,7 +82,7 @@ class StatusWriter:
 
     def _write(self, batch: list[tuple[TenantStatus, str | None]], stopping: bool) -> None:
         try:
-            self._tenants.write_statuses(batch)
+            self._tenants.write_statuses(batch, self._writer)
         except DatabaseUnavailable as exc:
             logger.warning("could not write {} status changes: {}", len(batch), exc.detail)
             if stopping:

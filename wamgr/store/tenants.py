@@ -121,39 +121,44 @@ class TenantStore:
             cur = conn.execute("DELETE FROM wamgr_tenants WHERE tenant_id = %s", (tenant_id,))
             return cur.rowcount > 0
 
-    def write_statuses(self, changes: Sequence[tuple[TenantStatus, str | None]]) -> None:
-        """Write many ``(status, old_state)`` changes in one transaction, with history rows.
+    def write_statuses(
+        self, changes: Sequence[tuple[TenantStatus, str | None]], writer: str
+    ) -> int:
+        """Write many ``(status, old_state)`` changes of instance ``writer`` in one transaction.
 
-        A status whose state did not change (``old_state == state``) updates the row only.
+        Fenced: a change is written only if no *other* instance holds a live lease on the
+        tenant, so a stale or standby instance never overwrites the holder's status. A state
+        change also adds a history row. Returns how many rows were written.
         """
         if not changes:
-            return
-        with self._db.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            cur.executemany(
-                "UPDATE wamgr_tenants SET state = %s, owner = %s, attempt = %s,"
-                " next_retry_at = %s, last_error = %s, updated_at = now()"
-                " WHERE tenant_id = %s",
-                [
-                    (
-                        str(s.state),
-                        s.owner,
-                        s.attempt,
-                        s.next_retry_at,
-                        s.last_error,
-                        s.tenant_id,
-                    )
-                    for s, _ in changes
-                ],
-            )
-            history = [
-                (s.tenant_id, old, str(s.state), s.attempt, s.last_error, s.owner)
-                for s, old in changes
-                if old != str(s.state)
-            ]
-            if history:
-                cur.executemany(
-                    "INSERT INTO wamgr_status_history"
-                    " (tenant_id, old_state, new_state, attempt, detail, owner)"
-                    " VALUES (%s, %s, %s, %s, %s, %s)",
-                    history,
-                )
+            return 0
+        with self._db.connection() as conn, conn.transaction():
+            written = conn.execute(
+                "WITH c AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[],"
+                "   %s::int[], %s::timestamptz[], %s::text[], %s::text[])"
+                "   AS c(tenant_id, state, owner, attempt, next_retry_at, last_error, old_state)),"
+                " allowed AS (SELECT c.* FROM c WHERE NOT EXISTS ("
+                "   SELECT 1 FROM wamgr_leases l WHERE l.tenant_id = c.tenant_id"
+                "   AND l.owner <> %s AND l.expires_at > now())),"
+                " upd AS (UPDATE wamgr_tenants t SET state = a.state, owner = a.owner,"
+                "   attempt = a.attempt, next_retry_at = a.next_retry_at,"
+                "   last_error = a.last_error, updated_at = now()"
+                "   FROM allowed a WHERE t.tenant_id = a.tenant_id RETURNING t.tenant_id),"
+                " hist AS (INSERT INTO wamgr_status_history"
+                "   (tenant_id, old_state, new_state, attempt, detail, owner)"
+                "   SELECT a.tenant_id, a.old_state, a.state, a.attempt, a.last_error, a.owner"
+                "   FROM allowed a JOIN upd USING (tenant_id)"
+                "   WHERE a.old_state IS DISTINCT FROM a.state)"
+                " SELECT count(*) FROM upd",
+                (
+                    [s.tenant_id for s, _ in changes],
+                    [str(s.state) for s, _ in changes],
+                    [s.owner for s, _ in changes],
+                    [s.attempt for s, _ in changes],
+                    [s.next_retry_at for s, _ in changes],
+                    [s.last_error for s, _ in changes],
+                    [old for _, old in changes],
+                    writer,
+                ),
+            ).fetchone()
+        return int(written[0]) if written else 0

@@ -1,0 +1,220 @@
+"""LeaseKeeper: renews every lease this process holds, and fences the ones it cannot.
+
+Tenants tell the keeper when they take a lease (with the monotonic time at which they *sent*
+the acquire) and when they give it up. Every ``renew_interval`` the keeper renews all held
+leases in ONE statement, run on its own worker thread so a hanging database never stalls the
+keeper. A lease is good until ``renew_deadline`` after the moment its last successful
+renewal (or grant) was sent; ``renew_deadline < lease_ttl``, so a holder always gives up its
+socket before any other instance may take the lease.
+
+A lease is fenced (its tenant told ``LeaseLost``: close the link without logout, go to
+standby) when the renewal says it is gone, or when its deadline passes without a renewal,
+whatever the reason: a slow or unreachable database, or this process having been paused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from dataclasses import dataclass
+
+import pykka
+from loguru import logger
+
+from wamgr.actors.base import DispatchingActor
+from wamgr.clock import Clock
+from wamgr.config import Config
+from wamgr.errors import WamgrError
+from wamgr.scheduler import Scheduler
+from wamgr.store.leases import LeaseStore
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseGranted:
+    """A tenant took its lease; ``sent_at`` is the monotonic time the acquire was sent."""
+
+    tenant_id: str
+    token: int
+    tenant: pykka.ActorRef
+    sent_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseDropped:
+    """A tenant gave its lease up (or lost it); stop renewing ``token``."""
+
+    tenant_id: str
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseLost:
+    """Told to a tenant: the lease of ``token`` is no longer yours; close without logout."""
+
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Tick:
+    """Time to renew (scheduled every renew_interval)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _CheckDeadlines:
+    """Time to fence the leases whose deadline has passed."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Renewed:
+    """The renewal sent at ``sent_at`` finished: ``renewed`` tenants, or ``error``."""
+
+    sent_at: float
+    tokens: dict[str, int]
+    renewed: frozenset[str]
+    error: str | None
+
+
+@dataclass(slots=True)
+class _Held:
+    token: int
+    tenant: pykka.ActorRef
+    good_until: float
+
+
+class LeaseKeeper(DispatchingActor):
+    """Keeps this process's leases alive; one per manager."""
+
+    events = {
+        LeaseGranted: "_on_granted",
+        LeaseDropped: "_on_dropped",
+        _Tick: "_on_tick",
+        _CheckDeadlines: "_on_check_deadlines",
+        _Renewed: "_on_renewed",
+    }
+
+    def __init__(self, config: Config, clock: Clock, scheduler: Scheduler, leases: LeaseStore):
+        super().__init__()
+        self._config = config
+        self._clock = clock
+        self._scheduler = scheduler
+        self._leases = leases
+        self._held: dict[str, _Held] = {}
+        self._in_flight = False
+        self._check_task: object | None = None
+        self._requests: queue.SimpleQueue[dict[str, int] | None] = queue.SimpleQueue()
+        self._worker = threading.Thread(
+            target=self._renew_worker, name="wamgr-lease-renewer", daemon=True
+        )
+
+    def on_start(self) -> None:
+        """Start the renewal worker and the renewal ticks."""
+        self._worker.start()
+        self._schedule_tick()
+
+    def on_stop(self) -> None:
+        """End the renewal worker (a renewal under way finishes on its own)."""
+        self._requests.put(None)
+        self._worker.join(2.0)
+
+    # --- messages -----------------------------------------------------------------------
+
+    def _on_granted(self, message: LeaseGranted) -> None:
+        good_until = message.sent_at + self._config.renew_deadline_s
+        self._held[message.tenant_id] = _Held(message.token, message.tenant, good_until)
+        self._schedule_check()
+
+    def _on_dropped(self, message: LeaseDropped) -> None:
+        held = self._held.get(message.tenant_id)
+        if held is not None and held.token == message.token:
+            del self._held[message.tenant_id]
+
+    def _on_tick(self, _: _Tick) -> None:
+        self._schedule_tick()
+        self._fence_overdue()
+        if self._in_flight or not self._held:
+            return
+        self._in_flight = True
+        self._requests.put({tenant: held.token for tenant, held in self._held.items()})
+
+    def _on_renewed(self, message: _Renewed) -> None:
+        self._in_flight = False
+        if message.error is not None:
+            logger.warning(
+                "lease renewal failed ({}); {} leases fence at their deadline unless a renewal "
+                "succeeds first",
+                message.error,
+                len(self._held),
+            )
+        else:
+            good_until = message.sent_at + self._config.renew_deadline_s
+            for tenant_id, token in message.tokens.items():
+                held = self._held.get(tenant_id)
+                if held is None or held.token != token:
+                    continue  # dropped or re-granted meanwhile
+                if tenant_id in message.renewed:
+                    held.good_until = max(held.good_until, good_until)
+                else:
+                    self._fence(tenant_id, "another instance holds it now")
+        self._fence_overdue()
+        self._schedule_check()
+
+    def _on_check_deadlines(self, _: _CheckDeadlines) -> None:
+        self._check_task = None
+        self._fence_overdue()
+        self._schedule_check()
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _fence_overdue(self) -> None:
+        now = self._clock.monotonic()
+        for tenant_id in [t for t, held in self._held.items() if held.good_until <= now]:
+            self._fence(tenant_id, f"not renewed within {self._config.renew_deadline_s:g} s")
+
+    def _fence(self, tenant_id: str, why: str) -> None:
+        held = self._held.pop(tenant_id)
+        logger.bind(tenant=tenant_id).warning("lease lost ({}): closing the link", why)
+        _tell(held.tenant, LeaseLost(held.token))
+
+    def _schedule_tick(self) -> None:
+        me = self.actor_ref
+        self._scheduler.schedule(self._config.renew_interval_s, lambda: _tell(me, _Tick()))
+
+    def _schedule_check(self) -> None:
+        if not self._held:
+            return
+        if self._check_task is not None:
+            self._scheduler.cancel(self._check_task)  # type: ignore[arg-type]
+        earliest = min(held.good_until for held in self._held.values())
+        me = self.actor_ref
+        self._check_task = self._scheduler.schedule(
+            earliest - self._clock.monotonic(), lambda: _tell(me, _CheckDeadlines())
+        )
+
+    def _renew_worker(self) -> None:
+        me = self.actor_ref
+        while True:
+            tokens = self._requests.get()
+            if tokens is None:
+                return
+            sent_at = self._clock.monotonic()
+            try:
+                renewed = self._leases.renew(
+                    self._config.instance_id,
+                    tokens,
+                    self._config.lease_ttl_s,
+                    timeout_s=self._config.renew_deadline_s - self._config.renew_interval_s,
+                )
+                result = _Renewed(sent_at, tokens, frozenset(renewed), None)
+            except WamgrError as exc:
+                result = _Renewed(sent_at, tokens, frozenset(), exc.format_message())
+            except Exception as exc:  # a bug must not stop renewals silently
+                logger.exception("lease renewal crashed")
+                result = _Renewed(sent_at, tokens, frozenset(), repr(exc))
+            _tell(me, result)
+
+
+def _tell(ref: pykka.ActorRef, message: object) -> None:
+    # A stopped actor no longer needs the message (a stopped keeper renews nothing).
+    with contextlib.suppress(pykka.ActorDeadError):
+        ref.tell(message)
