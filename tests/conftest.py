@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,15 +30,23 @@ _counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of a database on the test PostgreSQL server (used to create per-test databases)."""
+def pg_server_url() -> Iterator[str]:
+    """URL of a database on the test PostgreSQL server (used to create per-test databases).
+
+    The embedded server lives in its own temporary folder, not in pytest's basetemp: pytest
+    deletes old basetemps when another session starts, which would pull the data folder
+    from under a session still running.
+    """
     url = os.environ.get("WAMGR_TEST_DATABASE_URL")
     if url:
         yield url
         return
-    home = tmp_path_factory.mktemp("embedded-pg")
-    yield embedded.acquire(home)
-    embedded.release(home)
+    home = Path(tempfile.mkdtemp(prefix="wamgr-test-pg-"))
+    try:
+        yield embedded.acquire(home)
+    finally:
+        embedded.release(home)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,17 @@ from wamgr.store.tenants import TenantStore
 #: Local states in which a claimable tenant is (re)connected by the loop.
 _RECLAIMABLE = frozenset({TenantState.STANDBY, TenantState.STOPPED})
 
+#: Local states that count against the instance's capacity (they hold or want a socket).
+_RUNNING = frozenset(
+    {
+        TenantState.CONNECTING,
+        TenantState.PAIRING,
+        TenantState.CONNECTED,
+        TenantState.BACKOFF,
+        TenantState.BANNED,
+    }
+)
+
 
 class Claimer:
     """A named thread running :meth:`run_once` every interval until stopped."""
@@ -33,6 +44,8 @@ class Claimer:
         claim: Callable[[str], None],
         local_states: Callable[[], dict[str, TenantState]],
         release: Callable[[str], None],
+        capacity: int | None = None,
+        connect_rate: float | None = None,
         name: str = "wamgr-claimer",
     ):
         self._tenants = tenants
@@ -41,11 +54,13 @@ class Claimer:
         self._claim = claim
         self._local_states = local_states
         self._release = release
+        self._capacity = capacity
+        self._pause_s = 1.0 / connect_rate if connect_rate else 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
-        """Start the loop (the first pass runs one interval from now)."""
+        """Start the loop; its first pass (the restore after a restart) runs at once."""
         self._thread.start()
 
     def stop(self, timeout: float) -> None:
@@ -58,11 +73,16 @@ class Claimer:
         """One pass; returns how many tenants it asked to connect."""
         local = self._local_states()  # read before the store: see docs/architecture.md
         wanted = self._tenants.claimable(self._owner)
+        room = None
+        if self._capacity is not None:
+            room = self._capacity - sum(1 for state in local.values() if state in _RUNNING)
         claimed = 0
         for tenant_id in wanted:
-            if self._stop.is_set():
+            if self._stop.is_set() or (room is not None and claimed >= room):
                 break
             if tenant_id not in local or local[tenant_id] in _RECLAIMABLE:
+                if claimed and self._pause_s and self._stop.wait(self._pause_s):
+                    break
                 self._claim(tenant_id)
                 claimed += 1
         desired = set(self._tenants.desired_connected())
@@ -75,10 +95,11 @@ class Claimer:
         return claimed
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
+        while not self._stop.is_set():
             try:
                 self.run_once()
             except WamgrError as exc:
                 logger.warning("claim pass failed: {}", exc.format_message())
             except Exception:
                 logger.exception("claim pass failed")
+            self._stop.wait(self._interval_s)

@@ -158,9 +158,10 @@ class ConnectionManager:
             self._claim,
             self._local_statuses,
             self._release_unwanted,
+            capacity=cfg.capacity,
+            connect_rate=cfg.connect_rate,
         )
-        self._claimer.run_once()  # restore what should be connected before returning
-        self._claimer.start()
+        self._claimer.start()  # its first pass restores what should be connected
 
     def stop(self, timeout: float = STOP_BUDGET_S) -> None:
         """Close every link without logout, release every lease, end every thread.
@@ -458,7 +459,7 @@ class ConnectionManager:
                 InboundMessage(tenant_id, message.message_id, message.sender, message.text)
             )
 
-    # The claimer's callbacks run before start() has returned, so they skip _deadline's check.
+    # The claimer's callbacks may run before start() has returned: they skip _deadline's check.
 
     def _local_statuses(self) -> dict[str, TenantState]:
         deadline = _Deadline("claim: local statuses", self.config.call_timeout_s)

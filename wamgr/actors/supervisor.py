@@ -33,6 +33,7 @@ class SupervisorActor(DispatchingActor):
         self._clock = clock
         self._scheduler = scheduler
         self._random = random.Random()
+        self._next_slot = 0.0  # monotonic time of the next free reconnect slot
 
     def _on_link_closed(self, message: LinkClosed) -> None:
         decision = policy.decide(
@@ -47,6 +48,8 @@ class SupervisorActor(DispatchingActor):
         delay = decision.reconnect_after_s
         if delay is not None and self._config.backoff_jitter and decision.state.value == "backoff":
             delay = policy.jittered(delay, self._config.backoff_jitter, self._random.random())
+        if delay is not None:
+            delay = self._rate_limited(delay)
         retry_at = self._clock.time() + delay if delay is not None else None
         log = logger.bind(tenant=message.tenant_id)
         if delay is None:
@@ -65,6 +68,20 @@ class SupervisorActor(DispatchingActor):
             self._scheduler.schedule(
                 delay, partial(_tell_quietly, message.tenant, RetryDue(message.generation))
             )
+
+    def _rate_limited(self, delay: float) -> float:
+        """Push ``delay`` back to the next free slot of the process-wide connect rate.
+
+        Thousands of links dropped by one network blip would otherwise all come back in the
+        same second; with ``connect_rate`` they come back at most that many per second.
+        """
+        rate = self._config.connect_rate
+        if rate is None:
+            return delay
+        now = self._clock.monotonic()
+        due = max(now + delay, self._next_slot)
+        self._next_slot = due + 1.0 / rate
+        return due - now
 
 
 def _tell_quietly(ref: pykka.ActorRef, message: object) -> None:
