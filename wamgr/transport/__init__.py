@@ -23,6 +23,13 @@ def resolve_transport(config: Config, database_url: str) -> tuple[Transport, boo
         from wamgr.transport.sim import SimWhatsApp
 
         return SimWhatsApp(auto_pair=True, clock=config.clock), True
+    if choice.startswith("sim://"):
+        from wamgr.transport.sim_client import RemoteSimTransport
+
+        try:
+            return RemoteSimTransport(choice), True
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
     if choice == "neonize":
         try:
             from wamgr.transport.neonize import NeonizeTransport  # type: ignore[import-not-found]

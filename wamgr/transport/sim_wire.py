@@ -1,0 +1,69 @@
+"""The simulator's wire format: one JSON object per line, over TCP on loopback.
+
+Client to server: ``open``, ``close``, ``send``, ``clear_auth``, ``stats`` (requests that need
+an answer carry ``req``). Server to client: link events (``ev``, with the link id) and
+replies (``reply``, with the request's ``req``). This module turns link events into lines
+and back, so the server and the client agree by construction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import socket
+from typing import Any
+
+from wamgr.transport.base import (
+    Closed,
+    CloseReason,
+    Connected,
+    LinkEvent,
+    MessageReceived,
+    PairCode,
+    Paired,
+    Qr,
+    Undecryptable,
+)
+
+_EVENT_NAMES: dict[type[LinkEvent], str] = {
+    Qr: "qr",
+    PairCode: "pair_code",
+    Paired: "paired",
+    Connected: "connected",
+    Closed: "closed",
+    MessageReceived: "message",
+    Undecryptable: "undecryptable",
+}
+_EVENT_TYPES = {name: kind for kind, name in _EVENT_NAMES.items()}
+
+
+def encode_event(link_id: int, event: LinkEvent) -> dict[str, Any]:
+    """The wire form of ``event`` of link ``link_id`` (its generation travels with it)."""
+    values = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+    if isinstance(event, Closed):
+        values["reason"] = str(event.reason)
+    return {"ev": _EVENT_NAMES[type(event)], "link": link_id, **values}
+
+
+def decode_event(message: dict[str, Any]) -> LinkEvent:
+    """The link event of a wire message made by :func:`encode_event`."""
+    kind = _EVENT_TYPES[message["ev"]]
+    fields = {k: v for k, v in message.items() if k not in ("ev", "link")}
+    if kind is Closed:
+        fields["reason"] = CloseReason(fields["reason"])
+    return kind(**fields)
+
+
+def send_line(sock: socket.socket, message: dict[str, Any]) -> None:
+    """Write ``message`` as one line (the caller serialises writers)."""
+    sock.sendall(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+
+
+def parse_address(url: str) -> tuple[str, int]:
+    """``(host, port)`` of ``sim://HOST:PORT``; raises ValueError with what is expected."""
+    if not url.startswith("sim://"):
+        raise ValueError(f"not a simulator address: {url!r} (expected sim://HOST:PORT)")
+    host, _, port = url.removeprefix("sim://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"not a simulator address: {url!r} (expected sim://HOST:PORT)")
+    return host, int(port)
