@@ -688,3 +688,15 @@ def test_stats_count_accounts_and_sockets(sim: SimWhatsApp) -> None:
     sim.connect_rogue(jid)
 
     assert sim.stats() == {"max_concurrent_sockets": 2, "accounts": 2, "open_sockets": 2}
+
+
+def test_collisions_count_every_socket_that_opened_beside_another():
+    sim = SimWhatsApp(auto_pair=True)
+    events: list = []
+    sim.create_link("t1", None, 1, events.append).open()
+    jid = sim.accounts()[0]
+    assert sim.collisions(jid) == 0
+    sim.connect_rogue(jid)
+    sim.create_link("t1", jid, 2, events.append).open()  # replaces the rogue
+    assert sim.collisions(jid) == 2
+    assert sim.max_concurrent_sockets(jid) == 2

@@ -37,7 +37,7 @@ def test_two_managers_share_one_simulator(make_manager, server):
     stats = fetch_stats(server.host, server.port, per_account=True)
     assert stats["max_concurrent_sockets"] == 1
     assert stats["accounts"] == 1 and stats["open_sockets"] == 1
-    assert stats["per_account"] == {jid: 1}
+    assert stats["per_account"] == {jid: {"max_concurrent_sockets": 1, "collisions": 0}}
 
 
 def test_server_side_drops_reach_the_manager(make_manager, server, clock):

@@ -123,12 +123,13 @@ class _Socket:
 class _SocketLog:
     """Every socket ever opened for one JID, and the ones open now (oldest first)."""
 
-    __slots__ = ("all", "max_concurrent", "open")
+    __slots__ = ("all", "collisions", "max_concurrent", "open")
 
     def __init__(self) -> None:
         self.all: list[_Socket] = []
         self.open: list[_Socket] = []
         self.max_concurrent = 0
+        self.collisions = 0
 
 
 class _Account:
@@ -395,6 +396,12 @@ class SimWhatsApp:
             log = self._logs.get(jid)
             return log.max_concurrent if log is not None else 0
 
+    def collisions(self, jid: str) -> int:
+        """How many times a socket opened for ``jid`` while another one was open."""
+        with self._lock:
+            log = self._logs.get(jid)
+            return log.collisions if log else 0
+
     def sockets(self, jid: str) -> list[SocketRecord]:
         """Every socket opened for ``jid``, oldest first (empty for an unknown JID)."""
         with self._lock:
@@ -536,6 +543,8 @@ class SimWhatsApp:
     def _count_open(self, log: _SocketLog, sock: _Socket) -> None:
         log.all.append(sock)
         log.open.append(sock)
+        if len(log.open) > 1:
+            log.collisions += 1
         log.max_concurrent = max(log.max_concurrent, len(log.open))
         self._max_concurrent = max(self._max_concurrent, log.max_concurrent)
         self._open_count += 1

@@ -88,7 +88,11 @@ class _Connection(socketserver.StreamRequestHandler):
             stats: dict[str, Any] = dict(sim.stats())
             if message.get("per_account"):
                 stats["per_account"] = {
-                    jid: sim.max_concurrent_sockets(jid) for jid in sim.accounts()
+                    jid: {
+                        "max_concurrent_sockets": sim.max_concurrent_sockets(jid),
+                        "collisions": sim.collisions(jid),
+                    }
+                    for jid in sim.accounts()
                 }
             self.outbox.put({"reply": message["req"], "ok": True, "stats": stats})
         else:
