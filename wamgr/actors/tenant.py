@@ -321,6 +321,8 @@ class TenantActor(DispatchingActor):
             else:
                 if cause is CloseReason.REQUESTED:  # the link closed itself without saying why
                     cause = CloseReason.NETWORK
+                if cause is CloseReason.REPLACED and self._replaced_by_successor():
+                    cause = CloseReason.LEASE_LOST
                 self._log.warning("link closed: {} {}", cause, event.detail)
                 self._report_failure(
                     cause, event.detail, uptime_s=uptime, ban_expires_in_s=event.ban_expires_in_s
@@ -328,6 +330,23 @@ class TenantActor(DispatchingActor):
         finally:
             for done in waiters:
                 done.set()
+
+    def _replaced_by_successor(self) -> bool:
+        """Whether the socket that replaced ours is another wamgr instance's, holding the lease.
+
+        That happens when this process was paused past its lease: the successor is legitimate
+        and this tenant must stand by, not park in ``conflict`` as for a rogue client.
+        """
+        token = self._lease_token
+        try:
+            holder = self._svc.leases.holder(self._id)
+        except DatabaseUnavailable:
+            return False  # cannot tell: treat it as a conflict, which never reconnects
+        if holder is None or token is None or holder.token == token:
+            return False
+        self._log.warning("replaced by {}, which holds the lease now: standing by", holder.owner)
+        self._forget_lease()
+        return True
 
     def _after_requested_close(self) -> None:
         if self._logout_clears_auth:

@@ -8,6 +8,7 @@ through :meth:`Database.connection`, which turns a lost or unreachable server in
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -57,8 +58,8 @@ class Database:
             open=False,
             name=name,
             kwargs={"autocommit": True},
-            check=psycopg_pool.ConnectionPool.check_connection,
         )
+        self._max_size = max_size
 
     def open(self) -> None:
         """Open the pool and wait until it has a working connection, or raise."""
@@ -76,14 +77,38 @@ class Database:
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
-        """A connection in autocommit mode; use ``conn.transaction()`` for a transaction."""
+        """A working connection in autocommit mode; use ``conn.transaction()`` for one.
+
+        Raises DatabaseUnavailable when none can be had within the pool timeout.
+        """
+        conn = self._checked_connection(time.monotonic() + self.timeout_s)
         try:
-            with self._pool.connection() as conn:
-                yield conn
-        except psycopg_pool.PoolTimeout as exc:
-            raise DatabaseUnavailable(f"no connection within {self.timeout_s:g} s") from exc
+            yield conn
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailable(str(exc).strip()) from exc
+        finally:
+            self._pool.putconn(conn)
+
+    def _checked_connection(self, deadline: float) -> psycopg.Connection:
+        """A pooled connection that answered a ping.
+
+        A connection that fails the ping goes back to the pool, which drops it and opens a
+        replacement, and the next one is tried at once. (psycopg_pool's own ``check`` sleeps
+        1, 2, 4 … s after each dead connection: after every connection was cut, a pool full
+        of dead ones would stall for longer than a lease deadline.)
+        """
+        for _ in range(self._max_size + 1):
+            try:
+                conn = self._pool.getconn(timeout=max(0.0, deadline - time.monotonic()))
+            except psycopg_pool.PoolTimeout as exc:
+                raise DatabaseUnavailable(f"no connection within {self.timeout_s:g} s") from exc
+            try:
+                psycopg_pool.ConnectionPool.check_connection(conn)
+            except psycopg.Error:
+                self._pool.putconn(conn)
+                continue
+            return conn
+        raise DatabaseUnavailable("every pooled connection was broken; the server may be down")
 
     def ping(self) -> None:
         """Run ``SELECT 1``; raise DatabaseUnavailable if it fails."""

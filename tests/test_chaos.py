@@ -1,0 +1,215 @@
+"""Chaos with real processes: one `wamgr sim`, three `wamgr serve`, one PostgreSQL, 30 tenants.
+
+In turn: SIGKILL an owner; SIGSTOP an owner for longer than the TTL, then SIGCONT it; cut
+every database connection; SIGTERM an instance. After each fault every tenant is connected
+again within TTL + claim interval + first backoff. Across all of it no account ever has two
+sockets at once, except the one collision no lease can prevent: a *paused* owner's socket is
+still open when its successor connects. The paused process, once resumed, fences itself and
+never reconnects, so those accounts see no second collision.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from wamgr.status import Desired
+from wamgr.store.db import Database
+from wamgr.store.tenants import TenantStore
+from wamgr.transport.sim_server import fetch_stats
+
+TENANTS = [f"c{i:02d}" for i in range(30)]
+TTL_S, RENEW_INTERVAL_S, RENEW_DEADLINE_S, CLAIM_INTERVAL_S = 3.0, 0.5, 2.0, 0.5
+FIRST_BACKOFF_S = 3.0
+RECOVERY_BOUND_S = TTL_S + CLAIM_INTERVAL_S + FIRST_BACKOFF_S
+#: Room for status rows to reach the database and for this test's polling.
+SLACK_S = 1.5
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    """The processes of one chaos run, and what the test reads from them."""
+
+    def __init__(self, database_url: str, logs: Path):
+        self.url = database_url
+        self.logs = logs
+        self.port = _free_port()
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("WAMGR_")},
+            "WAMGR_DATABASE_URL": database_url,
+            "WAMGR_LEASE_TTL": str(TTL_S),
+            "WAMGR_RENEW_INTERVAL": str(RENEW_INTERVAL_S),
+            "WAMGR_RENEW_DEADLINE": str(RENEW_DEADLINE_S),
+            "WAMGR_CLAIM_INTERVAL": str(CLAIM_INTERVAL_S),
+            "WAMGR_CAPACITY": "15",
+        }
+
+    def spawn(self, name: str, *args: str) -> subprocess.Popen:
+        log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "wamgr.cli", *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        self.procs[name] = proc
+        return proc
+
+    def start_sim(self) -> None:
+        self.spawn("sim", "sim", "--port", str(self.port))
+        _until(lambda: _reachable(self.port), 10, "the simulator to listen")
+
+    def start_instance(self, name: str) -> None:
+        self.spawn(
+            name, "serve", "--transport", f"sim://127.0.0.1:{self.port}", "--instance-id", name
+        )
+
+    def stats(self) -> dict:
+        return fetch_stats("127.0.0.1", self.port, per_account=True)
+
+    def rows(self) -> dict[str, tuple[str, str | None, str | None]]:
+        with psycopg.connect(self.url) as conn:
+            rows = conn.execute("SELECT tenant_id, state, owner, jid FROM wamgr_tenants").fetchall()
+        return {t: (state, owner, jid) for t, state, owner, jid in rows}
+
+    def owners(self) -> dict[str, list[str]]:
+        by_owner: dict[str, list[str]] = {}
+        for tenant, (state, owner, _) in self.rows().items():
+            if state == "connected" and owner:
+                by_owner.setdefault(owner, []).append(tenant)
+        return by_owner
+
+    def all_connected(self, live: set[str]) -> bool:
+        """Every tenant connected by a live instance, one socket each, in the simulator."""
+        rows = self.rows()
+        if len(rows) != len(TENANTS):
+            return False
+        if not all(state == "connected" and owner in live for state, owner, _ in rows.values()):
+            return False
+        jids = {jid for _, _, jid in rows.values()}
+        return len(jids) == len(TENANTS)
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)
+                proc.kill()
+        for proc in self.procs.values():
+            proc.wait(10)
+
+
+def _reachable(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
+
+
+def _until(predicate, timeout: float, what: str) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if predicate():
+            return time.monotonic() - started
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def test_chaos_three_instances_thirty_tenants(database_url, tmp_path):
+    cluster = Cluster(database_url, tmp_path)
+    try:
+        _run(cluster)
+    except BaseException:
+        for log in sorted(tmp_path.glob("*.log")):
+            print(f"===== {log.name}\n{log.read_text(errors='replace')[-4000:]}")
+        raise
+    finally:
+        cluster.stop_all()
+
+
+def _run(cluster: Cluster) -> None:
+    cluster.start_sim()
+    for name in ("s0", "s1", "s2"):
+        cluster.start_instance(name)
+    db = Database(cluster.url, max_size=2)
+    db.open()
+    try:
+        store = TenantStore(db)
+        for tenant in TENANTS:
+            store.set_desired(tenant, Desired.CONNECTED)
+    finally:
+        db.close()
+    live = {"s0", "s1", "s2"}
+    _until(lambda: cluster.all_connected(live), 30, "all 30 tenants connected")
+    assert cluster.stats()["max_concurrent_sockets"] == 1
+
+    # 1. SIGKILL the instance holding the most tenants; a fresh one joins for spare capacity.
+    victim = max(cluster.owners().items(), key=lambda kv: len(kv[1]))[0]
+    cluster.procs[victim].kill()
+    live.discard(victim)
+    took = _until(lambda: cluster.all_connected(live), 20, f"recovery from SIGKILL of {victim}")
+    assert took <= RECOVERY_BOUND_S + SLACK_S, f"SIGKILL recovery took {took:.1f} s"
+    assert cluster.stats()["max_concurrent_sockets"] == 1
+    cluster.start_instance("s3")
+    live.add("s3")
+
+    # 2. SIGSTOP an owner for longer than the TTL, then SIGCONT it.
+    paused = max(cluster.owners().items(), key=lambda kv: len(kv[1]))[0]
+    paused_jids = {jid for _, owner, jid in cluster.rows().values() if owner == paused}
+    cluster.procs[paused].send_signal(signal.SIGSTOP)
+    took = _until(
+        lambda: cluster.all_connected(live - {paused}), 20, f"takeover from paused {paused}"
+    )
+    assert took <= RECOVERY_BOUND_S + SLACK_S, f"takeover from a paused owner took {took:.1f} s"
+    time.sleep(TTL_S - took if took < TTL_S else 0)
+    cluster.procs[paused].send_signal(signal.SIGCONT)
+    time.sleep(TTL_S)  # time enough to reconnect, if it wrongly would
+    assert cluster.all_connected(live - {paused})
+
+    # 3. Cut every database connection mid-run.
+    with psycopg.connect(cluster.url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    took = _until(lambda: cluster.all_connected(live), 20, "recovery from cut connections")
+    assert took <= RECOVERY_BOUND_S + SLACK_S
+
+    # 4. SIGTERM one instance that holds tenants: it hands over at once.
+    leaving = max(
+        ((o, t) for o, t in cluster.owners().items() if o != paused), key=lambda kv: len(kv[1])
+    )[0]
+    cluster.procs[leaving].send_signal(signal.SIGTERM)
+    assert cluster.procs[leaving].wait(20) == 0
+    live.discard(leaving)
+    took = _until(lambda: cluster.all_connected(live), 20, f"takeover after SIGTERM of {leaving}")
+    assert took <= RECOVERY_BOUND_S + SLACK_S
+
+    # The promise, over the whole run.
+    stats = cluster.stats()
+    assert stats["open_sockets"] == len(TENANTS)
+    for jid, account in stats["per_account"].items():
+        if jid in paused_jids:
+            assert account["collisions"] <= 1, f"{jid}: the paused owner reconnected"
+        else:
+            assert account["collisions"] == 0, f"{jid} had two sockets at once"
+    rows = cluster.rows()
+    assert sorted(rows) == TENANTS
+    assert {state for state, _, _ in rows.values()} == {"connected"}
