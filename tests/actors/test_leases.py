@@ -107,3 +107,16 @@ def _wait_until(predicate, timeout=5.0):
             return
         time.sleep(0.01)
     raise AssertionError("condition not met in time")
+
+
+def test_replaced_by_the_leases_new_holder_is_standby_not_conflict(make_manager, sim, store):
+    first = make_manager(instance_id="first")
+    jid = _connected(first, sim)
+    store.clear("t1")  # as if first had been paused past its TTL
+    second = make_manager(instance_id="second")
+    second.connect("t1")
+    second.wait_for("t1", TenantState.CONNECTED, timeout=5)
+    status = first.wait_for("t1", TenantState.STANDBY, timeout=5)
+    assert status.state is TenantState.STANDBY  # not conflict: second is no rogue
+    assert sim.collisions(jid) == 1  # the one a paused owner cannot prevent
+    assert sim.open_sockets(jid) == 1
