@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from wamgr.errors import UnknownTenant, WamgrError
 from wamgr.manager import ConnectionManager
 from wamgr.status import Desired, TenantState, validate_tenant_id
 from wamgr.store.db import Database, open_database
+from wamgr.store.leases import Lease, LeaseStore
+from wamgr.store.locks import ProcessingLock, ProcessingLocks, validate_lock_key
 from wamgr.store.tenants import TenantRecord, TenantStore
 
 _STATE_COLOURS = {
@@ -145,6 +148,57 @@ def _on_signals(handler: Callable[[], None]) -> None:
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=7450, show_default=True, help="Port to listen on.")
+@click.option("--manual-pair", is_flag=True, help="Wait for a scan instead of pairing at once.")
+def sim(host: str, port: int, manual_pair: bool) -> None:
+    """Serve a simulated WhatsApp over TCP until SIGTERM or SIGINT.
+
+    Several `wamgr serve --transport sim://HOST:PORT` processes can share it; it counts
+    every socket, so `wamgr sim-stats` proves no account ever had two at once.
+
+    \b
+    Example:
+      wamgr sim --port 7450 &
+      wamgr serve --transport sim://127.0.0.1:7450
+    """
+    from wamgr.transport.sim import SimWhatsApp
+    from wamgr.transport.sim_server import SimServer
+
+    stop = threading.Event()
+    _on_signals(stop.set)
+    server = SimServer(SimWhatsApp(auto_pair=not manual_pair), host, port).start()
+    click.echo(f"simulated WhatsApp on {server.url}", err=True)
+    stop.wait()
+    server.stop()
+
+
+@main.command("sim-stats")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=7450, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def sim_stats(host: str, port: int, as_json: bool) -> None:
+    """Print what a running `wamgr sim` has seen: the most sockets one account ever had open
+    at once (the promise: 1), accounts, and sockets open now.
+
+    \b
+    Example:
+      wamgr sim-stats --port 7450 --json
+    """
+    from wamgr.transport.sim_server import fetch_stats
+
+    try:
+        stats = fetch_stats(host, port)
+    except OSError as exc:
+        raise click.ClickException(f"no simulator at {host}:{port} ({exc})") from exc
+    if as_json:
+        click.echo(json.dumps(stats))
+    else:
+        for key, value in stats.items():
+            click.echo(f"{key}: {value}")
 
 
 @main.group()
@@ -308,6 +362,210 @@ def db_migrate(ctx: click.Context) -> None:
     for version, name, applied_at in rows:
         click.echo(f"{version:04d}  {name}  applied {applied_at:%Y-%m-%d %H:%M:%S}")
     click.echo("database is up to date")
+
+
+# --- locks: tenant leases and processing locks ---------------------------------------------
+
+
+@main.group()
+def locks() -> None:
+    """Show and clear tenant leases and processing locks (works while serve runs elsewhere).
+
+    A lease says which instance may hold a tenant's socket; a processing lock is one an
+    application took with ConnectionManager.locks (e.g. around answering a conversation).
+
+    \b
+    Example:
+      wamgr locks list                  # tenant leases
+      wamgr locks list --processing     # processing locks
+    """
+
+
+@locks.command("list", short_help="List tenant leases, or processing locks.")
+@click.option("--processing", is_flag=True, help="List processing locks, not tenant leases.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def locks_list(ctx: click.Context, processing: bool, as_json: bool) -> None:
+    """List tenant leases (tenant, owner, token, expiry), or processing locks with --processing.
+
+    Expiry is judged by the database's clock; expired rows stay until taken over or swept.
+
+    \b
+    Example:
+      wamgr locks list --processing --json
+    """
+    with _database(ctx) as database:
+        if processing:
+            _print_processing_locks(ProcessingLocks(database).all(), as_json)
+            return
+        leases = LeaseStore(database).all()
+        now = _database_now(database)
+    out = [
+        {
+            "tenant_id": lease.tenant_id,
+            "owner": lease.owner,
+            "token": lease.token,
+            "expires_at": lease.expires_at.isoformat(),
+            "expired": lease.expires_at <= now,
+        }
+        for lease in leases
+    ]
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+    elif not out:
+        click.echo("no tenant leases")
+    else:
+        header = ("TENANT", "OWNER", "TOKEN", "EXPIRES AT (UTC)", "STATE")
+        _print_rows(
+            header,
+            [
+                (
+                    lease.tenant_id,
+                    lease.owner,
+                    str(lease.token),
+                    _utc(lease.expires_at),
+                    "expired" if entry["expired"] else "held",
+                )
+                for lease, entry in zip(leases, out, strict=True)
+            ],
+        )
+
+
+def _print_processing_locks(rows: list[ProcessingLock], as_json: bool) -> None:
+    if as_json:
+        out = [
+            {
+                "key": row.key,
+                "token": row.token,
+                "owner": row.owner,
+                "acquired_at": row.acquired_at.isoformat(),
+                "expires_at": row.expires_at.isoformat(),
+                "expired": row.expired,
+            }
+            for row in rows
+        ]
+        click.echo(json.dumps(out, indent=2))
+        return
+    if not rows:
+        click.echo("no processing locks")
+        return
+    header = ("KEY", "TOKEN", "OWNER", "EXPIRES AT (UTC)", "STATE")
+    _print_rows(
+        header,
+        [
+            (
+                _shown_key(row.key),
+                str(row.token),
+                row.owner or "-",
+                _utc(row.expires_at),
+                "expired" if row.expired else "held",
+            )
+            for row in rows
+        ],
+    )
+
+
+@locks.command("clear", short_help="Clear a tenant lease, every lease, or a processing lock.")
+@click.argument("target", metavar="[TENANT|KEY]", required=False)
+@click.option("--processing", is_flag=True, help="Clear the processing lock KEY instead.")
+@click.option("--all", "clear_all", is_flag=True, help="Clear every tenant lease.")
+@click.pass_context
+def locks_clear(ctx: click.Context, target: str | None, processing: bool, clear_all: bool) -> None:
+    """Remove TENANT's lease (every lease with --all), or the processing lock KEY.
+
+    A live owner of a cleared lease fences itself: at its next renewal it finds the lease
+    gone and closes the tenant's link (no logout); any instance may then claim the tenant.
+    A live holder of a cleared processing lock is no longer protected: another claim may
+    take the key at once, and the old holder's release and extend return False.
+
+    \b
+    Example:
+      wamgr locks clear shop-1
+      wamgr locks clear --processing 'shop-1:15550001111'
+    """
+    if processing:
+        if clear_all or target is None:
+            raise click.UsageError("--processing clears one lock: give its KEY (and no --all)")
+        try:
+            key = validate_lock_key(target)
+        except WamgrError as exc:
+            raise click.BadParameter(exc.format_message(), param_hint="KEY") from exc
+        with _database(ctx) as database:
+            gone = ProcessingLocks(database).clear(key)
+        _report_cleared_processing_lock(key, gone)
+        return
+    if clear_all == (target is not None):
+        raise click.UsageError("give one TENANT, or --all to clear every lease")
+    if target is not None:
+        _tenant_ids(ctx, None, (target,))  # type: ignore[arg-type]
+    with _database(ctx) as database:
+        store = LeaseStore(database)
+        if target is None:
+            before = store.all()
+        else:
+            lease = store.holder(target)
+            before = [lease] if lease is not None else []
+        now = _database_now(database)
+        cleared = store.clear(target) if before else 0
+    if target is None:
+        click.echo(f"cleared {cleared} tenant leases")
+    elif not before:
+        click.echo(f"{target}: no lease")
+    else:
+        click.echo(f"{target}: lease cleared (owner {before[0].owner}, token {before[0].token})")
+    _warn_live_leases([lease for lease in before if lease.expires_at > now])
+
+
+def _report_cleared_processing_lock(key: str, gone: ProcessingLock | None) -> None:
+    shown = _shown_key(key)
+    if gone is None:
+        click.echo(f"no processing lock {shown}")
+        return
+    owner = f", owner {gone.owner}" if gone.owner else ""
+    click.echo(f"processing lock {shown} cleared (token {gone.token}{owner})")
+    if not gone.expired:
+        click.echo(
+            f"wamgr: warning: its claim was live until {_utc(gone.expires_at)} UTC; if its "
+            "holder is still working it is no longer protected: another claim may take the key "
+            "now, and the holder's release and extend will return False",
+            err=True,
+        )
+
+
+def _warn_live_leases(live: list[Lease]) -> None:
+    if not live:
+        return
+    owners = ", ".join(sorted({lease.owner for lease in live}))
+    tenants = ", ".join(lease.tenant_id for lease in live)
+    click.echo(
+        f"wamgr: warning: unexpired lease of {tenants} (owner {owners}); an owner still "
+        "running fences itself at its next renewal: it closes the link without logout and "
+        "goes to standby, and any instance may then claim the tenant",
+        err=True,
+    )
+
+
+def _database_now(database: Database) -> datetime:
+    with database.connection() as conn:
+        row = conn.execute("SELECT now()").fetchone()
+    assert row is not None
+    return row[0]
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def _shown_key(key: str) -> str:
+    """A key as printed: as is when printable, else its repr (so it fits on one line)."""
+    return key if key.isprintable() else repr(key)
+
+
+def _print_rows(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for cells in [header, *rows]:
+        parts = [cell.ljust(width) for cell, width in zip(cells, widths, strict=False)]
+        click.echo("  ".join([*parts, cells[-1]]))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -385,7 +385,8 @@ class ConnectionManager:
         it), False for every later delivery, from any process (drop it).
 
         Ids are remembered for ``inbound_retention_s`` (7 days by default). Inbound messages
-        from the transport already go through this before they reach subscribers.
+        from the transport already go through this before they reach subscribers, so calling
+        it for an InboundMessage you were given answers False: use it for ids from elsewhere.
         """
         tenant_id = validate_tenant_id(tenant_id)
         if self._inbound is None or not self._started or self._stopping:

@@ -1,0 +1,128 @@
+"""Inbound dedup through the manager: a message id reaches subscribers once, across restarts."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from wamgr import DatabaseUnavailable, InboundMessage, ManagerStopped, TenantState
+from wamgr.events import ManagerEvent
+
+CONNECTED = TenantState.CONNECTED
+PEER = "15550002222@s.whatsapp.net"
+#: Seconds to wait for a message to reach a subscriber.
+DELIVERY_TIMEOUT_S = 5.0
+
+
+class Inbox:
+    """A subscriber that keeps the inbound messages it gets and can wait for one by id."""
+
+    def __init__(self) -> None:
+        self.messages: list[InboundMessage] = []
+        self._arrived = threading.Condition()
+
+    def __call__(self, event: ManagerEvent) -> None:
+        if isinstance(event, InboundMessage):
+            with self._arrived:
+                self.messages.append(event)
+                self._arrived.notify_all()
+
+    def ids(self) -> list[str]:
+        with self._arrived:
+            return [message.message_id for message in self.messages]
+
+    def wait_for(self, message_id: str) -> None:
+        with self._arrived:
+            got = self._arrived.wait_for(
+                lambda: any(m.message_id == message_id for m in self.messages),
+                DELIVERY_TIMEOUT_S,
+            )
+        assert got, f"{message_id} not delivered within {DELIVERY_TIMEOUT_S:g} s: {self.ids()}"
+
+
+def test_a_redelivered_message_reaches_subscribers_once_even_after_a_restart(make_manager, sim):
+    first = make_manager(instance_id="first")
+    inbox = Inbox()
+    first.subscribe(inbox)
+    first.connect("t1")
+    jid = first.wait_for("t1", CONNECTED, timeout=5).jid
+
+    sim.inbound(jid, PEER, "hello", message_id="X")
+    sim.inbound(jid, PEER, "hello", message_id="X")  # WhatsApp redelivers it
+    sim.inbound(jid, PEER, "next", message_id="M1")
+    inbox.wait_for("M1")  # one tenant, one dispatcher: everything before M1 has arrived
+
+    assert inbox.ids() == ["X", "M1"]
+    assert inbox.messages[0].text == "hello" and inbox.messages[0].tenant_id == "t1"
+    first.stop()
+
+    second = make_manager(instance_id="second")  # a restarted process, same database
+    after_restart = Inbox()
+    second.subscribe(after_restart)
+    assert second.wait_for("t1", CONNECTED, timeout=5).jid == jid
+    sim.inbound(jid, PEER, "hello", message_id="X")  # redelivered after the restart
+    sim.inbound(jid, PEER, "later", message_id="M2")
+    after_restart.wait_for("M2")
+
+    assert after_restart.ids() == ["M2"]
+    assert sim.max_concurrent_sockets() == 1
+
+
+def test_the_same_id_for_two_tenants_is_two_messages(mgr, sim):
+    inbox = Inbox()
+    mgr.subscribe(inbox)
+    jids = {}
+    for tenant in ("a", "b"):
+        mgr.connect(tenant)
+        jids[tenant] = mgr.wait_for(tenant, CONNECTED, timeout=5).jid
+
+    sim.inbound(jids["a"], PEER, "to a", message_id="SAME")
+    sim.inbound(jids["b"], PEER, "to b", message_id="SAME")
+    inbox.wait_for("SAME")
+    sim.inbound(jids["b"], PEER, "marker", message_id="END")
+    inbox.wait_for("END")
+
+    assert sorted((m.tenant_id, m.text) for m in inbox.messages if m.message_id == "SAME") == [
+        ("a", "to a"),
+        ("b", "to b"),
+    ]
+
+
+def test_seen_is_shared_with_the_inbound_path(mgr, sim):
+    assert mgr.seen("t1", "APP-1") is True
+    assert mgr.seen("t1", "APP-1") is False
+
+    inbox = Inbox()
+    mgr.subscribe(inbox)
+    mgr.connect("t1")
+    jid = mgr.wait_for("t1", CONNECTED, timeout=5).jid
+    sim.inbound(jid, PEER, "already seen", message_id="APP-1")
+    sim.inbound(jid, PEER, "new", message_id="M1")
+    inbox.wait_for("M1")
+
+    assert inbox.ids() == ["M1"]
+    assert mgr.seen("t1", "M1") is False  # the inbound path recorded it
+
+
+def test_a_message_whose_id_cannot_be_recorded_is_still_delivered(mgr, sim, monkeypatch):
+    inbox = Inbox()
+    mgr.subscribe(inbox)
+    mgr.connect("t1")
+    jid = mgr.wait_for("t1", CONNECTED, timeout=5).jid
+
+    def unavailable(tenant_id: str, message_id: str) -> bool:
+        raise DatabaseUnavailable("simulated outage")
+
+    monkeypatch.setattr(mgr._inbound, "seen", unavailable)
+    sim.inbound(jid, PEER, "during the outage", message_id="OUT-1")
+
+    inbox.wait_for("OUT-1")  # a possible duplicate beats a lost customer message
+
+
+def test_seen_and_locks_need_a_running_manager(mgr):
+    mgr.stop()
+    with pytest.raises(ManagerStopped):
+        mgr.seen("t1", "m1")
+    with pytest.raises(ManagerStopped):
+        mgr.locks.claim("k")
