@@ -3,59 +3,18 @@
 from __future__ import annotations
 
 import json
-import logging
-import os
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
-from loguru import logger
+from click.testing import Result
 
-from wamgr.cli import main
 from wamgr.store.db import Database
 from wamgr.store.leases import LeaseStore
 from wamgr.store.locks import ProcessingLocks
 
 Wamgr = Callable[..., Result]
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """Undo what every ``wamgr`` invocation does to loguru and the root logger."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    logger.remove()
-    logger.add(sys.stderr)
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-@pytest.fixture(autouse=True)
-def _no_wamgr_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep a developer's WAMGR_* settings out of these tests."""
-    for name in list(os.environ):
-        if name.startswith("WAMGR_") and not name.startswith("WAMGR_TEST_"):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture
-def wamgr(database_url: str, tmp_path: Path) -> Wamgr:
-    """Run ``wamgr --database-url <this test's database> ARGS...`` in-process."""
-    runner = CliRunner()
-
-    def run(*args: str) -> Result:
-        return runner.invoke(
-            main,
-            ["--database-url", database_url, "--home", str(tmp_path / "home"), *args],
-            prog_name="wamgr",
-        )
-
-    return run
 
 
 @pytest.fixture
