@@ -264,8 +264,7 @@ def tenants_list(ctx: click.Context, as_json: bool) -> None:
     with _database(ctx) as db:
         records = TenantStore(db).all()
     if as_json:
-        out = [{**r.status.to_json(), "desired": str(r.desired)} for r in records]
-        click.echo(json.dumps(out, indent=2))
+        click.echo(json.dumps([_json(r) for r in records], indent=2))
         return
     for record in records:
         click.echo(f"{record.status.tenant_id}\t{record.desired}\t{record.status.state}")
@@ -301,14 +300,28 @@ def status(ctx: click.Context, tenant_id: str | None, as_json: bool) -> None:
 
 
 def _json(record: TenantRecord) -> dict[str, Any]:
-    return {**record.status.to_json(), "desired": str(record.desired)}
+    lease = record.lease_expires_at
+    return {
+        **record.status.to_json(),
+        "desired": str(record.desired),
+        "lease_expires_at": lease.isoformat() if lease else None,
+    }
 
 
 def _print_table(records: list[TenantRecord]) -> None:
     if not records:
         click.echo("no tenants (add one: wamgr tenants add TENANT)")
         return
-    header = ("TENANT", "DESIRED", "STATE", "OWNER", "ATTEMPT", "NEXT RETRY", "LAST ERROR")
+    header = (
+        "TENANT",
+        "DESIRED",
+        "STATE",
+        "OWNER",
+        "LEASE UNTIL",
+        "ATTEMPT",
+        "NEXT RETRY",
+        "LAST ERROR",
+    )
     rows = []
     for record in records:
         s = record.status
@@ -318,6 +331,7 @@ def _print_table(records: list[TenantRecord]) -> None:
                 str(record.desired),
                 str(s.state),
                 s.owner or "-",
+                record.lease_expires_at.strftime("%H:%M:%S") if record.lease_expires_at else "-",
                 str(s.attempt),
                 s.next_retry_at.strftime("%H:%M:%S") if s.next_retry_at else "-",
                 s.last_error or "-",

@@ -36,6 +36,7 @@ STATUS_KEYS = {
     "last_error",
     "updated_at",
     "desired",
+    "lease_expires_at",
 }
 
 #: Seconds a ``serve`` subprocess gets to reach a state, and to exit after a signal.
@@ -117,10 +118,10 @@ def test_status_table_shows_every_tenant(wamgr: Wamgr) -> None:
     header, rows = _table(_ok(wamgr("status")))
 
     assert header[:4] == ["TENANT", "DESIRED", "STATE", "OWNER"]
-    assert "ATTEMPT" in header
+    assert "ATTEMPT" in header and "LEASE" in header
     assert list(rows) == ["shop-1", "shop-2"]
     for row in rows.values():
-        assert row[1:5] == ["connected", "stopped", "-", "0"]
+        assert row[1:6] == ["connected", "stopped", "-", "-", "0"]
 
 
 def test_status_table_of_one_tenant(wamgr: Wamgr) -> None:
@@ -154,6 +155,7 @@ def test_status_of_one_tenant_as_json_is_one_object_with_every_field(wamgr: Wamg
     assert shown["attempt"] == 0
     assert shown["next_retry_at"] is None
     assert shown["last_error"] is None
+    assert shown["lease_expires_at"] is None
     assert isinstance(shown["updated_at"], str)
     assert "T" in shown["updated_at"]  # ISO 8601
 

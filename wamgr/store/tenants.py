@@ -4,21 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from psycopg.rows import dict_row
 
 from wamgr.status import Desired, TenantState, TenantStatus
 from wamgr.store.db import Database
 
-_COLUMNS = "tenant_id, desired, state, jid, owner, attempt, next_retry_at, last_error, updated_at"
+_COLUMNS = (
+    "t.tenant_id, t.desired, t.state, t.jid, t.owner, t.attempt, t.next_retry_at, t.last_error,"
+    " t.updated_at, l.expires_at AS lease_expires_at"
+)
+_FROM = "wamgr_tenants t LEFT JOIN wamgr_leases l ON l.tenant_id = t.tenant_id"
 
 
 @dataclass(frozen=True, slots=True)
 class TenantRecord:
-    """A tenant as stored: its desired state and its last written status."""
+    """A tenant as stored: its desired state, its last written status, its lease's expiry."""
 
     desired: Desired
     status: TenantStatus
+    lease_expires_at: datetime | None = None
 
 
 def _record(row: dict) -> TenantRecord:
@@ -32,7 +38,7 @@ def _record(row: dict) -> TenantRecord:
         last_error=row["last_error"],
         updated_at=row["updated_at"],
     )
-    return TenantRecord(Desired(row["desired"]), status)
+    return TenantRecord(Desired(row["desired"]), status, row["lease_expires_at"])
 
 
 class TenantStore:
@@ -66,16 +72,14 @@ class TenantStore:
         """The stored tenant, or None if unknown."""
         with self._db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             row = cur.execute(
-                f"SELECT {_COLUMNS} FROM wamgr_tenants WHERE tenant_id = %s", (tenant_id,)
+                f"SELECT {_COLUMNS} FROM {_FROM} WHERE t.tenant_id = %s", (tenant_id,)
             ).fetchone()
         return _record(row) if row else None
 
     def all(self) -> list[TenantRecord]:
         """Every stored tenant, ordered by id."""
         with self._db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(
-                f"SELECT {_COLUMNS} FROM wamgr_tenants ORDER BY tenant_id"
-            ).fetchall()
+            rows = cur.execute(f"SELECT {_COLUMNS} FROM {_FROM} ORDER BY t.tenant_id").fetchall()
         return [_record(row) for row in rows]
 
     def desired_connected(self) -> list[str]:
