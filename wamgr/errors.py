@@ -190,3 +190,47 @@ class LockBusy(WamgrError, TimeoutError):
             f"processing lock {key!r} is busy: not free within {wait_s:g} s; {held}. Retry "
             "later, or wait longer"
         )
+
+
+class NotPairing(WamgrError):
+    """A pair code was asked for a tenant that is not waiting for pairing."""
+
+    exit_code = 4
+    http_status = 409
+
+    def __init__(self, tenant_id: str, state: str):
+        self.tenant_id = tenant_id
+        self.state = state
+        super().__init__(
+            f"tenant {tenant_id!r} is not pairing (state {state}): connect it first; a tenant "
+            "with no device shows a QR (state pairing), then a pair code can be asked for"
+        )
+
+
+class InvalidPhone(WamgrError, ValueError):
+    """A phone number that cannot receive a pair code."""
+
+    exit_code = 2
+    http_status = 422
+
+    def __init__(self, phone: object):
+        self.phone = phone
+        super().__init__(
+            f"invalid phone number {phone!r}: give the international number, digits only "
+            "(7 to 15, country code first, e.g. 15551234567); '+', spaces and dashes are ignored"
+        )
+
+
+class HeldElsewhere(WamgrError):
+    """The tenant's lease is held by another live instance, which must act instead."""
+
+    exit_code = 9
+    http_status = 409
+
+    def __init__(self, tenant_id: str, owner: str, what: str):
+        self.tenant_id = tenant_id
+        self.owner = owner
+        super().__init__(
+            f"tenant {tenant_id!r} is connected by instance {owner!r}: {what} there, or stop it "
+            f"first (wamgr tenants remove {tenant_id})"
+        )

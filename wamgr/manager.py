@@ -29,15 +29,23 @@ from wamgr.claimer import Claimer
 from wamgr.clock import SystemClock
 from wamgr.config import Config
 from wamgr.errors import (
+    HeldElsewhere,
     ManagerStopped,
     NotConnected,
+    NotPairing,
     OperationTimeout,
     UnknownTenant,
     WamgrError,
 )
 from wamgr.events import EventDispatcher, InboundMessage, StatusEvent, Subscriber
 from wamgr.scheduler import Scheduler
-from wamgr.status import Desired, TenantState, TenantStatus, validate_tenant_id
+from wamgr.status import (
+    Desired,
+    TenantState,
+    TenantStatus,
+    normalise_phone,
+    validate_tenant_id,
+)
 from wamgr.store.db import Database, open_database
 from wamgr.store.inbound import InboundLog
 from wamgr.store.leases import LeaseStore
@@ -228,6 +236,15 @@ class ConnectionManager:
             self._close_db()
             self._close_db = None
 
+    def _refuse_if_held_elsewhere(self, tenant_id: str, what: str) -> None:
+        lease = self.leases_store.holder(tenant_id) if self.leases_store else None
+        if lease is None or lease.owner == self.config.instance_id or self._db is None:
+            return
+        with self._db.connection() as conn:
+            live = conn.execute("SELECT %s::timestamptz > now()", (lease.expires_at,)).fetchone()
+        if live and live[0]:
+            raise HeldElsewhere(tenant_id, lease.owner, what)
+
     def _release_leases(self, tenant_ids: list[str]) -> None:
         if self.leases_store is None or not tenant_ids:
             return
@@ -284,6 +301,41 @@ class ConnectionManager:
             if status.state is not TenantState.STOPPED
             else status
         )
+
+    def clear_auth(self, tenant_id: str, timeout: float | None = None) -> TenantStatus:
+        """Forget the tenant's device credentials (only this tenant's; others keep theirs).
+
+        Its link is closed without logout, its lease released, and it waits in ``logged_out``
+        until ``connect`` pairs it again. Raises UnknownTenant, or HeldElsewhere if another
+        live instance holds the tenant (clear it there, or stop it first).
+        """
+        tenant_id = validate_tenant_id(tenant_id)
+        deadline = self._deadline(f"clear_auth({tenant_id!r})", timeout)
+        if self._tenants().get(tenant_id) is None:
+            raise UnknownTenant(tenant_id)
+        ref = self._ask(self._registry_ref(), m.Lookup(tenant_id), deadline)
+        if ref is None:
+            self._refuse_if_held_elsewhere(tenant_id, "clear its credentials")
+            ref = self._ask(self._registry_ref(), m.GetOrCreate(tenant_id), deadline)
+        done = threading.Event()
+        self._ask(ref, m.ClearAuth(done), deadline)
+        if not done.wait(deadline.left()):
+            raise OperationTimeout(deadline.what, deadline.timeout)
+        return self._ask(ref, m.GetStatus(), deadline)
+
+    def pair_code(self, tenant_id: str, phone: str, timeout: float | None = None) -> str:
+        """A code to type on the phone instead of scanning the QR, while the tenant is pairing.
+
+        ``phone`` is the international number (country code first). Raises InvalidPhone, or
+        NotPairing unless the tenant shows a QR in this process right now.
+        """
+        tenant_id = validate_tenant_id(tenant_id)
+        digits = normalise_phone(phone)
+        deadline = self._deadline(f"pair_code({tenant_id!r})", timeout)
+        ref = self._ask(self._registry_ref(), m.Lookup(tenant_id), deadline)
+        if ref is None:
+            raise NotPairing(tenant_id, str(self.status(tenant_id).state))
+        return self._ask(ref, m.RequestPairCode(digits), deadline)
 
     def send_text(self, tenant_id: str, to: str, text: str, timeout: float | None = None) -> str:
         """Send ``text`` to ``to`` (a phone number or JID); returns the message id.

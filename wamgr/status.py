@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from wamgr.errors import InvalidTenantId
+from wamgr.errors import InvalidPhone, InvalidTenantId
 
 
 class TenantState(enum.StrEnum):
@@ -41,6 +41,19 @@ def validate_tenant_id(tenant_id: object) -> str:
     if not isinstance(tenant_id, str) or not _TENANT_ID.fullmatch(tenant_id):
         raise InvalidTenantId(tenant_id)
     return tenant_id
+
+
+_PHONE_NOISE = re.compile(r"[\s+\-().]")
+
+
+def normalise_phone(phone: object) -> str:
+    """The digits of an international phone number (7–15, country code first), or InvalidPhone."""
+    if not isinstance(phone, str):
+        raise InvalidPhone(phone)
+    digits = _PHONE_NOISE.sub("", phone)
+    if not digits.isdigit() or not 7 <= len(digits) <= 15:
+        raise InvalidPhone(phone)
+    return digits
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,24 @@ class SendText:
 
 
 @dataclass(frozen=True, slots=True)
+class ClearAuth:
+    """Forget the tenant's device: close its link (no logout), delete its credentials, release
+    its lease and park it in ``logged_out`` until a ``connect`` pairs it again.
+
+    ``done`` is set once that is finished.
+    """
+
+    done: threading.Event
+
+
+@dataclass(frozen=True, slots=True)
+class RequestPairCode:
+    """While pairing, get a code to type on the phone ``phone``; replies with the code."""
+
+    phone: str
+
+
+@dataclass(frozen=True, slots=True)
 class GetStatus:
     """Reply with the tenant's TenantStatus."""
 

@@ -25,12 +25,14 @@ from wamgr.actors.base import DispatchingActor
 from wamgr.actors.leases import LeaseDropped, LeaseGranted, LeaseLost
 from wamgr.actors.messages import (
     ApplyDecision,
+    ClearAuth,
     Connect,
     GetQr,
     GetStatus,
     LinkClosed,
     Reconnect,
     Remove,
+    RequestPairCode,
     RetryDue,
     SendText,
     Shutdown,
@@ -38,7 +40,7 @@ from wamgr.actors.messages import (
 )
 from wamgr.clock import Clock, utc_from_timestamp
 from wamgr.config import Config
-from wamgr.errors import DatabaseUnavailable, NotConnected
+from wamgr.errors import DatabaseUnavailable, NotConnected, NotPairing
 from wamgr.status import Desired, TenantState, TenantStatus
 from wamgr.store.leases import LeaseStore
 from wamgr.store.status_writer import StatusWriter
@@ -88,6 +90,8 @@ class TenantActor(DispatchingActor):
         SendText: "_on_send_text",
         GetStatus: "_on_get_status",
         GetQr: "_on_get_qr",
+        ClearAuth: "_on_clear_auth",
+        RequestPairCode: "_on_request_pair_code",
     }
     events = {
         Qr: "_on_link_event",
@@ -128,6 +132,7 @@ class TenantActor(DispatchingActor):
         self._qr: str | None = None
         self._reopen_after_close = False
         self._logout_clears_auth = False
+        self._clear_auth_after_close = False
         self._shutting_down = False
         self._link_gone_waiters: list[threading.Event] = []
         # the generation whose supervisor decision or retry timer we wait for
@@ -189,6 +194,26 @@ class TenantActor(DispatchingActor):
         message_id = self._link.send_text(message.to, message.text)
         self._log.debug("sent message {} to {}", message_id, message.to)
         return message_id
+
+    def _on_clear_auth(self, message: ClearAuth) -> TenantStatus:
+        self._load()
+        self._reopen_after_close = False
+        self._awaiting = None
+        if self._link is not None:
+            self._clear_auth_after_close = True
+            self._link_gone_waiters.append(message.done)
+            self._close_link(do_logout=False)
+            return self._status()
+        self._park_without_auth()
+        message.done.set()
+        return self._status()
+
+    def _on_request_pair_code(self, message: RequestPairCode) -> str:
+        if self._link is None or self._state is not TenantState.PAIRING:
+            raise NotPairing(self._id, str(self._state))
+        code = self._link.request_pair_code(message.phone)
+        self._log.info("pair code requested for phone ending {}", message.phone[-4:])
+        return code
 
     def _on_get_status(self, _: GetStatus) -> TenantStatus:
         return self._status()
@@ -349,6 +374,10 @@ class TenantActor(DispatchingActor):
         return True
 
     def _after_requested_close(self) -> None:
+        if self._clear_auth_after_close:
+            self._clear_auth_after_close = False
+            self._park_without_auth()
+            return
         if self._logout_clears_auth:
             self._logout_clears_auth = False
             self._clear_auth("logged out on request")
@@ -458,6 +487,17 @@ class TenantActor(DispatchingActor):
         token, self._lease_token = self._lease_token, None
         if token is not None:
             self._svc.keeper.tell(LeaseDropped(self._id, token))
+
+    def _park_without_auth(self) -> None:
+        """Forget the device, give up the lease, wait in logged_out for a connect to re-pair."""
+        self._clear_auth("cleared by the operator")
+        self._release_lease()
+        self._set_state(
+            TenantState.LOGGED_OUT,
+            attempt=0,
+            next_retry_at=None,
+            last_error="credentials cleared by the operator: connect to pair again",
+        )
 
     def _release_lease(self) -> None:
         token = self._lease_token

@@ -128,6 +128,11 @@ class Link(Protocol):
     def send_text(self, to: str, text: str) -> str:
         """Send a text message and return its message id; raises if the link is not connected."""
 
+    def request_pair_code(self, phone: str) -> str:
+        """While pairing, ask for a code to type on the phone ``phone`` (digits with country
+        code); returns the code. Raises if the link is not waiting for pairing.
+        """
+
 
 @runtime_checkable
 class Transport(Protocol):

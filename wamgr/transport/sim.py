@@ -195,6 +195,10 @@ class SimLink:
         """Record a sent message and return its new id; raises SimNotConnected if not connected."""
         return self._sim._send_text(self, to, text)
 
+    def request_pair_code(self, phone: str) -> str:
+        """A code the phone can type instead of scanning the QR (see SimWhatsApp.enter_code)."""
+        return self._sim._pair_code(self, phone)
+
     def __repr__(self) -> str:
         return (
             f"SimLink(tenant_id={self.tenant_id!r}, generation={self.generation}, "
@@ -218,6 +222,7 @@ class SimWhatsApp:
         self._accounts: dict[str, _Account] = {}
         self._logs: dict[str, _SocketLog] = {}
         self._pending: dict[str, SimLink] = {}  # QR code -> pairing link, oldest first
+        self._pair_codes: dict[str, str] = {}  # pair code -> QR code of the same link
         self._parked: dict[SimLink, None] = {}  # an ordered set
         self._holding = False
         self._fail_next = 0
@@ -280,6 +285,22 @@ class SimWhatsApp:
             jid = self._pair(link, touched)
         self._deliver(touched)
         return jid
+
+    def enter_code(self, code: str) -> str:
+        """The phone types a pair code: like :meth:`scan`, for a code from request_pair_code."""
+        with self._lock:
+            qr = self._pair_codes.pop(code, None)
+        if qr is None:
+            raise ValueError(f"unknown or expired pair code: {code!r}")
+        return self.scan(qr)
+
+    def _pair_code(self, link: SimLink, phone: str) -> str:
+        with self._lock:
+            if link._qr is None or self._pending.get(link._qr) is not link:
+                raise SimNotConnected("the link is not waiting for pairing")
+            code = f"{len(self._pair_codes) + 1:04d}-{phone[-4:]:0>4}"
+            self._pair_codes[code] = link._qr
+            return code
 
     # --- dial control -----------------------------------------------------------------
 
