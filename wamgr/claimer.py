@@ -10,8 +10,10 @@ yet or holds in standby. Tenants that run here but are no longer wanted connecte
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
 
+import pykka
 from loguru import logger
 
 from wamgr.errors import WamgrError
@@ -41,11 +43,13 @@ class Claimer:
         tenants: TenantStore,
         owner: str,
         interval_s: float,
-        claim: Callable[[str], None],
+        claim: Callable[[str], pykka.Future],
         local_states: Callable[[], dict[str, TenantState]],
         release: Callable[[str], None],
         capacity: int | None = None,
         connect_rate: float | None = None,
+        window: int = 8,
+        call_timeout_s: float = 10.0,
         name: str = "wamgr-claimer",
     ):
         self._tenants = tenants
@@ -55,6 +59,8 @@ class Claimer:
         self._local_states = local_states
         self._release = release
         self._capacity = capacity
+        self._window = max(1, window)
+        self._call_timeout_s = call_timeout_s
         self._pause_s = 1.0 / connect_rate if connect_rate else 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -70,21 +76,30 @@ class Claimer:
             self._thread.join(timeout)
 
     def run_once(self) -> int:
-        """One pass; returns how many tenants it asked to connect."""
+        """One pass; returns how many tenants it asked to connect.
+
+        Up to ``window`` claims are in flight at once: the tenants take their leases on their
+        own threads in parallel, without draining the database pool.
+        """
         local = self._local_states()  # read before the store: see docs/architecture.md
         wanted = self._tenants.claimable(self._owner)
         room = None
         if self._capacity is not None:
             room = self._capacity - sum(1 for state in local.values() if state in _RUNNING)
         claimed = 0
+        in_flight: deque[tuple[str, pykka.Future]] = deque()
         for tenant_id in wanted:
             if self._stop.is_set() or (room is not None and claimed >= room):
                 break
             if tenant_id not in local or local[tenant_id] in _RECLAIMABLE:
                 if claimed and self._pause_s and self._stop.wait(self._pause_s):
                     break
-                self._claim(tenant_id)
+                in_flight.append((tenant_id, self._claim(tenant_id)))
                 claimed += 1
+                if len(in_flight) >= self._window:
+                    self._settle(*in_flight.popleft())
+        while in_flight:
+            self._settle(*in_flight.popleft())
         desired = set(self._tenants.desired_connected())
         for tenant_id, state in local.items():
             if tenant_id not in desired and state is not TenantState.STOPPED:
@@ -93,6 +108,17 @@ class Claimer:
         if claimed:
             logger.info("claimed {} tenants", claimed)
         return claimed
+
+    def _settle(self, tenant_id: str, future: pykka.Future) -> None:
+        """Wait (bounded) for one claim; a failure is logged, the pass goes on."""
+        try:
+            future.get(timeout=self._call_timeout_s)
+        except pykka.Timeout:
+            logger.bind(tenant=tenant_id).warning(
+                "claim not answered within {:g} s", self._call_timeout_s
+            )
+        except WamgrError as exc:
+            logger.bind(tenant=tenant_id).warning("claim failed: {}", exc.format_message())
 
     def _run(self) -> None:
         while not self._stop.is_set():

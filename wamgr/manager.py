@@ -168,6 +168,8 @@ class ConnectionManager:
             self._release_unwanted,
             capacity=cfg.capacity,
             connect_rate=cfg.connect_rate,
+            window=max(1, cfg.db_pool_size // 2),
+            call_timeout_s=cfg.call_timeout_s,
         )
         self._claimer.start()  # its first pass restores what should be connected
 
@@ -519,10 +521,10 @@ class ConnectionManager:
         statuses = self._ask(self._registry_ref(), m.AllStatuses(), deadline)
         return {s.tenant_id: s.state for s in statuses}
 
-    def _claim(self, tenant_id: str) -> None:
+    def _claim(self, tenant_id: str) -> pykka.Future:
         deadline = _Deadline(f"claim({tenant_id!r})", self.config.call_timeout_s)
         ref = self._ask(self._registry_ref(), m.GetOrCreate(tenant_id), deadline)
-        self._ask(ref, m.Connect(), deadline)
+        return ref.ask(m.Connect(), block=False)
 
     def _release_unwanted(self, tenant_id: str) -> None:
         deadline = _Deadline(f"release({tenant_id!r})", self.config.call_timeout_s)
