@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from wamgr import ConfigError, TenantState
+from wamgr.transport.remote import RemoteRefused
 from wamgr.transport.sim import SimWhatsApp
 from wamgr.transport.sim_client import RemoteSimTransport
 from wamgr.transport.sim_server import SimServer, fetch_stats
@@ -59,10 +58,39 @@ def test_a_dead_process_loses_its_sockets(server):
     _wait(lambda: any(type(e).__name__ == "Connected" for e in events))
     jid = server.sim.accounts()[0]
     assert server.sim.open_sockets(jid) == 1
-    transport._sock.shutdown(socket.SHUT_RDWR)  # the process dies: its connection drops
+    transport.channel.abort()  # the process dies: its connection drops
     _wait(lambda: server.sim.open_sockets(jid) == 0)
     _wait(lambda: type(events[-1]).__name__ == "Closed")
     assert events[-1].reason.value == "network"
+
+
+def test_pair_codes_travel_over_the_wire(make_manager):
+    server = SimServer(SimWhatsApp(auto_pair=False)).start()
+    try:
+        mgr = make_manager(transport=server.url)
+        mgr.connect("t1")
+        mgr.wait_for("t1", TenantState.PAIRING, timeout=5)
+        code = mgr.pair_code("t1", "+1 555 123 4567")
+        assert code.endswith("4567")
+        jid = server.sim.enter_code(code)
+        assert mgr.wait_for("t1", CONNECTED, timeout=5).jid == jid
+    finally:
+        server.stop()
+
+
+def test_a_refused_request_names_the_reason(server):
+    transport = RemoteSimTransport(server.url)
+    events = []
+    link = transport.create_link("t1", None, 1, events.append)
+    link.open()
+    _wait(lambda: any(type(e).__name__ == "Connected" for e in events))
+    with pytest.raises(RemoteRefused, match="not waiting for pairing"):
+        link.request_pair_code("15551234567")
+    link.close(do_logout=False)
+    _wait(lambda: type(events[-1]).__name__ == "Closed")
+    with pytest.raises(RemoteRefused, match="not open"):
+        link.send_text("15551234567", "hi")
+    transport.close()
 
 
 def test_an_unreachable_simulator_is_a_dial_failure(make_manager):

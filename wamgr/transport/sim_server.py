@@ -1,112 +1,48 @@
 """``wamgr sim``: the simulated WhatsApp served over TCP, so several processes share one.
 
-Each client connection is one wamgr process. Its links live on the server's
-:class:`SimWhatsApp`; their events go back over the connection through a per-connection
-queue and writer thread, so a client that stops reading (a paused process) never stalls the
-simulator. When a connection ends (the process died), its sockets close, as WhatsApp's do
-when a TCP connection drops.
+Each client connection is one wamgr process, served by a
+:class:`~wamgr.transport.link_server.LinkSession` on the server's :class:`SimWhatsApp`. When a
+connection ends (the process died), its sockets close, as WhatsApp's do when a TCP
+connection drops.
 """
 
 from __future__ import annotations
 
 import json
-import queue
 import socket
 import socketserver
 import threading
 from typing import Any
 
-from loguru import logger
-
-from wamgr.transport.sim import SimLink, SimNotConnected, SimWhatsApp
-from wamgr.transport.sim_wire import encode_event, send_line
+from wamgr.transport.link_server import LinkSession
+from wamgr.transport.sim import SimWhatsApp
+from wamgr.transport.wire import send_line
 
 
 class _Connection(socketserver.StreamRequestHandler):
-    """One client process: its links, and a writer thread for what goes back."""
+    """One client process."""
 
     server: _Server
 
-    def setup(self) -> None:
-        super().setup()
-        self.links: dict[int, SimLink] = {}
-        self.outbox: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
-        self.writer = threading.Thread(target=self._write, name="wamgr-sim-writer", daemon=True)
-        self.writer.start()
-
     def handle(self) -> None:
         sim = self.server.sim
-        for raw in self.rfile:
-            try:
-                message = json.loads(raw)
-            except json.JSONDecodeError:
-                logger.warning("sim server: dropped a line that is not JSON: {!r}", raw[:80])
-                continue
-            try:
-                self._dispatch(sim, message)
-            except Exception as exc:
-                logger.exception("sim server: {} failed", message.get("op"))
-                if "req" in message:
-                    self.outbox.put({"reply": message["req"], "ok": False, "error": repr(exc)})
+        session = LinkSession(
+            self.connection, sim, name="sim", extra_ops={"stats": lambda m: _stats(sim, m)}
+        )
+        session.serve(self.rfile)
 
-    def finish(self) -> None:
-        for link in list(self.links.values()):
-            link.close(do_logout=False)  # the process is gone: so are its sockets
-        self.outbox.put(None)
-        self.writer.join(2.0)
-        super().finish()
 
-    def _dispatch(self, sim: SimWhatsApp, message: dict[str, Any]) -> None:
-        op = message.get("op")
-        if op == "open":
-            link_id = int(message["link"])
-
-            def deliver(event: Any, link_id: int = link_id) -> None:
-                self.outbox.put(encode_event(link_id, event))
-
-            link = sim.create_link(
-                message["tenant"], message.get("jid"), int(message["generation"]), deliver
-            )
-            self.links[link_id] = link
-            link.open()
-        elif op == "close":
-            link = self.links.get(int(message["link"]))
-            if link is not None:
-                link.close(bool(message.get("logout")))
-        elif op == "send":
-            link = self.links.get(int(message["link"]))
-            try:
-                if link is None:
-                    raise SimNotConnected("unknown link")
-                message_id = link.send_text(message["to"], message["text"])
-                self.outbox.put({"reply": message["req"], "ok": True, "message_id": message_id})
-            except SimNotConnected as exc:
-                self.outbox.put({"reply": message["req"], "ok": False, "error": str(exc)})
-        elif op == "clear_auth":
-            sim.clear_auth(message.get("tenant", ""), message.get("jid"))
-        elif op == "stats":
-            stats: dict[str, Any] = dict(sim.stats())
-            if message.get("per_account"):
-                stats["per_account"] = {
-                    jid: {
-                        "max_concurrent_sockets": sim.max_concurrent_sockets(jid),
-                        "collisions": sim.collisions(jid),
-                    }
-                    for jid in sim.accounts()
-                }
-            self.outbox.put({"reply": message["req"], "ok": True, "stats": stats})
-        else:
-            raise ValueError(f"unknown op {op!r}")
-
-    def _write(self) -> None:
-        while True:
-            message = self.outbox.get()
-            if message is None:
-                return
-            try:
-                send_line(self.connection, message)
-            except OSError:
-                return  # the client is gone; finish() closes its links
+def _stats(sim: SimWhatsApp, message: dict[str, Any]) -> dict[str, Any]:
+    stats: dict[str, Any] = dict(sim.stats())
+    if message.get("per_account"):
+        stats["per_account"] = {
+            jid: {
+                "max_concurrent_sockets": sim.max_concurrent_sockets(jid),
+                "collisions": sim.collisions(jid),
+            }
+            for jid in sim.accounts()
+        }
+    return {"stats": stats}
 
 
 class _Server(socketserver.ThreadingTCPServer):

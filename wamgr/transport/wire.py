@@ -1,9 +1,12 @@
-"""The simulator's wire format: one JSON object per line, over TCP on loopback.
+"""The wire format of links hosted in another process: one JSON object per line.
 
-Client to server: ``open``, ``close``, ``send``, ``clear_auth``, ``stats`` (requests that need
-an answer carry ``req``). Server to client: link events (``ev``, with the link id) and
-replies (``reply``, with the request's ``req``). This module turns link events into lines
-and back, so the server and the client agree by construction.
+Spoken between a client (:mod:`wamgr.transport.remote`) and a link server
+(:mod:`wamgr.transport.link_server`): a ``wamgr sim`` server over TCP, or a neonize host
+process over a socket pair. Client to server: ``open``, ``close``, ``send``, ``pair_code``,
+``clear_auth``, ``stats`` (requests that need an answer carry ``req``). Server to client:
+link events (``ev``, with the link id) and replies (``reply``, with the request's ``req``,
+``ok`` and the answer or ``error``). This module turns link events into lines and back, so
+both sides agree by construction.
 """
 
 from __future__ import annotations
@@ -57,13 +60,3 @@ def decode_event(message: dict[str, Any]) -> LinkEvent:
 def send_line(sock: socket.socket, message: dict[str, Any]) -> None:
     """Write ``message`` as one line (the caller serialises writers)."""
     sock.sendall(json.dumps(message, separators=(",", ":")).encode() + b"\n")
-
-
-def parse_address(url: str) -> tuple[str, int]:
-    """``(host, port)`` of ``sim://HOST:PORT``; raises ValueError with what is expected."""
-    if not url.startswith("sim://"):
-        raise ValueError(f"not a simulator address: {url!r} (expected sim://HOST:PORT)")
-    host, _, port = url.removeprefix("sim://").rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"not a simulator address: {url!r} (expected sim://HOST:PORT)")
-    return host, int(port)

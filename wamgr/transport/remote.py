@@ -1,0 +1,305 @@
+"""Links whose sockets live in another process, reached over one connected socket.
+
+A :class:`LinkChannel` is one connection to a link server (a ``wamgr sim`` server over TCP,
+a neonize host process over a socket pair; see :mod:`wamgr.transport.link_server`). It
+carries every link of that server: a reader thread hands events to the links and replies to
+the callers waiting for them. When the connection ends (the server went away, the host
+process died), every link still on it reports ``Closed(NETWORK)`` with a detail saying why,
+so the supervisor's backoff reconnects them, somewhere that works.
+
+A :class:`RemoteLink` keeps the promises of :class:`~wamgr.transport.base.Link`: ``open``
+and ``close`` do not wait for the server, and exactly one ``Closed`` is reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from loguru import logger
+
+from wamgr.transport.base import Closed, CloseReason, EventCallback
+from wamgr.transport.wire import decode_event, send_line
+
+#: Seconds to wait for the server to answer a request (send, pair code, stats).
+REQUEST_TIMEOUT_S = 10.0
+
+# Link ids are unique in the process, so a link keeps its id whichever channel carries it.
+_link_ids = itertools.count(1)
+_request_ids = itertools.count(1)
+
+
+class RemoteRefused(RuntimeError):
+    """The link server answered a request with an error (its text is the message)."""
+
+
+class LinkChannel:
+    """One connection to a link server, shared by all the links it hosts.
+
+    ``describe_loss`` is called once the connection has ended and returns the detail of
+    the ``Closed(NETWORK)`` that the links still open report ("simulator connection lost",
+    "neonize host 123 exited with code -6"...). ``on_lost`` runs after that.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        name: str,
+        describe_loss: Callable[[], str],
+        on_lost: Callable[[LinkChannel], None] | None = None,
+    ):
+        self.name = name
+        self.sock = sock
+        self._describe_loss = describe_loss
+        self._on_lost = on_lost
+        self._lock = threading.Lock()  # guards writes, links, replies and the alive flag
+        self._links: dict[int, RemoteLink] = {}
+        self._replies: dict[int, tuple[threading.Event, list[dict[str, Any]]]] = {}
+        self._alive = True
+        self._reader = threading.Thread(target=self._read, name=f"wamgr-{name}-reader", daemon=True)
+        self._reader.start()
+
+    @property
+    def alive(self) -> bool:
+        """False once the connection has ended (nothing can be sent any more)."""
+        return self._alive
+
+    def link_count(self) -> int:
+        """How many links on this channel have not reported ``Closed`` yet."""
+        with self._lock:
+            return len(self._links)
+
+    def attach(self, link: RemoteLink, message: dict[str, Any]) -> None:
+        """Route ``link``'s events here and send ``message`` (its ``open``); raises OSError."""
+        with self._lock:
+            if not self._alive:
+                raise OSError(f"{self.name}: connection lost")
+            self._links[link.link_id] = link
+            try:
+                send_line(self.sock, message)
+            except OSError:
+                self._links.pop(link.link_id, None)
+                raise
+
+    def detach(self, link_id: int) -> None:
+        """Stop routing events to ``link_id``."""
+        with self._lock:
+            self._links.pop(link_id, None)
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Send one message; raises OSError if the connection is gone."""
+        with self._lock:
+            if not self._alive:
+                raise OSError(f"{self.name}: connection lost")
+            send_line(self.sock, message)
+
+    def ask(self, message: dict[str, Any], timeout: float = REQUEST_TIMEOUT_S) -> dict[str, Any]:
+        """Send a request and wait (at most ``timeout``) for its reply.
+
+        Raises OSError if the connection is gone, TimeoutError if no reply came in time.
+        """
+        req = next(_request_ids)
+        done = threading.Event()
+        box: list[dict[str, Any]] = []
+        with self._lock:
+            self._replies[req] = (done, box)
+        try:
+            self.send({**message, "req": req})
+            if not done.wait(timeout):
+                raise TimeoutError(f"{self.name} did not answer within {timeout:g} s")
+            return box[0]
+        finally:
+            with self._lock:
+                self._replies.pop(req, None)
+
+    def close(self) -> None:
+        """Tell the server we are done (it closes our links and, for a host, exits).
+
+        Our write side is shut; the reader keeps reading until the server hangs up, so
+        ``Closed`` events it still sends arrive.
+        """
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_WR)
+
+    def abort(self) -> None:
+        """Drop the connection at once, both ways."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+
+    def wait_closed(self, timeout: float) -> bool:
+        """Wait until the reader has seen the end of the connection."""
+        self._reader.join(timeout)
+        return not self._reader.is_alive()
+
+    # --- the reader ---------------------------------------------------------------------
+
+    def _read(self) -> None:
+        try:
+            with self.sock.makefile("rb") as lines:
+                for raw in lines:
+                    self._dispatch(json.loads(raw))
+        except (OSError, ValueError) as exc:
+            logger.debug("{} connection ended: {}", self.name, exc)
+        finally:
+            with self._lock:
+                self._alive = False
+            self.sock.close()
+        self._connection_lost()
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        if "reply" in message:
+            with self._lock:
+                waiting = self._replies.get(int(message["reply"]))
+            if waiting is not None:
+                waiting[1].append(message)
+                waiting[0].set()
+            return
+        event = decode_event(message)
+        link_id = int(message["link"])
+        with self._lock:
+            link = self._links.get(link_id)
+            if link is not None and isinstance(event, Closed):
+                self._links.pop(link_id, None)
+        if link is None:
+            return
+        if isinstance(event, Closed):
+            link.report(event)
+        else:
+            link.deliver(event)
+
+    def _connection_lost(self) -> None:
+        with self._lock:
+            links, self._links = list(self._links.values()), {}
+            replies = list(self._replies.values())
+        detail = ""
+        if links or replies:
+            try:
+                detail = self._describe_loss()
+            except Exception:
+                logger.exception("{}: describing the lost connection failed", self.name)
+                detail = f"{self.name} connection lost"
+        for done, box in replies:
+            box.append({"ok": False, "error": detail})
+            done.set()
+        for link in links:
+            link.report(Closed(link.generation, CloseReason.NETWORK, detail))
+        if self._on_lost is not None:
+            try:
+                self._on_lost(self)
+            except Exception:
+                logger.exception("{}: handling the lost connection failed", self.name)
+
+
+class RemoteLink:
+    """A link whose socket lives in a link server; its channel is chosen when it opens.
+
+    ``dial`` returns the channel to open on (connecting or starting a server as needed) or
+    raises OSError; ``unreachable`` prefixes the detail of the ``Closed(DIAL_FAILED)`` then.
+    """
+
+    def __init__(
+        self,
+        dial: Callable[[], LinkChannel],
+        tenant_id: str,
+        jid: str | None,
+        generation: int,
+        on_event: EventCallback,
+        unreachable: str,
+    ):
+        self.link_id = next(_link_ids)
+        self.generation = generation
+        self.tenant_id = tenant_id
+        self._dial = dial
+        self._jid = jid
+        self._on_event = on_event
+        self._unreachable = unreachable
+        self._lock = threading.Lock()
+        self._channel: LinkChannel | None = None
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """True once ``Closed`` was reported."""
+        return self._closed
+
+    def open(self) -> None:
+        """Ask the server to dial; an unreachable server reports ``Closed(DIAL_FAILED)``."""
+        message = {
+            "op": "open",
+            "link": self.link_id,
+            "tenant": self.tenant_id,
+            "jid": self._jid,
+            "generation": self.generation,
+        }
+        try:
+            channel = self._dial()
+            with self._lock:
+                self._channel = channel
+            channel.attach(self, message)
+        except OSError as exc:
+            self.report(
+                Closed(self.generation, CloseReason.DIAL_FAILED, f"{self._unreachable}: {exc}")
+            )
+
+    def close(self, do_logout: bool) -> None:
+        """Ask the server to close (and maybe log out); a dead connection closes at once."""
+        with self._lock:
+            channel = self._channel
+        if self._closed:
+            return
+        if channel is None:
+            self.report(Closed(self.generation, CloseReason.REQUESTED, "closed before it opened"))
+            return
+        try:
+            channel.send({"op": "close", "link": self.link_id, "logout": do_logout})
+        except OSError:
+            channel.detach(self.link_id)
+            self.report(Closed(self.generation, CloseReason.REQUESTED, "connection lost"))
+
+    def send_text(self, to: str, text: str) -> str:
+        """Send through the server; raises RemoteRefused if the socket is not connected."""
+        reply = self._ask({"op": "send", "link": self.link_id, "to": to, "text": text})
+        return str(reply["message_id"])
+
+    def request_pair_code(self, phone: str) -> str:
+        """A pair code for ``phone`` from the pairing socket; raises RemoteRefused if it is not
+        pairing."""
+        reply = self._ask({"op": "pair_code", "link": self.link_id, "phone": phone})
+        return str(reply["code"])
+
+    def _ask(self, message: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            channel = self._channel
+        if channel is None or self._closed:
+            raise RemoteRefused("the link is not open")
+        try:
+            reply = channel.ask(message)
+        except OSError as exc:
+            raise RemoteRefused(f"{message['op']} failed: {exc}") from exc
+        if not reply.get("ok"):
+            raise RemoteRefused(f"{message['op']} failed: {reply.get('error')}")
+        return reply
+
+    def deliver(self, event: Any) -> None:
+        """Hand an event other than ``Closed`` to the tenant (dropped once closed)."""
+        if not self._closed:
+            self._on_event(event)
+
+    def report(self, event: Closed) -> None:
+        """Report the one ``Closed`` of this link (no-op if already closed)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._on_event(event)
+
+    def __repr__(self) -> str:
+        return (
+            f"RemoteLink(tenant_id={self.tenant_id!r}, generation={self.generation}, "
+            f"id={self.link_id}, closed={self._closed})"
+        )
