@@ -74,6 +74,20 @@ class Config:
     #: How often expired processing locks and inbound ids past the retention are deleted.
     sweep_interval_s: float = 60.0
 
+    #: Key every ``/api`` request must carry (X-Api-Key or Bearer); None: loopback only.
+    api_key: str | None = field(default=None, repr=False)
+    #: Webhook endpoints (URLs) that get ``session.status`` and ``message.received`` events.
+    webhook_urls: tuple[str, ...] = ()
+    #: Standard Webhooks secret (``whsec_`` + base64); required with webhook_urls.
+    webhook_secret: str | None = field(default=None, repr=False)
+    #: Seconds one webhook delivery may take.
+    webhook_timeout_s: float = 10.0
+    #: First retry delay of a failed delivery; it doubles per attempt up to the max.
+    webhook_retry_base_s: float = 5.0
+    webhook_retry_max_s: float = 3600.0
+    #: Attempts per delivery before it is given up.
+    webhook_max_attempts: int = 20
+
     #: The clock every timer and timestamp uses (tests inject a VirtualClock).
     clock: Clock | None = None
 
@@ -93,6 +107,9 @@ class Config:
             "call_timeout_s",
             "inbound_retention_s",
             "sweep_interval_s",
+            "webhook_timeout_s",
+            "webhook_retry_base_s",
+            "webhook_retry_max_s",
         )
         for name in positive:
             value = getattr(self, name)
@@ -118,12 +135,34 @@ class Config:
             raise ConfigError("undecryptable_limit must be at least 1")
         if self.db_pool_size < 2:
             raise ConfigError("db_pool_size must be at least 2")
+        self._check_service_settings()
         if isinstance(self.transport, str) and not (
             self.transport in ("neonize", "sim") or self.transport.startswith("sim://")
         ):
             raise ConfigError(
                 f"transport {self.transport!r} is not one of 'neonize', 'sim' or 'sim://HOST:PORT'"
             )
+
+    def _check_service_settings(self) -> None:
+        if self.api_key is not None and not self.api_key.strip():
+            self.api_key = None
+        if isinstance(self.webhook_urls, str):
+            self.webhook_urls = _parse_urls(self.webhook_urls)
+        self.webhook_urls = tuple(self.webhook_urls)
+        for url in self.webhook_urls:
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                raise ConfigError(f"webhook_url {url!r} is not an http:// or https:// URL")
+        if self.webhook_urls:
+            from wamgr.api.signing import MAKE_SECRET, decode_secret
+
+            if not self.webhook_secret:
+                raise ConfigError(
+                    "webhook_url is set but WAMGR_WEBHOOK_SECRET is not: receivers verify "
+                    f"signatures with it; make one with: {MAKE_SECRET}"
+                )
+            decode_secret(self.webhook_secret)
+        if self.webhook_max_attempts < 1:
+            raise ConfigError("webhook_max_attempts must be at least 1")
 
     @classmethod
     def load(
@@ -158,6 +197,11 @@ def _parse_bool(text: str) -> bool:
     raise ValueError(f"not a boolean: {text!r}")
 
 
+def _parse_urls(text: str) -> tuple[str, ...]:
+    """URLs separated by commas or white space."""
+    return tuple(part for part in text.replace(",", " ").split() if part)
+
+
 def _parse_optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     def parse_or_none(text: str) -> Any:
         return None if text.strip().lower() in ("", "none", "unlimited") else parse(text)
@@ -186,6 +230,13 @@ _SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "db_pool_size": ("db_pool_size", int),
     "inbound_retention": ("inbound_retention_s", float),
     "sweep_interval": ("sweep_interval_s", float),
+    "api_key": ("api_key", str),
+    "webhook_url": ("webhook_urls", _parse_urls),
+    "webhook_secret": ("webhook_secret", str),
+    "webhook_timeout": ("webhook_timeout_s", float),
+    "webhook_retry_base": ("webhook_retry_base_s", float),
+    "webhook_retry_max": ("webhook_retry_max_s", float),
+    "webhook_max_attempts": ("webhook_max_attempts", int),
 }
 
 

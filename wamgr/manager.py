@@ -25,6 +25,9 @@ from wamgr.actors.leases import LeaseKeeper
 from wamgr.actors.registry import RegistryActor
 from wamgr.actors.supervisor import SupervisorActor
 from wamgr.actors.tenant import TenantActor, TenantServices
+from wamgr.api.metrics import Metrics
+from wamgr.api.signing import decode_secret
+from wamgr.api.webhooks import WebhookSender
 from wamgr.claimer import Claimer
 from wamgr.clock import SystemClock
 from wamgr.config import Config
@@ -46,10 +49,12 @@ from wamgr.status import (
     normalise_phone,
     validate_tenant_id,
 )
+from wamgr.store.commands import Command, CommandListener, CommandStore
 from wamgr.store.db import Database, open_database
 from wamgr.store.inbound import InboundLog
 from wamgr.store.leases import LeaseStore
 from wamgr.store.locks import ProcessingLocks
+from wamgr.store.outbox import Outbox, message_event
 from wamgr.store.status_writer import StatusWriter
 from wamgr.store.tenants import TenantStore
 from wamgr.sweeper import Sweeper
@@ -104,6 +109,13 @@ class ConnectionManager:
         self._locks: ProcessingLocks | None = None
         self._inbound: InboundLog | None = None
         self._sweeper: Sweeper | None = None
+        # the service surface: metrics, webhooks, commands from other instances
+        #: This manager's Prometheus metrics (``metrics.render()`` is ``GET /metrics``).
+        self.metrics = Metrics(self._metric_states)
+        self._outbox: Outbox | None = None
+        self._webhooks: WebhookSender | None = None
+        self._commands: CommandStore | None = None
+        self._listener: CommandListener | None = None
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -139,10 +151,31 @@ class ConnectionManager:
         self._start_locks_and_inbound(self._db)  # before any tenant can receive a message
         self._transport, self._owns_transport = resolve_transport(cfg, url)
         self._scheduler = Scheduler(self._clock)
-        self._writer = StatusWriter(self.tenants_store, cfg.instance_id)
+        self._outbox = Outbox(self._db)
+        self._commands = CommandStore(self._db)
+        if cfg.webhook_urls:
+            self._webhooks = WebhookSender(
+                self._outbox,
+                cfg.instance_id,
+                cfg.webhook_urls,
+                decode_secret(cfg.webhook_secret or ""),
+                timeout_s=cfg.webhook_timeout_s,
+                retry_base_s=cfg.webhook_retry_base_s,
+                retry_max_s=cfg.webhook_retry_max_s,
+                max_attempts=cfg.webhook_max_attempts,
+                metrics=self.metrics,
+            )
+        self._writer = StatusWriter(
+            self.tenants_store,
+            cfg.instance_id,
+            endpoints=cfg.webhook_urls,
+            on_events_written=self._webhooks.wake if self._webhooks else None,
+        )
         self._dispatcher = EventDispatcher()
         self._supervisor = SupervisorActor.start(cfg, self._clock, self._scheduler)
-        self._keeper = LeaseKeeper.start(cfg, self._clock, self._scheduler, self.leases_store)
+        self._keeper = LeaseKeeper.start(
+            cfg, self._clock, self._scheduler, self.leases_store, self.metrics
+        )
         services = TenantServices(
             config=cfg,
             clock=self._clock,
@@ -153,6 +186,7 @@ class ConnectionManager:
             supervisor=self._supervisor,
             keeper=self._keeper,
             on_inbound=self._on_inbound,
+            metrics=self.metrics,
         )
 
         def make_tenant(tenant_id: str, registry: pykka.ActorRef) -> pykka.ActorRef:
@@ -172,6 +206,10 @@ class ConnectionManager:
             call_timeout_s=cfg.call_timeout_s,
         )
         self._claimer.start()  # its first pass restores what should be connected
+        self._listener = CommandListener(self._commands, url, cfg.instance_id, self._apply_command)
+        self._listener.start(cfg.call_timeout_s)
+        if self._webhooks is not None:
+            self._webhooks.start()  # deliveries left from before a restart go first
 
     def stop(self, timeout: float = STOP_BUDGET_S) -> None:
         """Close every link without logout, release every lease, end every thread.
@@ -192,6 +230,8 @@ class ConnectionManager:
         def left() -> float:
             return max(0.1, end - time.monotonic())
 
+        if self._listener is not None:
+            self._listener.stop(left())
         if self._claimer is not None:
             self._claimer.stop(left())
         if self._sweeper is not None:
@@ -230,6 +270,8 @@ class ConnectionManager:
             self._scheduler.stop(left())
         if self._writer is not None:
             self._writer.stop(left())
+        if self._webhooks is not None:
+            self._webhooks.stop(left())  # what it has not sent is sent after the next start
         if self._dispatcher is not None:
             self._dispatcher.stop(left())
         if self._transport is not None and self._owns_transport:
@@ -271,10 +313,17 @@ class ConnectionManager:
         return self._ask(ref, m.Connect(), deadline)
 
     def reconnect(self, tenant_id: str, timeout: float | None = None) -> TenantStatus:
-        """Close the tenant's link (no logout) and open a new one once the old one is closed."""
+        """Close the tenant's link (no logout) and open a new one once the old one is closed.
+
+        If another live instance holds the tenant, the reconnect is sent to it (LISTEN/NOTIFY)
+        and the status it last stored is returned at once.
+        """
         tenant_id = validate_tenant_id(tenant_id)
         deadline = self._deadline(f"reconnect({tenant_id!r})", timeout)
         self._tenants().set_desired(tenant_id, Desired.CONNECTED)
+        forwarded = self._forward(tenant_id, Command.RECONNECT)
+        if forwarded is not None:
+            return forwarded
         ref = self._ask(self._registry_ref(), m.GetOrCreate(tenant_id), deadline)
         return self._ask(ref, m.Reconnect(), deadline)
 
@@ -286,12 +335,19 @@ class ConnectionManager:
         With ``do_logout`` the device is unlinked from the phone (only possible while
         connected) and its credentials are cleared. The tenant stays known, with its device,
         so a later ``connect`` resumes without pairing. Unknown tenants: no-op, returns None.
+        If another live instance holds the tenant, the command is sent to it and the status it
+        last stored is returned at once.
         """
         tenant_id = validate_tenant_id(tenant_id)
         deadline = self._deadline(f"remove({tenant_id!r})", timeout)
         self._tenants().set_desired(tenant_id, Desired.STOPPED)
+        forwarded = self._forward(tenant_id, Command.LOGOUT if do_logout else Command.DISCONNECT)
         ref = self._ask(self._registry_ref(), m.Lookup(tenant_id), deadline)
-        if ref is None:
+        if ref is None or forwarded is not None:
+            if ref is not None:  # our standby copy: stop it too
+                self._ask(ref, m.Remove(False, threading.Event()), deadline)
+            if forwarded is not None:
+                return forwarded
             record = self._tenants().get(tenant_id)
             return record.status if record else None
         done = threading.Event()
@@ -447,6 +503,55 @@ class ConnectionManager:
             raise ManagerStopped()
         return self._inbound.seen(tenant_id, message_id)
 
+    # --- the service surface: health, commands from other instances ---------------------
+
+    def check_database(self) -> None:
+        """Run one statement; raises DatabaseUnavailable (or ManagerStopped) if it fails."""
+        if self._db is None or not self._started:
+            raise ManagerStopped()
+        self._db.ping()
+
+    def leases_held(self) -> int:
+        """How many unexpired leases this instance holds, as the database says."""
+        if self._db is None:
+            raise ManagerStopped()
+        with self._db.connection() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM wamgr_leases WHERE owner = %s AND expires_at > now()",
+                (self.config.instance_id,),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def _forward(self, tenant_id: str, command: Command) -> TenantStatus | None:
+        """Send ``command`` to the live holder of the tenant if that is another instance;
+        returns the tenant's stored status then, None if the command is ours to run."""
+        if self._commands is None:
+            raise ManagerStopped()
+        target = self._commands.send(tenant_id, command, sender=self.config.instance_id)
+        if target is None:
+            return None
+        logger.bind(tenant=tenant_id).info("{} sent to {}, which holds the tenant", command, target)
+        record = self._tenants().get(tenant_id)
+        return record.status if record else None
+
+    def _apply_command(self, tenant_id: str, command: Command) -> None:
+        """Run a command another instance (or the CLI) sent us; the desired state is written
+        already. Does not wait for a link to close."""
+        deadline = _Deadline(f"{command}({tenant_id!r})", self.config.call_timeout_s)
+        registry = self._registry_ref()
+        if command in (Command.CONNECT, Command.RECONNECT):
+            ref = self._ask(registry, m.GetOrCreate(tenant_id), deadline)
+            self._ask(ref, m.Connect() if command is Command.CONNECT else m.Reconnect(), deadline)
+            return
+        ref = self._ask(registry, m.Lookup(tenant_id), deadline)
+        if ref is not None:
+            self._ask(ref, m.Remove(command is Command.LOGOUT, threading.Event()), deadline)
+
+    def _metric_states(self) -> list[TenantState]:
+        if self._registry is None or not self._started:
+            return []
+        return list(self._local_statuses().values())
+
     def _start_locks_and_inbound(self, db: Database) -> None:
         cfg = self.config
         self._locks = ProcessingLocks(db, owner=cfg.instance_id)
@@ -463,6 +568,14 @@ class ConnectionManager:
         if self._inbound is None:
             return True
         try:
+            if self.config.webhook_urls and self._outbox is not None:
+                event = message_event(tenant_id, message.message_id, message.sender, message.text)
+                new = self._outbox.record_inbound(
+                    tenant_id, message.message_id, event, self.config.webhook_urls
+                )
+                if new and self._webhooks is not None:
+                    self._webhooks.wake()
+                return new
             return self._inbound.seen(tenant_id, message.message_id)
         except WamgrError as exc:
             logger.bind(tenant=tenant_id).warning(

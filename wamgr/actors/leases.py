@@ -17,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pykka
 from loguru import logger
@@ -28,6 +30,9 @@ from wamgr.config import Config
 from wamgr.errors import WamgrError
 from wamgr.scheduler import Scheduler
 from wamgr.store.leases import LeaseStore
+
+if TYPE_CHECKING:
+    from wamgr.api.metrics import Metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +98,16 @@ class LeaseKeeper(DispatchingActor):
         _Renewed: "_on_renewed",
     }
 
-    def __init__(self, config: Config, clock: Clock, scheduler: Scheduler, leases: LeaseStore):
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock,
+        scheduler: Scheduler,
+        leases: LeaseStore,
+        metrics: Metrics | None = None,
+    ):
         super().__init__()
+        self._metrics = metrics
         self._config = config
         self._clock = clock
         self._scheduler = scheduler
@@ -198,6 +211,7 @@ class LeaseKeeper(DispatchingActor):
             if tokens is None:
                 return
             sent_at = self._clock.monotonic()
+            started = time.perf_counter()  # latency is real time, whatever the clock
             try:
                 renewed = self._leases.renew(
                     self._config.instance_id,
@@ -211,6 +225,8 @@ class LeaseKeeper(DispatchingActor):
             except Exception as exc:  # a bug must not stop renewals silently
                 logger.exception("lease renewal crashed")
                 result = _Renewed(sent_at, tokens, frozenset(), repr(exc))
+            if self._metrics is not None:
+                self._metrics.lease_renewal(time.perf_counter() - started, result.error is None)
             _tell(me, result)
 
 

@@ -16,7 +16,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pykka
 from loguru import logger
@@ -59,6 +59,9 @@ from wamgr.transport.base import (
     Undecryptable,
 )
 
+if TYPE_CHECKING:
+    from wamgr.api.metrics import Metrics
+
 #: States that wait for an operator (or a ban's expiry); shutdown leaves them as they are.
 _PARKED = frozenset(
     {TenantState.CONFLICT, TenantState.LOGGED_OUT, TenantState.FAILED, TenantState.BANNED}
@@ -78,6 +81,7 @@ class TenantServices:
     supervisor: pykka.ActorRef
     keeper: pykka.ActorRef
     on_inbound: Callable[[str, MessageReceived], None]
+    metrics: Metrics | None = None
 
 
 class TenantActor(DispatchingActor):
@@ -252,6 +256,8 @@ class TenantActor(DispatchingActor):
                     self._store_jid(jid)
                 self._connected_at = self._svc.clock.monotonic()
                 self._qr = None
+                if self._svc.metrics is not None:
+                    self._svc.metrics.link_connected()
                 self._set_state(TenantState.CONNECTED, last_error=None, next_retry_at=None)
                 self._log.info("connected as {}", jid)
             case MessageReceived():
@@ -284,6 +290,8 @@ class TenantActor(DispatchingActor):
             return
         self._awaiting = None
         if self._desired is Desired.CONNECTED and not self._shutting_down:
+            if self._svc.metrics is not None:
+                self._svc.metrics.backoff_attempt()
             self._open_link()
 
     def _on_lease_lost(self, message: LeaseLost) -> None:
@@ -340,6 +348,8 @@ class TenantActor(DispatchingActor):
         self._connected_at = None
         self._qr = None
         waiters, self._link_gone_waiters = self._link_gone_waiters, []
+        if self._svc.metrics is not None:
+            self._svc.metrics.link_closed(str(CloseReason.REQUESTED if requested else cause))
         try:
             if requested:
                 self._after_requested_close()

@@ -4,20 +4,27 @@ Tenant actors hand every status change to :meth:`StatusWriter.submit` and go on;
 thread writes what has piled up in one transaction. Several changes of one tenant between two
 writes collapse into the newest (with the oldest ``old_state`` kept for the history row), so a
 burst of 10,000 tenants starting costs a handful of transactions, not 10,000.
+
+With webhook endpoints, every state change (not only the newest of a burst) also becomes a
+``session.status`` event, written to the outbox in the transaction of its status row.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 
 from loguru import logger
 
 from wamgr.errors import DatabaseUnavailable
 from wamgr.status import TenantStatus
+from wamgr.store.outbox import WebhookEvent, status_event
 from wamgr.store.tenants import TenantStore
 
 #: Seconds to wait before retrying a batch the database refused.
 RETRY_DELAY_S = 1.0
+#: The most webhook events kept while the database refuses writes; older ones are dropped.
+MAX_PENDING_EVENTS = 100_000
 
 
 class StatusWriter:
@@ -27,11 +34,22 @@ class StatusWriter:
     holds are not written (see :meth:`TenantStore.write_statuses`).
     """
 
-    def __init__(self, tenants: TenantStore, writer: str, name: str = "wamgr-status-writer"):
+    def __init__(
+        self,
+        tenants: TenantStore,
+        writer: str,
+        name: str = "wamgr-status-writer",
+        *,
+        endpoints: Sequence[str] = (),
+        on_events_written: Callable[[], None] | None = None,
+    ):
         self._tenants = tenants
         self._writer = writer
+        self._endpoints = tuple(endpoints)
+        self._on_events_written = on_events_written
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[TenantStatus, str | None]] = {}
+        self._events: list[WebhookEvent] = []
         self._wakeup = threading.Event()
         self._idle = threading.Event()
         self._idle.set()
@@ -42,10 +60,15 @@ class StatusWriter:
 
     def submit(self, status: TenantStatus, old_state: str | None) -> None:
         """Queue ``status`` for writing; never blocks on the database."""
+        event = None
+        if self._endpoints and old_state != str(status.state):
+            event = status_event(status, old_state)
         with self._lock:
             previous = self._pending.get(status.tenant_id)
             first_old = previous[1] if previous else old_state
             self._pending[status.tenant_id] = (status, first_old)
+            if event is not None:
+                self._events.append(event)
             self._idle.clear()
         self._wakeup.set()
 
@@ -71,18 +94,26 @@ class StatusWriter:
                 self._wakeup.clear()
                 batch = list(self._pending.values())
                 self._pending.clear()
+                events, self._events = self._events, []
                 stopping = self._stopping
             if batch:
-                self._write(batch, stopping)
+                self._write(batch, events, stopping)
             with self._lock:
                 if not self._pending:
                     self._idle.set()
                 if self._stopping and not self._pending:
                     return
 
-    def _write(self, batch: list[tuple[TenantStatus, str | None]], stopping: bool) -> None:
+    def _write(
+        self,
+        batch: list[tuple[TenantStatus, str | None]],
+        events: list[WebhookEvent],
+        stopping: bool,
+    ) -> None:
         try:
-            self._tenants.write_statuses(batch, self._writer)
+            self._tenants.write_statuses(batch, self._writer, events, self._endpoints)
+            if events and self._on_events_written is not None:
+                self._on_events_written()
         except DatabaseUnavailable as exc:
             logger.warning("could not write {} status changes: {}", len(batch), exc.detail)
             if stopping:
@@ -90,6 +121,11 @@ class StatusWriter:
             with self._lock:
                 for status, old in batch:  # put back unless a newer status arrived meanwhile
                     self._pending.setdefault(status.tenant_id, (status, old))
+                self._events[:0] = events  # older than whatever arrived meanwhile
+                if len(self._events) > MAX_PENDING_EVENTS:
+                    dropped = len(self._events) - MAX_PENDING_EVENTS
+                    del self._events[:dropped]
+                    logger.warning("dropped {} webhook events the database refused", dropped)
             self._wakeup.set()
             self._stop_requested.wait(RETRY_DELAY_S)
         except Exception:

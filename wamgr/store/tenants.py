@@ -10,6 +10,7 @@ from psycopg.rows import dict_row
 
 from wamgr.status import Desired, TenantState, TenantStatus
 from wamgr.store.db import Database
+from wamgr.store.outbox import OUTBOX_INSERT, WebhookEvent, outbox_params
 
 _COLUMNS = (
     "t.tenant_id, t.desired, t.state, t.jid, t.owner, t.attempt, t.next_retry_at, t.last_error,"
@@ -126,24 +127,45 @@ class TenantStore:
             return cur.rowcount > 0
 
     def write_statuses(
-        self, changes: Sequence[tuple[TenantStatus, str | None]], writer: str
+        self,
+        changes: Sequence[tuple[TenantStatus, str | None]],
+        writer: str,
+        events: Sequence[WebhookEvent] = (),
+        endpoints: Sequence[str] = (),
     ) -> int:
         """Write many ``(status, old_state)`` changes of instance ``writer`` in one transaction.
 
         Fenced: a change is written only if no *other* instance holds a live lease on the
         tenant, so a stale or standby instance never overwrites the holder's status. A state
-        change also adds a history row. Returns how many rows were written.
+        change also adds a history row. ``events`` (webhook events of these tenants) go to
+        the outbox for every one of ``endpoints``, in the same statement and only for the
+        tenants whose row was written. Returns how many rows were written.
         """
         if not changes:
             return 0
+        outbox = ""
+        params: dict = {
+            "tenants": [s.tenant_id for s, _ in changes],
+            "states": [str(s.state) for s, _ in changes],
+            "owners": [s.owner for s, _ in changes],
+            "attempts": [s.attempt for s, _ in changes],
+            "retries": [s.next_retry_at for s, _ in changes],
+            "errors": [s.last_error for s, _ in changes],
+            "olds": [old for _, old in changes],
+            "writer": writer,
+        }
+        if events and endpoints:
+            outbox = f", written AS (SELECT tenant_id FROM upd), ob AS ({OUTBOX_INSERT})"
+            params.update(outbox_params(events, endpoints))
         with self._db.connection() as conn, conn.transaction():
             written = conn.execute(
-                "WITH c AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[],"
-                "   %s::int[], %s::timestamptz[], %s::text[], %s::text[])"
+                "WITH c AS (SELECT * FROM unnest(%(tenants)s::text[], %(states)s::text[],"
+                "   %(owners)s::text[], %(attempts)s::int[], %(retries)s::timestamptz[],"
+                "   %(errors)s::text[], %(olds)s::text[])"
                 "   AS c(tenant_id, state, owner, attempt, next_retry_at, last_error, old_state)),"
                 " allowed AS (SELECT c.* FROM c WHERE NOT EXISTS ("
                 "   SELECT 1 FROM wamgr_leases l WHERE l.tenant_id = c.tenant_id"
-                "   AND l.owner <> %s AND l.expires_at > now())),"
+                "   AND l.owner <> %(writer)s AND l.expires_at > now())),"
                 " upd AS (UPDATE wamgr_tenants t SET state = a.state, owner = a.owner,"
                 "   attempt = a.attempt, next_retry_at = a.next_retry_at,"
                 "   last_error = a.last_error, updated_at = now()"
@@ -153,16 +175,8 @@ class TenantStore:
                 "   SELECT a.tenant_id, a.old_state, a.state, a.attempt, a.last_error, a.owner"
                 "   FROM allowed a JOIN upd USING (tenant_id)"
                 "   WHERE a.old_state IS DISTINCT FROM a.state)"
+                f"{outbox}"
                 " SELECT count(*) FROM upd",
-                (
-                    [s.tenant_id for s, _ in changes],
-                    [str(s.state) for s, _ in changes],
-                    [s.owner for s, _ in changes],
-                    [s.attempt for s, _ in changes],
-                    [s.next_retry_at for s, _ in changes],
-                    [s.last_error for s, _ in changes],
-                    [old for _, old in changes],
-                    writer,
-                ),
+                params,
             ).fetchone()
         return int(written[0]) if written else 0

@@ -1,0 +1,1 @@
+"""wamgr's service surface: the HTTP API, webhook delivery and Prometheus metrics."""

@@ -1,0 +1,262 @@
+"""The webhook outbox: events written in the same transaction as the change they report.
+
+A status change is written with its ``session.status`` events (:meth:`TenantStore.write_statuses`),
+an inbound message id with its ``message.received`` event (:meth:`Outbox.record_inbound`), so
+an event exists exactly when its change was committed. There is one row per event and
+endpoint; the delivery worker (:mod:`wamgr.api.webhooks`) claims due rows, posts them and
+records the outcome. A row keeps its ``webhook_id`` on every attempt, on every instance and
+across restarts, so a receiver can drop the repeats of an event it already handled.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from wamgr.status import TenantStatus, validate_tenant_id
+from wamgr.store.db import Database
+from wamgr.store.inbound import validate_message_id
+
+STATUS_EVENT = "session.status"
+MESSAGE_EVENT = "message.received"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEvent:
+    """One event as written to the outbox: its id, type, tenant and the JSON body sent."""
+
+    webhook_id: str
+    event_type: str
+    tenant_id: str
+    body: str
+
+
+def _event(event_type: str, tenant_id: str, at: datetime | None, data: dict) -> WebhookEvent:
+    at = at or datetime.now(UTC)
+    body = {
+        "type": event_type,
+        "timestamp": at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "data": data,
+    }
+    return WebhookEvent(f"msg_{uuid.uuid4().hex}", event_type, tenant_id, json.dumps(body))
+
+
+def status_event(status: TenantStatus, old_state: str | None) -> WebhookEvent:
+    """The ``session.status`` event of a change from ``old_state`` to ``status``."""
+    retry = status.next_retry_at
+    return _event(
+        STATUS_EVENT,
+        status.tenant_id,
+        status.updated_at,
+        {
+            "tenant_id": status.tenant_id,
+            "old_state": old_state,
+            "new_state": str(status.state),
+            "reason": status.last_error,
+            "attempt": status.attempt,
+            "next_retry_at": retry.isoformat() if retry else None,
+            "owner": status.owner,
+            "jid": status.jid,
+        },
+    )
+
+
+def message_event(tenant_id: str, message_id: str, sender: str, text: str) -> WebhookEvent:
+    """The ``message.received`` event of an inbound text message."""
+    return _event(
+        MESSAGE_EVENT,
+        tenant_id,
+        None,
+        {"tenant_id": tenant_id, "message_id": message_id, "sender": sender, "text": text},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """A delivery claimed by a worker."""
+
+    id: int
+    webhook_id: str
+    endpoint: str
+    event_type: str
+    body: str
+    attempts: int
+
+
+#: SQL that inserts ``events`` (four arrays) for every endpoint not disabled, in order.
+#: Appended to a statement that has a CTE ``written(tenant_id)`` naming the rows it wrote.
+OUTBOX_INSERT = """
+INSERT INTO wamgr_outbox (webhook_id, endpoint, event_type, tenant_id, body)
+SELECT ev.webhook_id, e.url, ev.event_type, ev.tenant_id, ev.body
+  FROM unnest(%(ev_ids)s::text[], %(ev_types)s::text[], %(ev_tenants)s::text[],
+              %(ev_bodies)s::text[]) WITH ORDINALITY AS ev(webhook_id, event_type, tenant_id,
+                                                           body, n)
+  JOIN written ON written.tenant_id = ev.tenant_id
+ CROSS JOIN unnest(%(endpoints)s::text[]) WITH ORDINALITY AS e(url, m)
+ WHERE NOT EXISTS (SELECT 1 FROM wamgr_webhook_endpoints d
+                    WHERE d.url = e.url AND d.disabled_at IS NOT NULL)
+ ORDER BY ev.n, e.m
+"""
+
+
+def outbox_params(events: Sequence[WebhookEvent], endpoints: Sequence[str]) -> dict:
+    """The parameters of :data:`OUTBOX_INSERT`."""
+    return {
+        "ev_ids": [e.webhook_id for e in events],
+        "ev_types": [e.event_type for e in events],
+        "ev_tenants": [e.tenant_id for e in events],
+        "ev_bodies": [e.body for e in events],
+        "endpoints": list(endpoints),
+    }
+
+
+class Outbox:
+    """Writes, claims and settles webhook deliveries."""
+
+    def __init__(self, db: Database):
+        self._db = db
+
+    def record_inbound(
+        self, tenant_id: str, message_id: str, event: WebhookEvent, endpoints: Sequence[str]
+    ) -> bool:
+        """Record ``message_id`` as seen (like :meth:`InboundLog.seen`) and, in the same
+        statement, write ``event`` for ``endpoints`` if it was new; True if it was new."""
+        tenant_id = validate_tenant_id(tenant_id)
+        message_id = validate_message_id(message_id)
+        with self._db.connection() as conn:
+            row = conn.execute(
+                "WITH written AS (INSERT INTO wamgr_inbound (tenant_id, message_id)"
+                " VALUES (%(tenant)s, %(message)s) ON CONFLICT DO NOTHING RETURNING tenant_id),"
+                f" ob AS ({OUTBOX_INSERT})"
+                " SELECT count(*) FROM written",
+                {"tenant": tenant_id, "message": message_id, **outbox_params([event], endpoints)},
+            ).fetchone()
+        return bool(row and row[0])
+
+    def claim_due(
+        self, worker: str, endpoints: Sequence[str], limit: int, claim_s: float
+    ) -> list[OutboxRow]:
+        """Claim up to ``limit`` due deliveries to ``endpoints`` for ``claim_s`` seconds,
+        oldest first; rows another worker holds (claimed and unexpired) are skipped."""
+        with self._db.connection() as conn:
+            rows = conn.execute(
+                "UPDATE wamgr_outbox o SET claimed_by = %(worker)s,"
+                " claimed_until = now() + %(claim)s * interval '1 second'"
+                " WHERE o.id IN (SELECT id FROM wamgr_outbox"
+                "   WHERE endpoint = ANY(%(endpoints)s) AND delivered_at IS NULL"
+                "   AND gave_up_at IS NULL AND next_attempt_at <= now()"
+                "   AND (claimed_until IS NULL OR claimed_until < now())"
+                "   ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
+                " RETURNING o.id, o.webhook_id, o.endpoint, o.event_type, o.body, o.attempts",
+                {
+                    "worker": worker,
+                    "claim": claim_s,
+                    "endpoints": list(endpoints),
+                    "limit": limit,
+                },
+            ).fetchall()
+        return sorted((OutboxRow(*row) for row in rows), key=lambda r: r.id)
+
+    def delivered(self, row_id: int, status: int) -> None:
+        """Record a delivery the endpoint accepted."""
+        with self._db.connection() as conn:
+            conn.execute(
+                "UPDATE wamgr_outbox SET delivered_at = now(), attempts = attempts + 1,"
+                " last_status = %s, last_error = NULL, claimed_until = NULL WHERE id = %s",
+                (status, row_id),
+            )
+
+    def failed(self, row_id: int, status: int | None, error: str, retry_in_s: float | None) -> None:
+        """Record a failed attempt: retry in ``retry_in_s`` seconds, or give up (None)."""
+        with self._db.connection() as conn:
+            conn.execute(
+                "UPDATE wamgr_outbox SET attempts = attempts + 1, last_status = %(status)s,"
+                " last_error = %(error)s, claimed_until = NULL,"
+                " next_attempt_at = CASE WHEN %(retry)s::float8 IS NULL THEN next_attempt_at"
+                "   ELSE now() + %(retry)s::float8 * interval '1 second' END,"
+                " gave_up_at = CASE WHEN %(retry)s::float8 IS NULL THEN now() END"
+                " WHERE id = %(id)s",
+                {"status": status, "error": error[:1000], "retry": retry_in_s, "id": row_id},
+            )
+
+    def unclaim(self, row_ids: Sequence[int]) -> None:
+        """Hand claimed rows back untouched (a stopping worker's unsent batch)."""
+        if not row_ids:
+            return
+        with self._db.connection() as conn:
+            conn.execute(
+                "UPDATE wamgr_outbox SET claimed_until = NULL WHERE id = ANY(%s)", (list(row_ids),)
+            )
+
+    def disable_endpoint(self, url: str, reason: str) -> int:
+        """Stop writing and sending events for ``url``; its pending rows are given up.
+        Returns how many pending rows were given up."""
+        with self._db.connection() as conn, conn.transaction():
+            conn.execute(
+                "INSERT INTO wamgr_webhook_endpoints (url, disabled_at, disabled_reason)"
+                " VALUES (%s, now(), %s) ON CONFLICT (url) DO UPDATE"
+                " SET disabled_at = now(), disabled_reason = EXCLUDED.disabled_reason",
+                (url, reason),
+            )
+            cur = conn.execute(
+                "UPDATE wamgr_outbox SET gave_up_at = now(), claimed_until = NULL,"
+                " last_error = %s WHERE endpoint = %s AND delivered_at IS NULL"
+                " AND gave_up_at IS NULL",
+                (f"endpoint disabled: {reason}", url),
+            )
+            return cur.rowcount
+
+    def enable_endpoint(self, url: str) -> bool:
+        """Write and send events for ``url`` again; returns whether it was disabled."""
+        with self._db.connection() as conn:
+            cur = conn.execute("DELETE FROM wamgr_webhook_endpoints WHERE url = %s", (url,))
+            return cur.rowcount > 0
+
+    def disabled_endpoints(self) -> dict[str, tuple[datetime, str | None]]:
+        """Every disabled endpoint: url -> (disabled at, reason)."""
+        with self._db.connection() as conn:
+            rows = conn.execute(
+                "SELECT url, disabled_at, disabled_reason FROM wamgr_webhook_endpoints"
+                " WHERE disabled_at IS NOT NULL ORDER BY url"
+            ).fetchall()
+        return {url: (at, reason) for url, at, reason in rows}
+
+    def pending(self, endpoints: Sequence[str]) -> tuple[int, float | None]:
+        """How many deliveries to ``endpoints`` wait, and in how many seconds the next is due
+        (0 if one is due now; None if none waits)."""
+        with self._db.connection() as conn:
+            row = conn.execute(
+                "SELECT count(*), extract(epoch FROM min(greatest(next_attempt_at,"
+                "   coalesce(claimed_until, next_attempt_at))) - now())"
+                " FROM wamgr_outbox WHERE endpoint = ANY(%s) AND delivered_at IS NULL"
+                " AND gave_up_at IS NULL",
+                (list(endpoints),),
+            ).fetchone()
+        assert row is not None
+        due = None if row[1] is None else max(0.0, float(row[1]))
+        return int(row[0]), due
+
+    def sweep(self, retention_s: float) -> int:
+        """Delete rows delivered or given up more than ``retention_s`` seconds ago."""
+        with self._db.connection() as conn:
+            cur = conn.execute(
+                "DELETE FROM wamgr_outbox WHERE coalesce(delivered_at, gave_up_at)"
+                " < now() - %s * interval '1 second'",
+                (retention_s,),
+            )
+            return cur.rowcount
+
+    def rows(self, endpoint: str | None = None) -> list[dict]:
+        """Every outbox row (for an endpoint), oldest first: for operators and tests."""
+        with self._db.connection() as conn:
+            cur = conn.execute(
+                "SELECT id, webhook_id, endpoint, event_type, tenant_id, attempts, last_status,"
+                " last_error, delivered_at, gave_up_at FROM wamgr_outbox"
+                " WHERE %(endpoint)s::text IS NULL OR endpoint = %(endpoint)s ORDER BY id",
+                {"endpoint": endpoint},
+            )
+            names = [d.name for d in cur.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
