@@ -24,6 +24,7 @@ from wamgr.config import Config
 from wamgr.errors import UnknownTenant, WamgrError
 from wamgr.manager import ConnectionManager
 from wamgr.status import Desired, TenantState, validate_tenant_id
+from wamgr.store.commands import ANY_INSTANCE, Command, CommandStore
 from wamgr.store.db import Database, open_database
 from wamgr.store.leases import Lease, LeaseStore
 from wamgr.store.locks import ProcessingLock, ProcessingLocks, validate_lock_key
@@ -120,26 +121,63 @@ def main(
     help="neonize (real WhatsApp), sim (in-process simulator). Default: neonize.",
 )
 @click.option("--instance-id", help="This instance's name in leases (default host-pid).")
+@click.option(
+    "--host",
+    envvar="WAMGR_HTTP_HOST",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address of the HTTP API; beyond loopback only with WAMGR_API_KEY set.",
+)
+@click.option(
+    "--port",
+    envvar="WAMGR_HTTP_PORT",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port of the HTTP API (0: any free port).",
+)
 @click.pass_context
-def serve(ctx: click.Context, transport: str | None, instance_id: str | None) -> None:
-    """Run the manager until SIGTERM or SIGINT, then close links (no logout) and release leases.
+def serve(
+    ctx: click.Context, transport: str | None, instance_id: str | None, host: str, port: int
+) -> None:
+    """Run the manager and its HTTP API until SIGTERM or SIGINT, then close links (no logout)
+    and release leases.
+
+    The API (docs at /docs) needs the key in WAMGR_API_KEY; without one it listens on
+    loopback only.
 
     \b
     Example:
-      wamgr serve --transport sim
+      WAMGR_API_KEY=s3cret wamgr serve --transport sim --host 0.0.0.0 --port 8080
     """
+    from wamgr.api.http import HttpServer, check_binding, create_app
+
     cfg = _config(ctx, transport=transport, instance_id=instance_id)
+    check_binding(host, cfg.api_key)
     stop = threading.Event()
     _on_signals(lambda: stop.set())
-    with ConnectionManager(cfg) as mgr:
-        count = len(mgr.statuses())
-        click.echo(
-            f"wamgr serving as {cfg.instance_id} ({count} tenants known); "
-            "SIGTERM or Ctrl-C stops it",
-            err=True,
-        )
-        stop.wait()
-        click.echo("wamgr stopping: closing links without logout, releasing leases", err=True)
+    mgr = ConnectionManager(cfg)
+    server = HttpServer(create_app(mgr, cfg.api_key), host, port)  # a busy port fails here
+    try:
+        with mgr:
+            server.start()
+            count = len(mgr.statuses())
+            click.echo(
+                f"wamgr serving as {cfg.instance_id} ({count} tenants known), HTTP API on "
+                f"{server.url}; SIGTERM or Ctrl-C stops it",
+                err=True,
+            )
+            if cfg.api_key is None:
+                click.echo(
+                    "wamgr: no API key (WAMGR_API_KEY): the HTTP API answers every request, "
+                    "so it listens on loopback only",
+                    err=True,
+                )
+            stop.wait()
+            click.echo("wamgr stopping: closing links without logout, releasing leases", err=True)
+            server.stop()
+    finally:
+        server.stop()
 
 
 def _on_signals(handler: Callable[[], None]) -> None:
@@ -350,6 +388,86 @@ def _print_table(records: list[TenantRecord]) -> None:
         click.echo(line(row, record.status.state))
 
 
+# --- commands for the instance that runs a tenant ------------------------------------------
+
+
+def _send_command(ctx: click.Context, tenant_ids: list[str], command: Command) -> None:
+    wanted = Desired.CONNECTED if command in (Command.CONNECT, Command.RECONNECT) else None
+    with _database(ctx) as database:
+        store = TenantStore(database)
+        if command is not Command.CONNECT:
+            for tenant_id in tenant_ids:
+                if store.get(tenant_id) is None:
+                    raise UnknownTenant(tenant_id)
+        commands = CommandStore(database)
+        for tenant_id in tenant_ids:
+            store.set_desired(tenant_id, wanted or Desired.STOPPED)
+            target = commands.send(tenant_id, command, sender=None, anyone=wanted is not None)
+            if target == ANY_INSTANCE:
+                click.echo(
+                    f"{tenant_id}: {command} sent to any running instance (none holds it); "
+                    "without one, the next `wamgr serve` connects it"
+                )
+            elif target is not None:
+                click.echo(f"{tenant_id}: {command} sent to {target}, which holds it")
+            else:
+                nothing = "; nothing to log out" if command is Command.LOGOUT else ""
+                click.echo(f"{tenant_id}: stopped (no instance runs it{nothing})")
+
+
+@main.command()
+@click.argument("tenant_ids", metavar="TENANT...", nargs=-1, required=True, callback=_tenant_ids)
+@click.pass_context
+def connect(ctx: click.Context, tenant_ids: list[str]) -> None:
+    """Want TENANT connected and connect it now, on the instance that holds it or any running
+    one (also the way out of conflict, failed and logged_out).
+
+    \b
+    Example:
+      wamgr connect shop-1
+    """
+    _send_command(ctx, tenant_ids, Command.CONNECT)
+
+
+@main.command()
+@click.argument("tenant_ids", metavar="TENANT...", nargs=-1, required=True, callback=_tenant_ids)
+@click.pass_context
+def reconnect(ctx: click.Context, tenant_ids: list[str]) -> None:
+    """Close TENANT's link (no logout) and open a new one, on the instance that runs it.
+
+    \b
+    Example:
+      wamgr reconnect shop-1
+    """
+    _send_command(ctx, tenant_ids, Command.RECONNECT)
+
+
+@main.command()
+@click.argument("tenant_ids", metavar="TENANT...", nargs=-1, required=True, callback=_tenant_ids)
+@click.pass_context
+def disconnect(ctx: click.Context, tenant_ids: list[str]) -> None:
+    """Close TENANT's link without logout and want it stopped (its device stays paired).
+
+    \b
+    Example:
+      wamgr disconnect shop-1
+    """
+    _send_command(ctx, tenant_ids, Command.DISCONNECT)
+
+
+@main.command()
+@click.argument("tenant_ids", metavar="TENANT...", nargs=-1, required=True, callback=_tenant_ids)
+@click.pass_context
+def logout(ctx: click.Context, tenant_ids: list[str]) -> None:
+    """Unlink TENANT's device from the phone, clear its credentials and want it stopped.
+
+    \b
+    Example:
+      wamgr logout shop-1
+    """
+    _send_command(ctx, tenant_ids, Command.LOGOUT)
+
+
 @main.group()
 def db() -> None:
     """Database maintenance.
@@ -376,6 +494,88 @@ def db_migrate(ctx: click.Context) -> None:
     for version, name, applied_at in rows:
         click.echo(f"{version:04d}  {name}  applied {applied_at:%Y-%m-%d %H:%M:%S}")
     click.echo("database is up to date")
+
+
+# --- webhooks ------------------------------------------------------------------------------
+
+
+@main.group()
+def webhooks() -> None:
+    """Look at webhook deliveries and re-enable an endpoint that answered 410 Gone.
+
+    \b
+    Example:
+      wamgr webhooks status
+    """
+
+
+@webhooks.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def webhooks_status(ctx: click.Context, as_json: bool) -> None:
+    """Per endpoint: deliveries pending, delivered, given up, and whether it is disabled.
+
+    \b
+    Example:
+      wamgr webhooks status --json
+    """
+    with _database(ctx) as database, database.connection() as conn:
+        rows = conn.execute(
+            "SELECT e.url, count(o.id) FILTER (WHERE o.delivered_at IS NULL"
+            "   AND o.gave_up_at IS NULL),"
+            " count(o.id) FILTER (WHERE o.delivered_at IS NOT NULL),"
+            " count(o.id) FILTER (WHERE o.gave_up_at IS NOT NULL), d.disabled_at"
+            " FROM (SELECT endpoint AS url FROM wamgr_outbox UNION"
+            "       SELECT url FROM wamgr_webhook_endpoints) e"
+            " LEFT JOIN wamgr_outbox o ON o.endpoint = e.url"
+            " LEFT JOIN wamgr_webhook_endpoints d ON d.url = e.url"
+            " GROUP BY e.url, d.disabled_at ORDER BY e.url"
+        ).fetchall()
+    out = [
+        {
+            "endpoint": url,
+            "pending": pending,
+            "delivered": delivered,
+            "given_up": given_up,
+            "disabled_at": disabled.isoformat() if disabled else None,
+        }
+        for url, pending, delivered, given_up, disabled in rows
+    ]
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+    elif not out:
+        click.echo("no webhook deliveries (set WAMGR_WEBHOOK_URL and WAMGR_WEBHOOK_SECRET)")
+    else:
+        _print_rows(
+            ("ENDPOINT", "PENDING", "DELIVERED", "GIVEN UP", "DISABLED SINCE (UTC)"),
+            [
+                (
+                    e["endpoint"],
+                    str(e["pending"]),
+                    str(e["delivered"]),
+                    str(e["given_up"]),
+                    _utc(disabled) if disabled else "-",
+                )
+                for e, (*_, disabled) in zip(out, rows, strict=True)
+            ],
+        )
+
+
+@webhooks.command("enable")
+@click.argument("url")
+@click.pass_context
+def webhooks_enable(ctx: click.Context, url: str) -> None:
+    """Send events to URL again after it answered 410 Gone (events from now on).
+
+    \b
+    Example:
+      wamgr webhooks enable https://crm.example.com/hooks/wamgr
+    """
+    from wamgr.store.outbox import Outbox
+
+    with _database(ctx) as database:
+        was = Outbox(database).enable_endpoint(url)
+    click.echo(f"{url}: {'enabled' if was else 'was not disabled'}")
 
 
 # --- locks: tenant leases and processing locks ---------------------------------------------

@@ -186,9 +186,9 @@ class LockBusy(WamgrError, TimeoutError):
             at = expires_at.astimezone(UTC).isoformat(timespec="milliseconds")
             by = f" (owner {owner})" if owner else ""
             held = f"the current claim{by} expires at {at} unless its holder extends it"
+        waited = f"not free within {wait_s:g} s" if wait_s > 0 else "held"
         super().__init__(
-            f"processing lock {key!r} is busy: not free within {wait_s:g} s; {held}. Retry "
-            "later, or wait longer"
+            f"processing lock {key!r} is busy: {waited}; {held}. Retry later, or wait longer"
         )
 
 
@@ -233,4 +233,36 @@ class HeldElsewhere(WamgrError):
         super().__init__(
             f"tenant {tenant_id!r} is connected by instance {owner!r}: {what} there, or stop it "
             f"first (wamgr tenants remove {tenant_id})"
+        )
+
+
+# --- the HTTP API -------------------------------------------------------------------------
+
+
+class ApiKeyRequired(WamgrError):
+    """An HTTP request to ``/api`` without the right API key."""
+
+    exit_code = 2
+    http_status = 401
+
+    def __init__(self, given: bool):
+        what = "the API key given is wrong" if given else "no API key given"
+        super().__init__(
+            f"{what}: send the key the server was started with (WAMGR_API_KEY) as the "
+            "X-Api-Key header or as Authorization: Bearer <key>"
+        )
+
+
+class LockNotHeld(WamgrError):
+    """An extend or release of a processing lock with a token that no longer holds it."""
+
+    exit_code = 8
+    http_status = 409
+
+    def __init__(self, key: str, token: int):
+        self.key = key
+        self.token = token
+        super().__init__(
+            f"processing lock {key!r} is not held with token {token}: the claim expired, or "
+            "was taken over or cleared; stop the work it protected, and claim the key again"
         )

@@ -205,7 +205,8 @@ class ConnectionManager:
             window=max(1, cfg.db_pool_size // 2),
             call_timeout_s=cfg.call_timeout_s,
         )
-        self._claimer.start()  # its first pass restores what should be connected
+        if cfg.claim_tenants:  # off for one-tenant tools such as `wamgr pair`
+            self._claimer.start()  # its first pass restores what should be connected
         self._listener = CommandListener(self._commands, url, cfg.instance_id, self._apply_command)
         self._listener.start(cfg.call_timeout_s)
         if self._webhooks is not None:
@@ -440,6 +441,11 @@ class ConnectionManager:
         stored = {r.status.tenant_id: r.status for r in self._tenants().all()}
         stored.update(live)
         return [stored[t] for t in sorted(stored)]
+
+    def local_statuses(self, timeout: float | None = None) -> list[TenantStatus]:
+        """The statuses of the tenants this process runs, ordered by id (no database read)."""
+        deadline = self._deadline("local_statuses()", timeout)
+        return list(self._ask(self._registry_ref(), m.AllStatuses(), deadline))
 
     def qr(self, tenant_id: str, timeout: float | None = None) -> str | None:
         """The QR code the tenant shows while pairing, or None."""

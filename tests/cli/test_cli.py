@@ -378,6 +378,8 @@ def _serving(database_url: str, tmp_path: Path, instance_id: str) -> Iterator[_S
         "sim",
         "--instance-id",
         instance_id,
+        "--port",
+        "0",
     ]
     with log_path.open("w", encoding="utf-8") as log:
         proc = subprocess.Popen(
