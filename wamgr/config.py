@@ -64,6 +64,16 @@ class Config:
     #: On corrupted keys, clear the credentials and re-pair instead of stopping in ``failed``.
     clear_auth_on_corruption: bool = False
 
+    #: PostgreSQL URL of the device keys neonize stores (None: wamgr's own database).
+    auth_database_url: str | None = field(default=None, repr=False)
+    #: The most links one neonize host process runs (each host is a child process).
+    neonize_tenants_per_host: int = 50
+    #: Links a neonize host serves before it retires: it takes no new ones and exits when its
+    #: last link has closed (neonize leaks a database connection on every connect).
+    neonize_host_connects: int = 50
+    #: Run the claim loop (restore and take over tenants); `wamgr pair` runs without it.
+    claim_tenants: bool = True
+
     #: Default timeout of every blocking call of the manager.
     call_timeout_s: float = 10.0
     #: Connections in the database pool.
@@ -135,6 +145,11 @@ class Config:
             raise ConfigError("undecryptable_limit must be at least 1")
         if self.db_pool_size < 2:
             raise ConfigError("db_pool_size must be at least 2")
+        if self.auth_database_url is not None and not self.auth_database_url.strip():
+            self.auth_database_url = None
+        for name in ("neonize_tenants_per_host", "neonize_host_connects"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be a whole number of at least 1")
         self._check_service_settings()
         if isinstance(self.transport, str) and not (
             self.transport in ("neonize", "sim") or self.transport.startswith("sim://")
@@ -226,6 +241,9 @@ _SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "undecryptable_limit": ("undecryptable_limit", int),
     "undecryptable_window": ("undecryptable_window_s", float),
     "clear_auth_on_corruption": ("clear_auth_on_corruption", _parse_bool),
+    "auth_database_url": ("auth_database_url", str),
+    "neonize_tenants_per_host": ("neonize_tenants_per_host", int),
+    "neonize_host_connects": ("neonize_host_connects", int),
     "call_timeout": ("call_timeout_s", float),
     "db_pool_size": ("db_pool_size", int),
     "inbound_retention": ("inbound_retention_s", float),

@@ -128,6 +128,13 @@ _RULES: dict[CloseReason, _Rule] = {
         "too many undecryptable messages (corrupted keys): run `wamgr clear-auth TENANT` "
         "and pair again",
     ),
+    CloseReason.PAIRING_TIMEOUT: _Rule(
+        TenantState.LOGGED_OUT,
+        "never",
+        False,
+        True,
+        "not paired: no phone scanned the QR in time; run `wamgr pair TENANT`",
+    ),
     CloseReason.LEASE_LOST: _Rule(
         TenantState.STANDBY, "lease", False, False, "lease lost; another instance may take over"
     ),

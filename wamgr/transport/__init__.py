@@ -31,14 +31,7 @@ def resolve_transport(config: Config, database_url: str) -> tuple[Transport, boo
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
     if choice == "neonize":
-        try:
-            from wamgr.transport.neonize import NeonizeTransport  # type: ignore[import-not-found]
-        except ModuleNotFoundError as exc:
-            if exc.name != "wamgr.transport.neonize":
-                raise ConfigError(f"the neonize transport cannot be loaded: {exc}") from exc
-            raise ConfigError(
-                "this version of wamgr has no neonize transport yet (real WhatsApp links are "
-                "not built); run with --transport sim (WAMGR_TRANSPORT=sim) for the simulator"
-            ) from exc
+        from wamgr.transport.neonize import NeonizeTransport
+
         return NeonizeTransport(config, database_url), True
     raise ConfigError(f"transport {choice!r} is not available in this version of wamgr")

@@ -43,7 +43,8 @@ class LinkChannel:
 
     ``describe_loss`` is called once the connection has ended and returns the detail of
     the ``Closed(NETWORK)`` that the links still open report ("simulator connection lost",
-    "neonize host 123 exited with code -6"...). ``on_lost`` runs after that.
+    "neonize host 123 exited with code -6"...). ``on_lost`` runs after that, and
+    ``on_link_closed`` after each link's ``Closed`` was handed on.
     """
 
     def __init__(
@@ -52,11 +53,13 @@ class LinkChannel:
         name: str,
         describe_loss: Callable[[], str],
         on_lost: Callable[[LinkChannel], None] | None = None,
+        on_link_closed: Callable[[LinkChannel], None] | None = None,
     ):
         self.name = name
         self.sock = sock
         self._describe_loss = describe_loss
         self._on_lost = on_lost
+        self._on_link_closed = on_link_closed
         self._lock = threading.Lock()  # guards writes, links, replies and the alive flag
         self._links: dict[int, RemoteLink] = {}
         self._replies: dict[int, tuple[threading.Event, list[dict[str, Any]]]] = {}
@@ -73,6 +76,11 @@ class LinkChannel:
         """How many links on this channel have not reported ``Closed`` yet."""
         with self._lock:
             return len(self._links)
+
+    def reserve(self, link: RemoteLink) -> None:
+        """Count ``link`` on this channel before it opens (see :meth:`link_count`)."""
+        with self._lock:
+            self._links[link.link_id] = link
 
     def attach(self, link: RemoteLink, message: dict[str, Any]) -> None:
         """Route ``link``'s events here and send ``message`` (its ``open``); raises OSError."""
@@ -169,6 +177,11 @@ class LinkChannel:
             return
         if isinstance(event, Closed):
             link.report(event)
+            if self._on_link_closed is not None:
+                try:
+                    self._on_link_closed(self)
+                except Exception:
+                    logger.exception("{}: handling a closed link failed", self.name)
         else:
             link.deliver(event)
 
@@ -198,13 +211,14 @@ class LinkChannel:
 class RemoteLink:
     """A link whose socket lives in a link server; its channel is chosen when it opens.
 
-    ``dial`` returns the channel to open on (connecting or starting a server as needed) or
-    raises OSError; ``unreachable`` prefixes the detail of the ``Closed(DIAL_FAILED)`` then.
+    ``dial(link)`` returns the channel to open on (connecting or starting a server as
+    needed) or raises OSError; ``unreachable`` prefixes the detail of the
+    ``Closed(DIAL_FAILED)`` then.
     """
 
     def __init__(
         self,
-        dial: Callable[[], LinkChannel],
+        dial: Callable[[RemoteLink], LinkChannel],
         tenant_id: str,
         jid: str | None,
         generation: int,
@@ -237,11 +251,15 @@ class RemoteLink:
             "generation": self.generation,
         }
         try:
-            channel = self._dial()
+            channel = self._dial(self)
             with self._lock:
                 self._channel = channel
             channel.attach(self, message)
         except OSError as exc:
+            with self._lock:
+                channel, self._channel = self._channel, None
+            if channel is not None:
+                channel.detach(self.link_id)
             self.report(
                 Closed(self.generation, CloseReason.DIAL_FAILED, f"{self._unreachable}: {exc}")
             )

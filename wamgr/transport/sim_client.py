@@ -62,7 +62,7 @@ class RemoteSimTransport:
         """The connection to the server, if one is up (tests cut it to play a dead process)."""
         return self._channel
 
-    def _connected(self) -> LinkChannel:
+    def _connected(self, _link: RemoteLink | None = None) -> LinkChannel:
         with self._lock:
             if self._closed:
                 raise OSError("the simulator transport is closed")

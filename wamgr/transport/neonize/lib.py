@@ -1,0 +1,68 @@
+"""Loading neonize: what has to happen before, around and right after ``import neonize``.
+
+Only neonize host processes (and tests) import this module; the wamgr process that runs
+the manager never loads neonize's Go core.
+
+- ``NEONIZE_BOT_TAG=off`` is set before the Go library loads, so 1:1 messages do not carry
+  a ``<bot biz_bot="1"/>`` node.
+- ``import neonize`` calls ``logging.basicConfig(level=INFO)`` and opens a few pipes it never
+  closes (ResourceWarnings): both are contained here, the root logger is left as it was.
+- neonize's worker thread (the one that runs the blocking ``Neonize`` call) is made a
+  daemon thread: a client whose Go call never returns (an abandoned pairing) must not keep
+  the process from exiting.
+- whatsmeow's own logs are kept at WARNING (they reach loguru through wamgr's intercept).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import warnings
+from typing import Any
+
+os.environ.setdefault("NEONIZE_BOT_TAG", "off")
+
+
+class DaemonThread(threading.Thread):
+    """``threading.Thread`` that is always a daemon (neonize asks for ``daemon=False``)."""
+
+    def __init__(self, *args: Any, daemon: bool | None = None, **kwargs: Any):
+        super().__init__(*args, daemon=True, **kwargs)
+
+
+def _load() -> None:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import neonize.client
+            import neonize.events
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    neonize.client.Thread = DaemonThread  # type: ignore[misc]  # client.py: `from threading import Thread`
+    for name in ("neonize", "whatsmeow", "Whatsmeow"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+_load()
+
+# Re-exported so the rest of wamgr names neonize in one place.
+from neonize.client import NewClient  # noqa: E402
+from neonize.events import EVENT_TO_INT  # noqa: E402
+from neonize.exc import NeonizeError  # noqa: E402
+from neonize.proto.waCompanionReg.WACompanionReg_pb2 import DeviceProps  # noqa: E402
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as E2EMessage  # noqa: E402
+from neonize.utils.enum import ClientName  # noqa: E402
+
+__all__ = [
+    "EVENT_TO_INT",
+    "ClientName",
+    "DaemonThread",
+    "DeviceProps",
+    "E2EMessage",
+    "NeonizeError",
+    "NewClient",
+]
