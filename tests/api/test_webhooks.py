@@ -1,0 +1,244 @@
+"""Webhooks against a receiver started by the test: signatures, retries, 410, restarts."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import time
+
+import pytest
+
+from wamgr import Config, ConfigError, TenantState
+from wamgr.api.webhooks import parse_retry_after, retry_delay
+from wamgr.store.db import Database
+from wamgr.store.outbox import Outbox
+
+CONNECTED = TenantState.CONNECTED
+
+
+def _verify(secret: str, headers: dict[str, str], body: str) -> bool:
+    """The Standard Webhooks check a receiver does, written from the spec (not from wamgr)."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.{body}".encode()
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    versions = dict(sig.split(",", 1) for sig in headers["webhook-signature"].split())
+    return hmac.compare_digest(versions.get("v1", ""), expected)
+
+
+@pytest.fixture
+def outbox(database_url):
+    """The outbox of this test's database, read from the test's own pool."""
+    db = Database(database_url, min_size=1, max_size=2)
+    db.open()
+    yield Outbox(db)
+    db.close()
+
+
+@pytest.fixture
+def hooked(make_manager, receiver, webhook_secret):
+    """``hooked(**overrides)``: a manager that sends webhooks to the receiver, with short
+    retry delays."""
+
+    def make(**overrides):
+        settings = {
+            "webhook_urls": (receiver.url,),
+            "webhook_secret": webhook_secret,
+            "webhook_retry_base_s": 0.05,
+            "webhook_retry_max_s": 0.2,
+            "webhook_timeout_s": 5.0,
+        }
+        settings.update(overrides)
+        return make_manager(**settings)
+
+    return make
+
+
+def _status_events(deliveries, tenant_id: str) -> list[dict]:
+    return [
+        d.event["data"]
+        for d in deliveries
+        if d.event["type"] == "session.status" and d.event["data"]["tenant_id"] == tenant_id
+    ]
+
+
+def test_every_state_change_and_message_is_delivered_signed(
+    hooked, receiver, sim, webhook_secret
+) -> None:
+    mgr = hooked()
+    mgr.connect("t1")
+    jid = mgr.wait_for("t1", CONNECTED, timeout=5).jid
+    message_id = sim.inbound(jid, "15550002222", "hello")
+
+    deliveries = receiver.wait(
+        lambda ds: (
+            any(d.event["type"] == "message.received" for d in ds)
+            and any(e["new_state"] == "connected" for e in _status_events(ds, "t1"))
+        )
+    )
+
+    for delivery in deliveries:
+        assert _verify(webhook_secret, delivery.headers, delivery.body), delivery
+        assert delivery.headers["content-type"] == "application/json"
+        assert delivery.headers["webhook-id"].startswith("msg_")
+        assert abs(int(delivery.headers["webhook-timestamp"]) - time.time()) < 60
+    assert len({d.headers["webhook-id"] for d in deliveries}) == len(deliveries)
+    changes = [(e["old_state"], e["new_state"]) for e in _status_events(deliveries, "t1")]
+    assert changes[0][0] == "stopped"
+    assert changes[-1][1] == "connected"
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(changes)), changes
+    connected = _status_events(deliveries, "t1")[-1]
+    assert connected["attempt"] == 0 and connected["reason"] is None
+    assert connected["owner"] == "inst-0" and connected["jid"] == jid
+    message = next(d.event for d in deliveries if d.event["type"] == "message.received")
+    assert message["data"] == {
+        "tenant_id": "t1",
+        "message_id": message_id,
+        "sender": "15550002222",
+        "text": "hello",
+    }
+    assert message["timestamp"].endswith("Z")
+
+
+def test_a_drop_reports_old_and_new_state_reason_and_attempt(hooked, receiver, sim) -> None:
+    mgr = hooked()
+    mgr.connect("t1")
+    jid = mgr.wait_for("t1", CONNECTED, timeout=5).jid
+
+    sim.drop(jid, "network")
+    mgr.wait_for("t1", TenantState.BACKOFF, timeout=5)
+
+    deliveries = receiver.wait(
+        lambda ds: any(e["new_state"] == "backoff" for e in _status_events(ds, "t1"))
+    )
+    backoff = next(e for e in _status_events(deliveries, "t1") if e["new_state"] == "backoff")
+    assert backoff["old_state"] == "connected"
+    assert backoff["attempt"] == 1
+    assert backoff["reason"].startswith("connection lost")
+    assert backoff["next_retry_at"] is not None
+
+
+def test_a_receiver_that_fails_twice_gets_the_event_three_times_with_one_id(
+    hooked, receiver, sim, outbox
+) -> None:
+    receiver.answer = lambda _delivery, nth: (500, {}) if nth <= 2 else (204, {})
+    mgr = hooked()
+    mgr.connect("t1")
+    jid = mgr.wait_for("t1", CONNECTED, timeout=5).jid
+    sim.inbound(jid, "15550002222", "hello", message_id="m-1")
+
+    deliveries = receiver.wait(
+        lambda ds: any(
+            d.event["type"] == "message.received" and d.headers["x-answered"] == "204" for d in ds
+        )
+    )
+
+    attempts = [d for d in deliveries if d.event["type"] == "message.received"]
+    assert len(attempts) == 3
+    assert len({d.headers["webhook-id"] for d in attempts}) == 1
+    assert [d.headers["x-answered"] for d in attempts] == ["500", "500", "204"]
+    assert len({d.body for d in attempts}) == 1  # the same event each time
+    row = next(r for r in outbox.rows() if r["event_type"] == "message.received")
+    assert row["attempts"] == 3 and row["delivered_at"] is not None and row["last_status"] == 204
+
+
+def test_retry_after_is_honoured(hooked, receiver, sim) -> None:
+    asked = {}
+
+    def answer(delivery, nth):
+        asked.setdefault(delivery.headers["webhook-id"], []).append(time.monotonic())
+        return (503, {"retry-after": "1"}) if nth == 1 else (200, {})
+
+    receiver.answer = answer
+    mgr = hooked()
+    mgr.connect("t1")
+    jid = mgr.wait_for("t1", CONNECTED, timeout=5).jid
+    sim.inbound(jid, "15550002222", "hello", message_id="m-1")
+
+    deliveries = receiver.wait(
+        lambda ds: (
+            [d.event["type"] for d in ds if d.headers["x-answered"] == "200"].count(
+                "message.received"
+            )
+            == 1
+        )
+    )
+
+    message_id = next(
+        d.headers["webhook-id"] for d in deliveries if d.event["type"] == "message.received"
+    )
+    first, second = asked[message_id]
+    assert second - first >= 0.95  # not the 0.05 s the retry policy alone would wait
+
+
+def test_a_410_disables_the_endpoint(hooked, receiver, sim, outbox) -> None:
+    receiver.answer = lambda _d, _n: (410, {})
+    mgr = hooked()
+    mgr.connect("t1")
+    jid = mgr.wait_for("t1", CONNECTED, timeout=5).jid
+    receiver.wait(lambda ds: len(ds) >= 1)
+
+    deadline = time.monotonic() + 5
+    while receiver.url not in outbox.disabled_endpoints():
+        assert time.monotonic() < deadline, "endpoint not disabled"
+        time.sleep(0.02)
+    sim.inbound(jid, "15550002222", "after the 410", message_id="m-2")
+    mgr.remove("t1")
+
+    assert len(receiver.deliveries) == 1  # nothing more was sent
+    rows = outbox.rows()
+    assert all(r["delivered_at"] is None and r["gave_up_at"] is not None for r in rows)
+    assert not any(r["event_type"] == "message.received" for r in rows)  # not even written
+    assert outbox.enable_endpoint(receiver.url)
+
+
+def test_an_event_written_before_a_restart_is_delivered_after_it(
+    hooked, receiver, sim, make_manager
+) -> None:
+    receiver.answer = lambda _d, _n: (503, {})
+    first = hooked(instance_id="gw")
+    first.connect("t1")
+    jid = first.wait_for("t1", CONNECTED, timeout=5).jid
+    sim.inbound(jid, "15550002222", "before the restart", message_id="m-1")
+    failed = receiver.wait(lambda ds: any(d.event["type"] == "message.received" for d in ds))
+    message_id = next(
+        d.headers["webhook-id"] for d in failed if d.event["type"] == "message.received"
+    )
+    first.stop()
+    receiver.answer = lambda _d, _n: (200, {})
+    before = len(receiver.deliveries)
+
+    hooked(instance_id="gw")  # the restart: a new manager on the same database
+
+    receiver.wait(lambda ds: any(d.headers["webhook-id"] == message_id for d in ds[before:]))
+    ok = [
+        d for d in receiver.accepted() if d.event["type"] == "message.received"
+    ]  # handled once, under the id it had before the restart
+    assert [d.headers["webhook-id"] for d in ok] == [message_id]
+
+
+def test_webhook_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match="WAMGR_WEBHOOK_SECRET is not"):
+        Config(webhook_urls=("https://example.com/hooks",))
+    with pytest.raises(ConfigError, match="whsec_"):
+        Config(webhook_urls=("https://example.com/hooks",), webhook_secret="hunter2")
+    with pytest.raises(ConfigError, match="not an http"):
+        Config(webhook_urls=("ftp://example.com",), webhook_secret="x")
+    env = {
+        "WAMGR_WEBHOOK_URL": "https://a.example/h, https://b.example/h",
+        "WAMGR_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    }
+    assert Config.load(env=env).webhook_urls == ("https://a.example/h", "https://b.example/h")
+
+
+def test_retry_delays_grow_with_jitter_up_to_the_max() -> None:
+    delays = [retry_delay(n, base_s=5, max_s=3600) for n in range(1, 12)]
+
+    assert delays[:4] == [5, 10, 20, 40]
+    assert max(delays) == 3600
+    assert retry_delay(1, base_s=5, max_s=3600, rnd=0.0) == pytest.approx(4.0)
+    assert retry_delay(1, base_s=5, max_s=3600, rnd=0.999) == pytest.approx(6.0, abs=0.01)
+    assert parse_retry_after("120") == 120
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0
