@@ -5,8 +5,9 @@ the manager never loads neonize's Go core.
 
 - ``NEONIZE_BOT_TAG=off`` is set before the Go library loads, so 1:1 messages do not carry
   a ``<bot biz_bot="1"/>`` node.
-- ``import neonize`` calls ``logging.basicConfig(level=INFO)`` and opens a few pipes it never
-  closes (ResourceWarnings): both are contained here, the root logger is left as it was.
+- ``import neonize`` calls ``logging.basicConfig(level=INFO)`` and reads ``uname -a`` through
+  pipes it never closes (ResourceWarnings): the root logger is left as it was, and the
+  command runs through ``subprocess.run`` instead.
 - neonize's worker thread (the one that runs the blocking ``Neonize`` call) is made a
   daemon thread: a client whose Go call never returns (an abandoned pairing) must not keep
   the process from exiting.
@@ -15,8 +16,10 @@ the manager never loads neonize's Go core.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import subprocess
 import threading
 import warnings
 from typing import Any
@@ -31,15 +34,25 @@ class DaemonThread(threading.Thread):
         super().__init__(*args, daemon=True, **kwargs)
 
 
+def _read_command(command: str, mode: str = "r", buffering: int = -1) -> io.StringIO:
+    """``os.popen`` for neonize's import, which reads ``uname -a`` and never closes the pipe
+    (a ResourceWarning whenever the garbage collector gets to it)."""
+    result = subprocess.run(command, shell=True, capture_output=True, text=True, check=False)
+    return io.StringIO(result.stdout)
+
+
 def _load() -> None:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    popen = os.popen
+    os.popen = _read_command  # type: ignore[assignment]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import neonize.client
             import neonize.events
     finally:
+        os.popen = popen
         root.handlers[:] = handlers
         root.setLevel(level)
     neonize.client.Thread = DaemonThread  # type: ignore[misc]  # client.py: `from threading import Thread`
