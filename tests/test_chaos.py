@@ -78,7 +78,14 @@ class Cluster:
 
     def start_instance(self, name: str) -> None:
         self.spawn(
-            name, "serve", "--transport", f"sim://127.0.0.1:{self.port}", "--instance-id", name
+            name,
+            "serve",
+            "--transport",
+            f"sim://127.0.0.1:{self.port}",
+            "--instance-id",
+            name,
+            "--port",
+            "0",  # several instances on one host: each its own HTTP port
         )
 
     def stats(self) -> dict:
