@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from wamgr.pairing import MEDIA_TYPES, qr_png, qr_svg, qr_text, render
+from wamgr import OperationTimeout, TenantState
+from wamgr.pairing import MEDIA_TYPES, pair_tenant, qr_png, qr_svg, qr_text, render
+from wamgr.transport.sim import SimWhatsApp
 
 CODE = "2@abcDEF123,xyz+/=,key1,key2"
 
@@ -37,3 +39,28 @@ def test_render_knows_every_media_type_and_refuses_others() -> None:
         render(CODE, "gif")
     with pytest.raises(ValueError):
         qr_png("")
+
+
+def test_pair_tenant_shows_each_qr_until_the_phone_scans_it(make_manager, clock) -> None:
+    sim = SimWhatsApp(auto_pair=False, clock=clock)
+    mgr = make_manager(transport=sim, claim_tenants=False)
+    shown: list[str] = []
+    scanned: list[str] = []
+
+    def show(text: str) -> None:
+        shown.append(text)
+        if "Linked devices" in text:  # the phone scans what the terminal shows
+            scanned.append(sim.scan(sim.pending_pairings()[0]))
+
+    status = pair_tenant(mgr, "shop-1", timeout_s=10, show=show)
+    assert status.state is TenantState.CONNECTED and status.jid == scanned[0]
+    assert "█" in shown[0]
+
+
+def test_pair_tenant_gives_up_after_its_timeout(make_manager, clock) -> None:
+    sim = SimWhatsApp(auto_pair=False, clock=clock)
+    mgr = make_manager(transport=sim, claim_tenants=False)
+    shown: list[str] = []
+    with pytest.raises(OperationTimeout, match="pair"):
+        pair_tenant(mgr, "shop-1", timeout_s=0.5, show=shown.append)
+    assert any("█" in text for text in shown)

@@ -15,6 +15,7 @@ from wamgr.errors import (
     NotConnected,
     NotPairing,
     OperationTimeout,
+    PairingFailed,
     UnknownTenant,
     WamgrError,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "NotConnected",
     "NotPairing",
     "OperationTimeout",
+    "PairingFailed",
     "ProcessingLocks",
     "StatusEvent",
     "TenantState",

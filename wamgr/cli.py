@@ -468,6 +468,97 @@ def logout(ctx: click.Context, tenant_ids: list[str]) -> None:
     _send_command(ctx, tenant_ids, Command.LOGOUT)
 
 
+# --- pairing and credentials --------------------------------------------------------------
+
+
+@main.command()
+@click.argument("tenant_id", metavar="TENANT")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=180.0,
+    show_default=True,
+    help="Seconds to wait for the phone (WhatsApp shows codes for 160 s).",
+)
+@click.option("--phone", help="Also show a pair code for this number (country code first).")
+@click.option("--transport", help="neonize (real WhatsApp) or sim. Default: neonize.")
+@click.pass_context
+def pair(
+    ctx: click.Context, tenant_id: str, timeout: float, phone: str | None, transport: str | None
+) -> None:
+    """Pair TENANT with a phone: show its QR code here (and a pair code with --phone) until
+    the phone has linked it, then leave it wanted connected for `wamgr serve`.
+
+    Runs the tenant in this process for the while; refused if a live instance holds it
+    (pair it there: GET /api/tenants/TENANT/qr).
+
+    \b
+    Example:
+      wamgr pair shop-1
+      wamgr pair shop-1 --phone +15551234567
+    """
+    from wamgr.pairing import pair_tenant
+    from wamgr.status import normalise_phone
+
+    (tenant_id,) = _tenant_ids(ctx, None, (tenant_id,))  # type: ignore[arg-type]
+    if phone is not None:
+        phone = normalise_phone(phone)
+    cfg = _config(ctx, transport=transport, claim_tenants=False)
+    with ConnectionManager(cfg) as mgr:
+        status = pair_tenant(mgr, tenant_id, timeout, phone, show=click.echo)
+        click.echo(f"{tenant_id}: paired and connected as {status.jid}")
+    click.echo(f"{tenant_id}: wanted connected; a running `wamgr serve` takes it from here")
+
+
+@main.command("clear-auth")
+@click.argument("tenant_ids", metavar="[TENANT...]", nargs=-1, callback=_tenant_ids)
+@click.option("--all", "clear_all", is_flag=True, help="Every tenant that is not running.")
+@click.option("--transport", help="neonize (real WhatsApp) or sim. Default: neonize.")
+@click.pass_context
+def clear_auth(
+    ctx: click.Context, tenant_ids: list[str], clear_all: bool, transport: str | None
+) -> None:
+    """Delete TENANT's device keys and JID and park it in logged_out (pair it again after).
+
+    Only that tenant's device is touched; other tenants, running or not, keep theirs. A tenant
+    that a live instance holds is refused: clear it there, or stop it first.
+
+    \b
+    Example:
+      wamgr clear-auth shop-1
+      wamgr clear-auth --all
+    """
+    from wamgr.credentials import clear_credentials
+    from wamgr.errors import HeldElsewhere
+    from wamgr.transport import resolve_transport
+
+    if clear_all == bool(tenant_ids):
+        raise click.UsageError("give TENANT..., or --all to clear every tenant not running")
+    cfg = _config(ctx, transport=transport)
+    refused: list[HeldElsewhere] = []
+    with _database(ctx) as database:
+        if clear_all:
+            tenant_ids = [record.status.tenant_id for record in TenantStore(database).all()]
+        chosen, owned = resolve_transport(cfg, database.url)
+        try:
+            for tenant_id in tenant_ids:
+                try:
+                    clear_credentials(database, chosen, tenant_id)
+                except HeldElsewhere as exc:
+                    if not clear_all:
+                        raise
+                    refused.append(exc)
+                    continue
+                click.echo(f"{tenant_id}: credentials cleared; logged_out until paired again")
+        finally:
+            if owned:
+                chosen.close()
+    for exc in refused:
+        click.echo(f"wamgr: {exc.format_message()}", err=True)
+    if refused:
+        ctx.exit(HeldElsewhere.exit_code)
+
+
 @main.group()
 def db() -> None:
     """Database maintenance.

@@ -266,3 +266,21 @@ class LockNotHeld(WamgrError):
             f"processing lock {key!r} is not held with token {token}: the claim expired, or "
             "was taken over or cleared; stop the work it protected, and claim the key again"
         )
+
+
+# --- pairing ---------------------------------------------------------------------------------
+
+
+class PairingFailed(WamgrError):
+    """Pairing a tenant ended without a connected device (``wamgr pair``)."""
+
+    exit_code = 10
+    http_status = 409
+
+    def __init__(self, tenant_id: str, state: str, why: str | None):
+        self.tenant_id = tenant_id
+        self.state = state
+        super().__init__(
+            f"tenant {tenant_id!r} was not paired (state {state}): {why or 'no reason given'}; "
+            f"see docs/troubleshooting.md, then run `wamgr pair {tenant_id}` again"
+        )

@@ -6,13 +6,26 @@ phone's *Linked devices* screen scans any of these renderings.
     png = qr_png(mgr.qr("shop-1"))          # bytes, image/png
     svg = qr_svg(mgr.qr("shop-1"))          # str, image/svg+xml
     print(qr_text(mgr.qr("shop-1")))        # block characters, for a terminal
+
+:func:`pair_tenant` is ``wamgr pair``: it connects a tenant and shows its QR codes (or a
+pair code) until the phone has linked it.
 """
 
 from __future__ import annotations
 
 import io
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import segno
+
+from wamgr.errors import HeldElsewhere, OperationTimeout, PairingFailed
+from wamgr.status import TenantState, TenantStatus
+
+if TYPE_CHECKING:
+    from wamgr.manager import ConnectionManager
 
 #: Media types of the renderings, by format name (``?format=`` of the HTTP API).
 MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml", "text": "text/plain; charset=utf-8"}
@@ -61,3 +74,72 @@ def render(code: str, fmt: str) -> bytes | str:
     if fmt == "text":
         return qr_text(code)
     raise ValueError(f"unknown QR format {fmt!r}: use one of {', '.join(MEDIA_TYPES)}")
+
+
+# --- pairing a tenant from a terminal (``wamgr pair``) --------------------------------------
+
+#: Seconds between two looks at the tenant while pairing.
+POLL_S = 0.25
+
+#: States a pairing does not come back from by itself.
+_GIVEN_UP = frozenset(
+    {
+        TenantState.LOGGED_OUT,
+        TenantState.FAILED,
+        TenantState.CONFLICT,
+        TenantState.BANNED,
+        TenantState.STANDBY,
+        TenantState.STOPPED,
+    }
+)
+
+
+def pair_tenant(
+    mgr: ConnectionManager,
+    tenant_id: str,
+    timeout_s: float,
+    phone: str | None = None,
+    show: Callable[[str], None] = print,
+) -> TenantStatus:
+    """Connect ``tenant_id`` on ``mgr`` and show each QR (or, with ``phone``, a pair code)
+    through ``show`` until the tenant is connected; returns that status.
+
+    Raises HeldElsewhere if another live instance holds the tenant, PairingFailed if the
+    pairing ends in a parked state (QR not scanned in time, refused...), OperationTimeout
+    after ``timeout_s``.
+    """
+    status = mgr.connect(tenant_id)
+    if status.state is TenantState.STANDBY:
+        raise HeldElsewhere(tenant_id, status.owner or "another instance", "pair it")
+    if status.jid:
+        show(f"{tenant_id} is paired as {status.jid} already; connecting it")
+    deadline = time.monotonic() + timeout_s
+    shown_qr: str | None = None
+    code_shown = False
+    warned: str | None = None
+    pause = threading.Event()
+    while True:
+        status = mgr.status(tenant_id)
+        if status.state is TenantState.CONNECTED:
+            return status
+        if status.state in _GIVEN_UP:
+            raise PairingFailed(tenant_id, str(status.state), status.last_error)
+        if status.state is TenantState.BACKOFF and status.last_error != warned:
+            warned = status.last_error
+            show(f"could not connect ({status.last_error}); retrying at {status.next_retry_at}")
+        if status.state is TenantState.PAIRING:
+            qr = mgr.qr(tenant_id)
+            if qr and qr != shown_qr:
+                shown_qr = qr
+                show(qr_text(qr))
+                show("Scan it on the phone: WhatsApp > Linked devices > Link a device")
+            if phone and qr and not code_shown:
+                code = mgr.pair_code(tenant_id, phone)
+                code_shown = True
+                show(
+                    f"Pair code for {phone}: {code}  (on the phone: Linked devices > "
+                    "Link a device > Link with phone number instead)"
+                )
+        if time.monotonic() >= deadline:
+            raise OperationTimeout(f"pair({tenant_id!r})", timeout_s)
+        pause.wait(POLL_S)

@@ -324,6 +324,23 @@ def test_a_pairing_that_ends_badly(make_manager, fake_neonize, status, state, de
     assert parked.is_alive()  # Go's thread never goes back to Go's unguarded map reads
 
 
+def test_wamgr_pair_reports_a_qr_nobody_scanned(make_manager, fake_neonize):
+    from wamgr import PairingFailed
+    from wamgr.pairing import pair_tenant
+
+    mgr = make_manager(transport=fake_neonize.transport)
+    shown: list[str] = []
+
+    def show(text: str) -> None:
+        shown.append(text)
+        if "Linked devices" in text:  # WhatsApp's 160 s pass without a scan
+            login_status(fake_neonize.client(), "timeout")
+
+    with pytest.raises(PairingFailed, match="no phone scanned"):
+        pair_tenant(mgr, "t1", timeout_s=10, show=show)
+    assert "█" in shown[0]
+
+
 def test_send_text_goes_through_the_client(connected):
     mgr, client = connected
     message_id = mgr.send_text("t1", "+1 555 222 3333", "hi")

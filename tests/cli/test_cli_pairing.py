@@ -1,0 +1,177 @@
+"""``wamgr pair`` and ``wamgr clear-auth`` through CliRunner."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from click.testing import Result
+
+from wamgr.status import Desired, TenantState
+from wamgr.store.db import Database
+from wamgr.store.leases import LeaseStore
+from wamgr.store.tenants import TenantStore
+from wamgr.transport.sim import SimWhatsApp
+from wamgr.transport.sim_server import SimServer
+
+from .conftest import Wamgr
+
+JID_A = "15550001111:7@s.whatsapp.net"
+JID_B = "15550003333:4@s.whatsapp.net"
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    database.open()
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def manual_sim() -> Iterator[SimServer]:
+    """A simulator that waits for the phone to scan (or type a code)."""
+    server = SimServer(SimWhatsApp(auto_pair=False)).start()
+    yield server
+    server.stop()
+
+
+def _in_thread(wamgr: Wamgr, *args: str) -> tuple[threading.Thread, list[Result]]:
+    results: list[Result] = []
+    thread = threading.Thread(target=lambda: results.append(wamgr(*args)), name="test-cli")
+    thread.start()
+    return thread, results
+
+
+def _pending(sim: SimWhatsApp, kind: str = "qr", timeout: float = 10.0) -> str:
+    pause = threading.Event()
+    for _ in range(int(timeout / 0.02)):
+        if kind == "qr" and sim.pending_pairings():
+            return sim.pending_pairings()[0]
+        if kind == "code" and sim._pair_codes:
+            return next(iter(sim._pair_codes))
+        pause.wait(0.02)
+    raise AssertionError(f"no {kind} pending")
+
+
+def test_pair_waits_until_the_phone_scanned_the_qr(wamgr, manual_sim, db):
+    thread, results = _in_thread(wamgr, "pair", "shop-1", "--transport", manual_sim.url)
+    jid = manual_sim.sim.scan(_pending(manual_sim.sim))
+    thread.join(20)
+    result = results[0]
+    assert result.exit_code == 0, result.output
+    assert f"shop-1: paired and connected as {jid}" in result.output
+    record = TenantStore(db).get("shop-1")
+    assert record.desired is Desired.CONNECTED and record.status.jid == jid
+    assert LeaseStore(db).holder("shop-1") is None  # released for serve to take
+
+
+def test_pair_with_a_phone_shows_a_pair_code(wamgr, manual_sim):
+    thread, results = _in_thread(
+        wamgr, "pair", "shop-1", "--phone", "+1 555 123 4567", "--transport", manual_sim.url
+    )
+    code = _pending(manual_sim.sim, "code")
+    manual_sim.sim.enter_code(code)
+    thread.join(20)
+    result = results[0]
+    assert result.exit_code == 0, result.output
+    assert f"Pair code for 15551234567: {code}" in result.output
+    # the code is asked for once the QR is up, so the QR was shown first
+    assert result.output.index("█") < result.output.index("Pair code")
+    assert "Linked devices > Link a device" in result.output
+
+
+def test_pair_with_the_in_process_simulator_pairs_at_once(wamgr):
+    result = wamgr("pair", "shop-1", "--transport", "sim")
+    assert result.exit_code == 0, result.output
+    assert "paired and connected as" in result.output
+
+
+def test_pair_times_out_when_nobody_scans(wamgr, manual_sim):
+    result = wamgr("pair", "shop-1", "--timeout", "1", "--transport", manual_sim.url)
+    assert result.exit_code == 5, result.output
+    assert "did not complete within 1 s" in result.output or "1 s" in result.output
+
+
+def test_pair_is_refused_while_another_instance_holds_the_tenant(wamgr, manual_sim, db):
+    TenantStore(db).set_desired("shop-1", Desired.CONNECTED)
+    assert LeaseStore(db).acquire("shop-1", "gw-7", 60.0) is not None
+    result = wamgr("pair", "shop-1", "--transport", manual_sim.url)
+    assert result.exit_code == 9, result.output
+    assert "gw-7" in result.output and "pair it there" in result.output
+
+
+def test_clear_auth_deletes_one_tenants_device_and_parks_it(wamgr, db, database_url):
+    _whatsmeow_rows(database_url, JID_A, JID_B)
+    store = TenantStore(db)
+    for tenant, jid in (("t1", JID_A), ("t2", JID_B)):
+        store.set_desired(tenant, Desired.CONNECTED)
+        store.set_jid(tenant, jid)
+    result = wamgr("clear-auth", "t1")
+    assert result.exit_code == 0, result.output
+    assert "t1: credentials cleared" in result.output
+    status = store.get("t1").status
+    assert status.state is TenantState.LOGGED_OUT and status.jid is None
+    assert "wamgr pair" in status.last_error
+    assert store.get("t2").status.jid == JID_B
+    assert _devices(database_url) == {JID_B}
+    assert LeaseStore(db).holder("t1") is None
+
+
+def test_clear_auth_refuses_a_tenant_a_live_instance_holds(wamgr, db, database_url):
+    _whatsmeow_rows(database_url, JID_A, JID_B)
+    store = TenantStore(db)
+    for tenant, jid in (("t1", JID_A), ("t2", JID_B)):
+        store.set_desired(tenant, Desired.CONNECTED)
+        store.set_jid(tenant, jid)
+    LeaseStore(db).acquire("t2", "gw-7", 60.0)
+    result = wamgr("clear-auth", "t2")
+    assert result.exit_code == 9
+    assert "gw-7" in result.output and "clear its credentials there" in result.output
+    assert _devices(database_url) == {JID_A, JID_B}
+
+    result = wamgr("clear-auth", "--all")
+    assert result.exit_code == 9  # t1 cleared, t2 refused
+    assert "t1: credentials cleared" in result.output and "gw-7" in result.output
+    assert _devices(database_url) == {JID_B}
+    assert store.get("t2").status.jid == JID_B
+
+
+def test_clear_auth_of_an_unknown_tenant_exits_3(wamgr):
+    assert wamgr("clear-auth", "nobody").exit_code == 3
+
+
+def test_clear_auth_needs_tenants_or_all(wamgr):
+    assert wamgr("clear-auth").exit_code == 2
+    assert wamgr("clear-auth", "t1", "--all").exit_code == 2
+
+
+def _whatsmeow_rows(database_url: str, *jids: str) -> None:
+    """The two tables clear-auth deletes from, as whatsmeow creates them (trimmed)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE whatsmeow_device (jid text PRIMARY KEY)")
+        conn.execute(
+            "CREATE TABLE whatsmeow_sessions (our_jid text REFERENCES whatsmeow_device(jid)"
+            " ON DELETE CASCADE, their_id text, PRIMARY KEY (our_jid, their_id))"
+        )
+        conn.execute("CREATE TABLE whatsmeow_privacy_tokens (our_jid text, their_jid text)")
+        for jid in jids:
+            conn.execute("INSERT INTO whatsmeow_device VALUES (%s)", (jid,))
+            conn.execute("INSERT INTO whatsmeow_sessions VALUES (%s, 'peer')", (jid,))
+            conn.execute("INSERT INTO whatsmeow_privacy_tokens VALUES (%s, 'peer')", (jid,))
+
+
+def _devices(database_url: str) -> set[str]:
+    with psycopg.connect(database_url) as conn:
+        tables = [
+            {row[0] for row in conn.execute(f"SELECT {column} FROM {table}")}
+            for table, column in (
+                ("whatsmeow_device", "jid"),
+                ("whatsmeow_sessions", "our_jid"),
+                ("whatsmeow_privacy_tokens", "our_jid"),
+            )
+        ]
+    assert tables[0] == tables[1] == tables[2], tables
+    return tables[0]
