@@ -1,7 +1,7 @@
 """100 real neonize clients created, connected (the dial fails here) and stopped from 8
 threads, 5 rounds, through the neonize transport: no host crashes, every link reports one
-Closed, every thread ends. (bench/neonize_stress.py runs this 20 times in a row, and
-``--no-gate`` shows the crashes the gate prevents.)
+Closed, every thread ends, memory stays flat. (bench/neonize_stress.py runs this 20 times in
+a row, and ``--no-gate`` shows the crashes the gate prevents.)
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ def test_a_hundred_clients_start_and_stop_at_once_without_a_crash(database_url, 
                 if not ok:
                     problems.append(f"stress-{n}: {close.reason} {close.detail}")
 
+    rss: list[int] = []
     try:
         for generation in range(1, ROUNDS + 1):
             start = threading.Barrier(THREADS)
@@ -84,6 +85,7 @@ def test_a_hundred_clients_start_and_stop_at_once_without_a_crash(database_url, 
                 worker.join(120)
             for stats in transport.host_stats():
                 assert stats["abandoned"] == 0, stats
+            rss.append(_rss_kb())
     finally:
         transport.close()
     assert problems == []
@@ -94,3 +96,12 @@ def test_a_hundred_clients_start_and_stop_at_once_without_a_crash(database_url, 
     assert [code for _, code in exits if code != 0] == []  # and none of them crashed
     pause.wait(0.2)
     assert thread_baseline() == set()
+    assert rss[-1] - rss[1] < 10_000, f"memory grew by round (kB): {rss}"
+
+
+def _rss_kb() -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
