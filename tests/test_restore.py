@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from wamgr import Config, ConnectionManager, TenantState
 from wamgr.transport.sim import SimWhatsApp
 
@@ -70,10 +68,17 @@ def test_embedded_database_when_no_url_is_given(tmp_path, clock):
         assert mgr.wait_for("t1", CONNECTED, timeout=10).jid == jid
 
 
-def test_neonize_transport_is_refused_with_a_clear_message(database_url, tmp_path):
-    from wamgr import ConfigError
-
-    config = Config(database_url=database_url, home=tmp_path, transport="neonize")
-    mgr = ConnectionManager(config)
-    with pytest.raises(ConfigError, match="--transport sim"):
-        mgr.start()
+def test_the_neonize_transport_is_chosen_by_name_and_hosts_end_with_the_manager(
+    database_url, tmp_path
+):
+    config = Config(
+        database_url=database_url, home=tmp_path, transport="neonize", claim_tenants=False
+    )
+    with ConnectionManager(config) as mgr:
+        mgr.connect("t1")
+        status = mgr.wait_for("t1", TenantState.BACKOFF, timeout=10)  # no route to WhatsApp
+        assert "failed to dial whatsapp web websocket" in status.last_error
+        transport = mgr._transport
+        pids = [host["pid"] for host in transport.hosts()]
+        assert len(pids) == 1
+    assert transport.exited_hosts() == [(pids[0], 0)]
