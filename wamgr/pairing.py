@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import segno
 
-from wamgr.errors import HeldElsewhere, OperationTimeout, PairingFailed
+from wamgr.errors import HeldElsewhere, PairingFailed
 from wamgr.status import TenantState, TenantStatus
 
 if TYPE_CHECKING:
@@ -105,8 +105,8 @@ def pair_tenant(
     through ``show`` until the tenant is connected; returns that status.
 
     Raises HeldElsewhere if another live instance holds the tenant, PairingFailed if the
-    pairing ends in a parked state (QR not scanned in time, refused...), OperationTimeout
-    after ``timeout_s``.
+    pairing ends in a parked state (QR not scanned in time, refused...) or is not done
+    within ``timeout_s``.
     """
     status = mgr.connect(tenant_id)
     if status.state is TenantState.STANDBY:
@@ -141,5 +141,8 @@ def pair_tenant(
                     "Link a device > Link with phone number instead)"
                 )
         if time.monotonic() >= deadline:
-            raise OperationTimeout(f"pair({tenant_id!r})", timeout_s)
+            why = f"no phone linked the device within {timeout_s:g} s"
+            if status.last_error:
+                why += f" (last error: {status.last_error})"
+            raise PairingFailed(tenant_id, str(status.state), why)
         pause.wait(POLL_S)
