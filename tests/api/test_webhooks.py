@@ -9,6 +9,7 @@ import itertools
 import time
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from wamgr import Config, ConfigError, TenantState
 from wamgr.api.webhooks import parse_retry_after, retry_delay
@@ -53,6 +54,17 @@ def hooked(make_manager, receiver, webhook_secret):
         return make_manager(**settings)
 
     return make
+
+
+def _settled(outbox: Outbox, event_type: str) -> dict:
+    """The outbox row of ``event_type`` once the worker recorded its outcome (the receiver
+    sees a delivery a moment before the worker records it)."""
+    deadline = time.monotonic() + 5
+    while True:
+        row = next(r for r in outbox.rows() if r["event_type"] == event_type)
+        if row["delivered_at"] or row["gave_up_at"] or time.monotonic() > deadline:
+            return row
+        time.sleep(0.01)
 
 
 def _status_events(deliveries, tenant_id: str) -> list[dict]:
@@ -139,8 +151,15 @@ def test_a_receiver_that_fails_twice_gets_the_event_three_times_with_one_id(
     assert len({d.headers["webhook-id"] for d in attempts}) == 1
     assert [d.headers["x-answered"] for d in attempts] == ["500", "500", "204"]
     assert len({d.body for d in attempts}) == 1  # the same event each time
-    row = next(r for r in outbox.rows() if r["event_type"] == "message.received")
+    row = _settled(outbox, "message.received")
     assert row["attempts"] == 3 and row["delivered_at"] is not None and row["last_status"] == 204
+    metrics = {
+        (sample.name, sample.labels.get("endpoint")): sample.value
+        for family in text_string_to_metric_families(mgr.metrics.render().decode())
+        for sample in family.samples
+    }
+    assert metrics[("wamgr_webhook_failures_total", receiver.url)] >= 2
+    assert metrics[("wamgr_webhook_deliveries_total", receiver.url)] >= 1
 
 
 def test_retry_after_is_honoured(hooked, receiver, sim) -> None:

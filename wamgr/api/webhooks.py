@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import httpx
 from loguru import logger
@@ -78,6 +79,16 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return min(max(0.0, wait), RETRY_AFTER_MAX_S)
 
 
+def shown_url(url: str) -> str:
+    """``url`` without credentials, query or fragment (they may hold tokens): for logs and
+    metric labels."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
 class WebhookSender:
     """Posts the outbox rows of ``endpoints`` until stopped; one per manager with webhooks."""
 
@@ -121,11 +132,10 @@ class WebhookSender:
                 if url in self._endpoints:
                     logger.warning(
                         "webhook endpoint {} is disabled since {} ({}); no events go to it "
-                        "until `wamgr webhooks enable {}`",
-                        url,
+                        "until `wamgr webhooks enable URL`",
+                        shown_url(url),
                         at,
                         reason,
-                        url,
                     )
         except WamgrError as exc:
             logger.warning("could not read disabled webhook endpoints: {}", exc.format_message())
@@ -186,6 +196,7 @@ class WebhookSender:
     def _deliver(self, row: OutboxRow) -> bool:
         """Post one row and settle it; False if the endpoint is gone (410) and was disabled."""
         attempt = row.attempts + 1
+        shown = shown_url(row.endpoint)
         timestamp = int(time.time())
         headers = {
             "content-type": "application/json",
@@ -205,19 +216,18 @@ class WebhookSender:
         if status is not None and 200 <= status < 300:
             self._outbox.delivered(row.id, status)
             if self._metrics is not None:
-                self._metrics.webhook_delivered(row.endpoint)
-            logger.debug("delivered {} {} to {}", row.event_type, row.webhook_id, row.endpoint)
+                self._metrics.webhook_delivered(shown)
+            logger.debug("delivered {} {} to {}", row.event_type, row.webhook_id, shown)
             return True
         if self._metrics is not None:
-            self._metrics.webhook_failed(row.endpoint)
+            self._metrics.webhook_failed(shown)
         if status == 410:
             given_up = self._outbox.disable_endpoint(row.endpoint, "410 Gone")
             logger.warning(
                 "webhook endpoint {} answered 410 Gone: disabled, {} pending events dropped; "
-                "`wamgr webhooks enable {}` turns it back on",
-                row.endpoint,
+                "`wamgr webhooks enable URL` turns it back on",
+                shown,
                 given_up,
-                row.endpoint,
             )
             return False
         if attempt >= self._max_attempts:
@@ -226,7 +236,7 @@ class WebhookSender:
                 "gave up delivering {} {} to {} after {} attempts ({})",
                 row.event_type,
                 row.webhook_id,
-                row.endpoint,
+                shown,
                 attempt,
                 error,
             )
@@ -243,7 +253,7 @@ class WebhookSender:
         logger.info(
             "webhook {} to {} failed ({}); attempt {} in {:.2f} s",
             row.webhook_id,
-            row.endpoint,
+            shown,
             error,
             attempt + 1,
             delay,
