@@ -404,10 +404,7 @@ def _send_command(ctx: click.Context, tenant_ids: list[str], command: Command) -
             store.set_desired(tenant_id, wanted or Desired.STOPPED)
             target = commands.send(tenant_id, command, sender=None, anyone=wanted is not None)
             if target == ANY_INSTANCE:
-                click.echo(
-                    f"{tenant_id}: {command} sent to any running instance (none holds it); "
-                    "without one, the next `wamgr serve` connects it"
-                )
+                click.echo(f"{tenant_id}: {command} sent to any running instance (none holds it)")
             elif target is not None:
                 click.echo(f"{tenant_id}: {command} sent to {target}, which holds it")
             else:
