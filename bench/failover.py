@@ -75,7 +75,16 @@ def one_run(server_url: str, signum: int, run: int, logs: Path) -> float:
     try:
         spawn("sim", "sim", "--port", str(port))
         _until(lambda: _reachable(port), 10, "the simulator")
-        spawn("a", "serve", "--transport", f"sim://127.0.0.1:{port}", "--instance-id", "a")
+        spawn(
+            "a",
+            "serve",
+            "--transport",
+            f"sim://127.0.0.1:{port}",
+            "--instance-id",
+            "a",
+            "--port",
+            "0",
+        )
         subprocess.run(
             [sys.executable, "-m", "wamgr.cli", "tenants", "add", "bench"],
             env=env,
@@ -83,7 +92,16 @@ def one_run(server_url: str, signum: int, run: int, logs: Path) -> float:
             capture_output=True,
         )
         _until(lambda: _row(url) == ("connected", "a"), 30, "a to connect the tenant")
-        spawn("b", "serve", "--transport", f"sim://127.0.0.1:{port}", "--instance-id", "b")
+        spawn(
+            "b",
+            "serve",
+            "--transport",
+            f"sim://127.0.0.1:{port}",
+            "--instance-id",
+            "b",
+            "--port",
+            "0",
+        )
         time.sleep(2.0)  # b is up and polling
         stopped_at = time.monotonic()
         procs["a"].send_signal(signum)
