@@ -7,11 +7,14 @@ migrated template, and dropped afterwards.
 
 from __future__ import annotations
 
+import faulthandler
 import itertools
 import os
 import shutil
+import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -135,3 +138,42 @@ def thread_baseline() -> Iterator[Callable[[], set[str]]]:
         return {t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()}
 
     return leftover
+
+
+#: Seconds the session waits at its end for leftover non-daemon threads before it fails.
+LEFTOVER_THREAD_GRACE_S = 10.0
+
+
+_exit_status = [0]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remember the run's exit status for :func:`pytest_unconfigure`."""
+    _exit_status[0] = int(exitstatus)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Fail loudly, with every thread's stack, if a non-daemon thread outlives the suite.
+
+    Such a thread (an actor or worker some test did not stop) would keep the interpreter from
+    exiting: CI would hang silently until its time limit. Here, after pytest has printed its
+    summary, it ends the run with the run's own exit status (3 if that was 0) and the stacks
+    that show who started the thread.
+    """
+    deadline = time.monotonic() + LEFTOVER_THREAD_GRACE_S
+    while True:
+        leftover = [
+            t
+            for t in threading.enumerate()
+            if t is not threading.main_thread() and not t.daemon and t.is_alive()
+        ]
+        if not leftover or time.monotonic() > deadline:
+            break
+        leftover[0].join(0.2)
+    if not leftover:
+        return
+    names = ", ".join(sorted(t.name for t in leftover))
+    sys.stderr.write(f"\nnon-daemon threads still alive after the suite: {names}\n")
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    sys.stderr.flush()
+    os._exit(_exit_status[0] or 3)
