@@ -113,7 +113,7 @@ class NeonizeTransport:
             host.channel.close()
         end = time.monotonic() + timeout
         for host in hosts:
-            _reap(host, max(0.1, end - time.monotonic()))
+            self._forget(host, _reap(host, max(0.1, end - time.monotonic())))
 
     # --- diagnostics --------------------------------------------------------------------
 
@@ -231,12 +231,17 @@ class NeonizeTransport:
 
     def _host_lost(self, host: _Host) -> None:
         code = _reap(host, HOST_EXIT_BUDGET_S)
+        self._forget(host, code)
+        if not host.dismissed:
+            logger.warning("{} (pid {}) {}", host.name, host.pid, _exit_text(code))
+
+
+    def _forget(self, host: _Host, code: int | None) -> None:
+        """Drop an exited host and record its exit once (close() and its reader both call)."""
         with self._lock:
             if host in self._hosts:
                 self._hosts.remove(host)
-            self._exited.append((host.pid, code))
-        if not host.dismissed:
-            logger.warning("{} (pid {}) {}", host.name, host.pid, _exit_text(code))
+                self._exited.append((host.pid, code))
 
 
 def _reap(host: _Host, timeout: float) -> int | None:
