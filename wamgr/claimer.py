@@ -9,7 +9,6 @@ yet or holds in standby. Tenants that run here but are no longer wanted connecte
 
 from __future__ import annotations
 
-import threading
 from collections import deque
 from collections.abc import Callable
 
@@ -17,6 +16,7 @@ import pykka
 from loguru import logger
 
 from wamgr.errors import WamgrError
+from wamgr.periodic import PeriodicWorker
 from wamgr.status import TenantState
 from wamgr.store.tenants import TenantStore
 
@@ -35,8 +35,10 @@ _RUNNING = frozenset(
 )
 
 
-class Claimer:
-    """A named thread running :meth:`run_once` every interval until stopped."""
+class Claimer(PeriodicWorker):
+    """The claim loop: a periodic worker whose first pass (the restore) runs at once."""
+
+    what = "claim pass"
 
     def __init__(
         self,
@@ -52,9 +54,9 @@ class Claimer:
         call_timeout_s: float = 10.0,
         name: str = "wamgr-claimer",
     ):
+        super().__init__(interval_s, name, first_pass_now=True)
         self._tenants = tenants
         self._owner = owner
-        self._interval_s = interval_s
         self._claim = claim
         self._local_states = local_states
         self._release = release
@@ -62,18 +64,6 @@ class Claimer:
         self._window = max(1, window)
         self._call_timeout_s = call_timeout_s
         self._pause_s = 1.0 / connect_rate if connect_rate else 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def start(self) -> None:
-        """Start the loop; its first pass (the restore after a restart) runs at once."""
-        self._thread.start()
-
-    def stop(self, timeout: float) -> None:
-        """End the loop, waiting at most ``timeout`` seconds for a pass under way."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
 
     def run_once(self) -> int:
         """One pass; returns how many tenants it asked to connect.
@@ -89,10 +79,10 @@ class Claimer:
         claimed = 0
         in_flight: deque[tuple[str, pykka.Future]] = deque()
         for tenant_id in wanted:
-            if self._stop.is_set() or (room is not None and claimed >= room):
+            if self.stopping or (room is not None and claimed >= room):
                 break
             if tenant_id not in local or local[tenant_id] in _RECLAIMABLE:
-                if claimed and self._pause_s and self._stop.wait(self._pause_s):
+                if claimed and self._pause_s and self.pause(self._pause_s):
                     break
                 in_flight.append((tenant_id, self._claim(tenant_id)))
                 claimed += 1
@@ -119,13 +109,3 @@ class Claimer:
             )
         except WamgrError as exc:
             logger.bind(tenant=tenant_id).warning("claim failed: {}", exc.format_message())
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except WamgrError as exc:
-                logger.warning("claim pass failed: {}", exc.format_message())
-            except Exception:
-                logger.exception("claim pass failed")
-            self._stop.wait(self._interval_s)

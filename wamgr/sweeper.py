@@ -9,17 +9,17 @@ next claim whether or not it was swept, so several instances sweeping the same d
 
 from __future__ import annotations
 
-import threading
-
 from loguru import logger
 
-from wamgr.errors import WamgrError
+from wamgr.periodic import PeriodicWorker
 from wamgr.store.inbound import InboundLog
 from wamgr.store.locks import ProcessingLocks
 
 
-class Sweeper:
-    """A named thread running :meth:`run_once` every interval until stopped."""
+class Sweeper(PeriodicWorker):
+    """The sweeper: a periodic worker whose first sweep runs one interval after start."""
+
+    what = "sweep"
 
     def __init__(
         self,
@@ -29,24 +29,10 @@ class Sweeper:
         retention_s: float,
         name: str = "wamgr-sweeper",
     ):
+        super().__init__(interval_s, name)
         self._locks = locks
         self._inbound = inbound
-        self._interval_s = interval_s
         self._retention_s = retention_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def start(self) -> None:
-        """Start the loop (the first sweep runs one interval from now)."""
-        self._thread.start()
-
-    def stop(self, timeout: float) -> None:
-        """End the loop, waiting at most ``timeout`` seconds for a sweep under way."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                logger.warning("sweeper did not finish within {:g} s", timeout)
 
     def run_once(self) -> tuple[int, int]:
         """One sweep; returns (expired locks deleted, inbound ids deleted)."""
@@ -55,12 +41,3 @@ class Sweeper:
         if locks or inbound:
             logger.debug("swept {} expired processing locks, {} old inbound ids", locks, inbound)
         return locks, inbound
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                self.run_once()
-            except WamgrError as exc:
-                logger.warning("sweep failed (retried next interval): {}", exc.format_message())
-            except Exception:
-                logger.exception("sweep failed (retried next interval)")
