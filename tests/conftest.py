@@ -90,6 +90,25 @@ def sim(clock: VirtualClock) -> SimWhatsApp:
 
 ManagerFactory = Callable[..., ConnectionManager]
 
+WaitUntil = Callable[..., None]
+
+
+@pytest.fixture
+def wait_until() -> WaitUntil:
+    """``wait_until(predicate, timeout=5)``: poll a condition another thread or process makes
+    true (a database row, a socket in the simulator); fail with ``what`` on timeout.
+    """
+
+    def wait(predicate: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if predicate():
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"timed out after {timeout:g} s waiting for {what or predicate}")
+
+    return wait
+
 
 @pytest.fixture
 def make_manager(

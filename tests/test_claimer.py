@@ -16,15 +16,6 @@ def _want(mgr, *tenants):
         mgr.tenants_store.set_desired(tenant, Desired.CONNECTED)
 
 
-def _wait(predicate, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
-
-
 def _running(mgr):
     return {
         s.tenant_id
@@ -33,15 +24,15 @@ def _running(mgr):
     }
 
 
-def test_an_instance_takes_no_more_than_its_capacity(make_manager, sim):
+def test_an_instance_takes_no_more_than_its_capacity(make_manager, sim, wait_until):
     seed = make_manager(instance_id="seed")
     _want(seed, *[f"t{i}" for i in range(5)])
     seed.stop()
 
     small = make_manager(instance_id="small", capacity=2, claim_interval_s=0.05)
-    _wait(lambda: len(_running(small)) == 2)
+    wait_until(lambda: len(_running(small)) == 2, timeout=10)
     big = make_manager(instance_id="big", capacity=10, claim_interval_s=0.05)
-    _wait(lambda: len(_running(big)) == 3)
+    wait_until(lambda: len(_running(big)) == 3, timeout=10)
     time.sleep(0.2)  # several more claim passes: nobody exceeds capacity or steals
     assert len(_running(small)) == 2 and len(_running(big)) == 3
     assert sim.max_concurrent_sockets() == 1

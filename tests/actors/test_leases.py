@@ -26,13 +26,13 @@ def _connected(mgr, sim, tenant="t1"):
     return mgr.wait_for(tenant, TenantState.CONNECTED, timeout=5).jid
 
 
-def test_renewals_keep_a_lease_alive_past_its_ttl(make_manager, sim, clock, store):
+def test_renewals_keep_a_lease_alive_past_its_ttl(make_manager, sim, clock, store, wait_until):
     mgr = make_manager(**TIMINGS)
     _connected(mgr, sim)
     for _ in range(6):  # 60 virtual seconds, a renewal every 10
         before = store.holder("t1").expires_at
         clock.advance(10.0)
-        _wait_until(lambda before=before: store.holder("t1").expires_at > before)
+        wait_until(lambda before=before: store.holder("t1").expires_at > before)
     assert mgr.status("t1").state is TenantState.CONNECTED
     assert sim.open_sockets() == 1
 
@@ -96,17 +96,6 @@ def test_a_standby_instance_never_overwrites_the_holders_status(make_manager, si
     assert row == ("connected", "first")
     assert second.status("t1").state is TenantState.STANDBY  # its own view
     assert sim.max_concurrent_sockets() == 1
-
-
-def _wait_until(predicate, timeout=5.0):
-    import time
-
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not met in time")
 
 
 def test_replaced_by_the_leases_new_holder_is_standby_not_conflict(make_manager, sim, store):

@@ -50,17 +50,17 @@ def test_server_side_drops_reach_the_manager(make_manager, server, clock):
     mgr.wait_for("t1", CONNECTED, timeout=5)
 
 
-def test_a_dead_process_loses_its_sockets(server):
+def test_a_dead_process_loses_its_sockets(server, wait_until):
     transport = RemoteSimTransport(server.url)
     events = []
     link = transport.create_link("t1", None, 1, events.append)
     link.open()
-    _wait(lambda: any(type(e).__name__ == "Connected" for e in events))
+    wait_until(lambda: any(type(e).__name__ == "Connected" for e in events))
     jid = server.sim.accounts()[0]
     assert server.sim.open_sockets(jid) == 1
     transport.channel.abort()  # the process dies: its connection drops
-    _wait(lambda: server.sim.open_sockets(jid) == 0)
-    _wait(lambda: type(events[-1]).__name__ == "Closed")
+    wait_until(lambda: server.sim.open_sockets(jid) == 0)
+    wait_until(lambda: type(events[-1]).__name__ == "Closed")
     assert events[-1].reason.value == "network"
 
 
@@ -78,16 +78,16 @@ def test_pair_codes_travel_over_the_wire(make_manager):
         server.stop()
 
 
-def test_a_refused_request_names_the_reason(server):
+def test_a_refused_request_names_the_reason(server, wait_until):
     transport = RemoteSimTransport(server.url)
     events = []
     link = transport.create_link("t1", None, 1, events.append)
     link.open()
-    _wait(lambda: any(type(e).__name__ == "Connected" for e in events))
+    wait_until(lambda: any(type(e).__name__ == "Connected" for e in events))
     with pytest.raises(RemoteRefused, match="not waiting for pairing"):
         link.request_pair_code("15551234567")
     link.close(do_logout=False)
-    _wait(lambda: type(events[-1]).__name__ == "Closed")
+    wait_until(lambda: type(events[-1]).__name__ == "Closed")
     with pytest.raises(RemoteRefused, match="not open"):
         link.send_text("15551234567", "hi")
     transport.close()
@@ -104,14 +104,3 @@ def test_an_unreachable_simulator_is_a_dial_failure(make_manager):
 def test_bad_simulator_addresses_are_refused(make_manager, bad):
     with pytest.raises(ConfigError, match="sim://HOST:PORT"):
         make_manager(transport=bad)
-
-
-def _wait(predicate, timeout=5.0):
-    import time
-
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not met in time")
