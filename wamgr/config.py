@@ -168,7 +168,7 @@ class Config:
             if not isinstance(url, str) or not url.startswith(("http://", "https://")):
                 raise ConfigError(f"webhook_url {url!r} is not an http:// or https:// URL")
         if self.webhook_urls:
-            from wamgr.api.signing import MAKE_SECRET, decode_secret
+            from wamgr.webhooks.signing import MAKE_SECRET, decode_secret
 
             if not self.webhook_secret:
                 raise ConfigError(

@@ -25,9 +25,6 @@ from wamgr.actors.leases import LeaseKeeper
 from wamgr.actors.registry import RegistryActor
 from wamgr.actors.supervisor import SupervisorActor
 from wamgr.actors.tenant import TenantActor, TenantServices
-from wamgr.api.metrics import Metrics
-from wamgr.api.signing import decode_secret
-from wamgr.api.webhooks import WebhookSender
 from wamgr.claimer import Claimer
 from wamgr.clock import SystemClock
 from wamgr.config import Config
@@ -41,6 +38,7 @@ from wamgr.errors import (
     WamgrError,
 )
 from wamgr.events import EventDispatcher, InboundMessage, StatusEvent, Subscriber
+from wamgr.metrics import Metrics
 from wamgr.scheduler import Scheduler
 from wamgr.status import (
     Desired,
@@ -54,12 +52,15 @@ from wamgr.store.db import Database, open_database
 from wamgr.store.inbound import InboundLog
 from wamgr.store.leases import LeaseStore
 from wamgr.store.locks import ProcessingLocks
-from wamgr.store.outbox import Outbox, message_event
+from wamgr.store.outbox import Outbox
 from wamgr.store.status_writer import StatusWriter
 from wamgr.store.tenants import TenantStore
 from wamgr.sweeper import Sweeper
 from wamgr.transport import resolve_transport
 from wamgr.transport.base import MessageReceived, Transport
+from wamgr.webhooks.events import message_event
+from wamgr.webhooks.sender import WebhookSender
+from wamgr.webhooks.signing import decode_secret
 
 #: Seconds ``stop()`` gives links to close and leases to be released, in all.
 STOP_BUDGET_S = 20.0

@@ -152,9 +152,10 @@ def test_cli_commands_refuse_unknown_tenants(database_url, tmp_path) -> None:
         assert result.stderr.startswith("wamgr: unknown tenant 'ghost'")
 
 
-def test_no_thread_is_left_after_stop(make_manager, serve_api, thread_baseline, receiver):
-    mgr = make_manager(
-        webhook_urls=(receiver.url,), webhook_secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+def test_no_thread_is_left_after_stop(make_manager, serve_api, thread_baseline):
+    mgr = make_manager(  # nothing listens on port 9: the sender retries until stopped
+        webhook_urls=("http://127.0.0.1:9/hooks",),
+        webhook_secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
     )
     api = serve_api(mgr)
     api.put("/api/tenants/t1")

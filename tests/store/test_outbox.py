@@ -11,8 +11,9 @@ from wamgr.status import Desired, TenantState, TenantStatus
 from wamgr.store.commands import ANY_INSTANCE, Command, CommandStore
 from wamgr.store.db import Database
 from wamgr.store.leases import LeaseStore
-from wamgr.store.outbox import Outbox, message_event, status_event
+from wamgr.store.outbox import Outbox
 from wamgr.store.tenants import TenantStore
+from wamgr.webhooks.events import message_event, status_event
 
 URL = "http://127.0.0.1:9/hooks"
 OTHER_URL = "http://127.0.0.1:9/other"

@@ -32,7 +32,7 @@ from wamgr.scheduler import Scheduler
 from wamgr.store.leases import LeaseStore
 
 if TYPE_CHECKING:
-    from wamgr.api.metrics import Metrics
+    from wamgr.metrics import Metrics
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,7 @@ from wamgr.transport.base import (
 )
 
 if TYPE_CHECKING:
-    from wamgr.api.metrics import Metrics
+    from wamgr.metrics import Metrics
 
 #: States that wait for an operator (or a ban's expiry); shutdown leaves them as they are.
 _PARKED = frozenset(

@@ -411,7 +411,7 @@ def create_app(mgr: ConnectionManager, api_key: str | None = None) -> FastAPI:
     @app.get("/metrics", tags=["metrics"], response_class=Response)
     def metrics() -> Response:
         """Prometheus metrics of this instance (text format)."""
-        from wamgr.api.metrics import CONTENT_TYPE
+        from wamgr.metrics import CONTENT_TYPE
 
         return Response(mgr.metrics.render(), media_type=CONTENT_TYPE)
 

@@ -3,75 +3,33 @@
 A status change is written with its ``session.status`` events (:meth:`TenantStore.write_statuses`),
 an inbound message id with its ``message.received`` event (:meth:`Outbox.record_inbound`), so
 an event exists exactly when its change was committed. There is one row per event and
-endpoint; the delivery worker (:mod:`wamgr.api.webhooks`) claims due rows, posts them and
+endpoint; the delivery worker (:mod:`wamgr.webhooks.sender`) claims due rows, posts them and
 records the outcome. A row keeps its ``webhook_id`` on every attempt, on every instance and
 across restarts, so a receiver can drop the repeats of an event it already handled.
+
+This module is SQL only: callers pass events already built (:mod:`wamgr.webhooks.events`).
 """
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from wamgr.status import TenantStatus, validate_tenant_id
+from wamgr.status import validate_tenant_id
 from wamgr.store.db import Database
 from wamgr.store.inbound import validate_message_id
-
-STATUS_EVENT = "session.status"
-MESSAGE_EVENT = "message.received"
 
 
 @dataclass(frozen=True, slots=True)
 class WebhookEvent:
-    """One event as written to the outbox: its id, type, tenant and the JSON body sent."""
+    """One event as written to the outbox: its id, type, tenant and the JSON body sent
+    (built by :mod:`wamgr.webhooks.events`)."""
 
     webhook_id: str
     event_type: str
     tenant_id: str
     body: str
-
-
-def _event(event_type: str, tenant_id: str, at: datetime | None, data: dict) -> WebhookEvent:
-    at = at or datetime.now(UTC)
-    body = {
-        "type": event_type,
-        "timestamp": at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "data": data,
-    }
-    return WebhookEvent(f"msg_{uuid.uuid4().hex}", event_type, tenant_id, json.dumps(body))
-
-
-def status_event(status: TenantStatus, old_state: str | None) -> WebhookEvent:
-    """The ``session.status`` event of a change from ``old_state`` to ``status``."""
-    retry = status.next_retry_at
-    return _event(
-        STATUS_EVENT,
-        status.tenant_id,
-        status.updated_at,
-        {
-            "tenant_id": status.tenant_id,
-            "old_state": old_state,
-            "new_state": str(status.state),
-            "reason": status.last_error,
-            "attempt": status.attempt,
-            "next_retry_at": retry.isoformat() if retry else None,
-            "owner": status.owner,
-            "jid": status.jid,
-        },
-    )
-
-
-def message_event(tenant_id: str, message_id: str, sender: str, text: str) -> WebhookEvent:
-    """The ``message.received`` event of an inbound text message."""
-    return _event(
-        MESSAGE_EVENT,
-        tenant_id,
-        None,
-        {"tenant_id": tenant_id, "message_id": message_id, "sender": sender, "text": text},
-    )
 
 
 @dataclass(frozen=True, slots=True)

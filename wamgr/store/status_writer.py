@@ -18,8 +18,9 @@ from loguru import logger
 
 from wamgr.errors import DatabaseUnavailable
 from wamgr.status import TenantStatus
-from wamgr.store.outbox import WebhookEvent, status_event
+from wamgr.store.outbox import WebhookEvent
 from wamgr.store.tenants import TenantStore
+from wamgr.webhooks.events import status_event
 
 #: Seconds to wait before retrying a batch the database refused.
 RETRY_DELAY_S = 1.0

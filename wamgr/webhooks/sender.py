@@ -30,12 +30,12 @@ from urllib.parse import urlsplit
 import httpx
 from loguru import logger
 
-from wamgr.api.signing import sign
 from wamgr.errors import WamgrError
 from wamgr.store.outbox import Outbox, OutboxRow
+from wamgr.webhooks.signing import sign
 
 if TYPE_CHECKING:
-    from wamgr.api.metrics import Metrics
+    from wamgr.metrics import Metrics
 
 #: Deliveries claimed per pass.
 BATCH = 10

@@ -1,4 +1,5 @@
-"""Webhooks against a receiver started by the test: signatures, retries, 410, restarts."""
+"""Webhook delivery against a receiver started by the test: signatures, retries, 410,
+restarts; and the pure parts of the sender (retry delays, Retry-After, shown URLs)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,9 @@ import time
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from wamgr import Config, ConfigError, TenantState
-from wamgr.api.webhooks import parse_retry_after, retry_delay
-from wamgr.store.db import Database
+from wamgr import TenantState
 from wamgr.store.outbox import Outbox
+from wamgr.webhooks.sender import parse_retry_after, retry_delay, shown_url
 
 CONNECTED = TenantState.CONNECTED
 
@@ -28,43 +28,15 @@ def _verify(secret: str, headers: dict[str, str], body: str) -> bool:
     return hmac.compare_digest(versions.get("v1", ""), expected)
 
 
-@pytest.fixture
-def outbox(database_url):
-    """The outbox of this test's database, read from the test's own pool."""
-    db = Database(database_url, min_size=1, max_size=2)
-    db.open()
-    yield Outbox(db)
-    db.close()
-
-
-@pytest.fixture
-def hooked(make_manager, receiver, webhook_secret):
-    """``hooked(**overrides)``: a manager that sends webhooks to the receiver, with short
-    retry delays."""
-
-    def make(**overrides):
-        settings = {
-            "webhook_urls": (receiver.url,),
-            "webhook_secret": webhook_secret,
-            "webhook_retry_base_s": 0.05,
-            "webhook_retry_max_s": 0.2,
-            "webhook_timeout_s": 5.0,
-        }
-        settings.update(overrides)
-        return make_manager(**settings)
-
-    return make
-
-
-def _settled(outbox: Outbox, event_type: str) -> dict:
+def _settled(outbox: Outbox, event_type: str, wait_until) -> dict:
     """The outbox row of ``event_type`` once the worker recorded its outcome (the receiver
     sees a delivery a moment before the worker records it)."""
-    deadline = time.monotonic() + 5
-    while True:
-        row = next(r for r in outbox.rows() if r["event_type"] == event_type)
-        if row["delivered_at"] or row["gave_up_at"] or time.monotonic() > deadline:
-            return row
-        time.sleep(0.01)
+
+    def row() -> dict:
+        return next(r for r in outbox.rows() if r["event_type"] == event_type)
+
+    wait_until(lambda: row()["delivered_at"] or row()["gave_up_at"], what=f"{event_type} settled")
+    return row()
 
 
 def _status_events(deliveries, tenant_id: str) -> list[dict]:
@@ -132,7 +104,7 @@ def test_a_drop_reports_old_and_new_state_reason_and_attempt(hooked, receiver, s
 
 
 def test_a_receiver_that_fails_twice_gets_the_event_three_times_with_one_id(
-    hooked, receiver, sim, outbox
+    hooked, receiver, sim, outbox, wait_until
 ) -> None:
     receiver.answer = lambda _delivery, nth: (500, {}) if nth <= 2 else (204, {})
     mgr = hooked()
@@ -151,7 +123,7 @@ def test_a_receiver_that_fails_twice_gets_the_event_three_times_with_one_id(
     assert len({d.headers["webhook-id"] for d in attempts}) == 1
     assert [d.headers["x-answered"] for d in attempts] == ["500", "500", "204"]
     assert len({d.body for d in attempts}) == 1  # the same event each time
-    row = _settled(outbox, "message.received")
+    row = _settled(outbox, "message.received", wait_until)
     assert row["attempts"] == 3 and row["delivered_at"] is not None and row["last_status"] == 204
     metrics = {
         (sample.name, sample.labels.get("endpoint")): sample.value
@@ -191,17 +163,14 @@ def test_retry_after_is_honoured(hooked, receiver, sim) -> None:
     assert second - first >= 0.95  # not the 0.05 s the retry policy alone would wait
 
 
-def test_a_410_disables_the_endpoint(hooked, receiver, sim, outbox) -> None:
+def test_a_410_disables_the_endpoint(hooked, receiver, sim, outbox, wait_until) -> None:
     receiver.answer = lambda _d, _n: (410, {})
     mgr = hooked()
     mgr.connect("t1")
     jid = mgr.wait_for("t1", CONNECTED, timeout=5).jid
     receiver.wait(lambda ds: len(ds) >= 1)
 
-    deadline = time.monotonic() + 5
-    while receiver.url not in outbox.disabled_endpoints():
-        assert time.monotonic() < deadline, "endpoint not disabled"
-        time.sleep(0.02)
+    wait_until(lambda: receiver.url in outbox.disabled_endpoints(), what="endpoint disabled")
     sim.inbound(jid, "15550002222", "after the 410", message_id="m-2")
     mgr.remove("t1")
 
@@ -237,20 +206,6 @@ def test_an_event_written_before_a_restart_is_delivered_after_it(
     assert [d.headers["webhook-id"] for d in ok] == [message_id]
 
 
-def test_webhook_settings_are_checked() -> None:
-    with pytest.raises(ConfigError, match="WAMGR_WEBHOOK_SECRET is not"):
-        Config(webhook_urls=("https://example.com/hooks",))
-    with pytest.raises(ConfigError, match="whsec_"):
-        Config(webhook_urls=("https://example.com/hooks",), webhook_secret="hunter2")
-    with pytest.raises(ConfigError, match="not an http"):
-        Config(webhook_urls=("ftp://example.com",), webhook_secret="x")
-    env = {
-        "WAMGR_WEBHOOK_URL": "https://a.example/h, https://b.example/h",
-        "WAMGR_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-    }
-    assert Config.load(env=env).webhook_urls == ("https://a.example/h", "https://b.example/h")
-
-
 def test_retry_delays_grow_with_jitter_up_to_the_max() -> None:
     delays = [retry_delay(n, base_s=5, max_s=3600) for n in range(1, 12)]
 
@@ -261,3 +216,10 @@ def test_retry_delays_grow_with_jitter_up_to_the_max() -> None:
     assert parse_retry_after("120") == 120
     assert parse_retry_after("soon") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0
+
+
+def test_shown_urls_drop_credentials_query_and_fragment() -> None:
+    shown = shown_url("https://user:secret@hooks.example:8443/in/wamgr?token=abc#frag")
+
+    assert shown == "https://hooks.example:8443/in/wamgr"
+    assert shown_url("http://hooks.example/h") == "http://hooks.example/h"
