@@ -150,7 +150,8 @@ def serve(
     Example:
       WAMGR_API_KEY=s3cret wamgr serve --transport sim --host 0.0.0.0 --port 8080
     """
-    from wamgr.api.http import HttpServer, check_binding, create_app
+    from wamgr.api.app import create_app
+    from wamgr.api.server import HttpServer, check_binding
 
     cfg = _config(ctx, transport=transport, instance_id=instance_id)
     check_binding(host, cfg.api_key)

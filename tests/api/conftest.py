@@ -1,4 +1,5 @@
-"""Fixtures of the API tests: the HTTP API of a manager on loopback, driven over real HTTP."""
+"""Fixtures of the API tests: the HTTP API of a manager on loopback, driven over real HTTP,
+and the route table of an app."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from fastapi import FastAPI, routing
 
 from wamgr import ConnectionManager
-from wamgr.api.http import HttpServer, create_app
+from wamgr.api.app import create_app
+from wamgr.api.server import HttpServer
 
 API_KEY = "test-key-0123456789"
 
 Serve = Callable[..., httpx.Client]
+ApiError = Callable[[httpx.Response, int, str], dict]
 
 
 @pytest.fixture
@@ -41,3 +45,39 @@ def serve_api() -> Iterator[Serve]:
         client.close()
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def api_error() -> ApiError:
+    """``api_error(response, status, error)``: assert that ``response`` is wamgr's JSON error
+    ``error`` with ``status`` and a message; returns its body."""
+
+    def check(response: httpx.Response, status: int, error: str) -> dict:
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"] == "application/json"
+        body = response.json()
+        assert body["error"] == error, body
+        assert body["message"], body
+        return body
+
+    return check
+
+
+def _route_table(app: FastAPI) -> list[tuple[str, str]]:
+    """``(method, path template)`` of every route ``app`` serves, as its router sees them."""
+    # Newer FastAPI keeps an included router as one entry of app.routes and lists its routes
+    # through iter_route_contexts; older versions copy them into app.routes.
+    iterate = getattr(routing, "iter_route_contexts", None)
+    routes = iterate(app.routes) if iterate is not None else app.routes
+    return sorted(
+        (method, route.path_format)
+        for route in routes
+        for method in getattr(route, "methods", None) or ()
+        if method != "HEAD"
+    )
+
+
+@pytest.fixture
+def api_routes(mgr: ConnectionManager) -> list[tuple[str, str]]:
+    """``(method, path template)`` of every ``/api`` route of ``mgr``'s app."""
+    return [r for r in _route_table(create_app(mgr, API_KEY)) if r[1].startswith("/api/")]

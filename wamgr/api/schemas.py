@@ -1,0 +1,97 @@
+"""The request and response bodies of the HTTP API (pydantic models, shown at /docs)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from wamgr.status import TenantState
+
+
+class TenantOut(BaseModel):
+    """A tenant's status (the fields of TenantStatus)."""
+
+    tenant_id: str
+    state: TenantState
+    jid: str | None = None
+    owner: str | None = Field(None, description="The instance that runs it")
+    attempt: int = 0
+    next_retry_at: datetime | None = None
+    last_error: str | None = None
+    updated_at: datetime | None = None
+
+
+class HealthOut(BaseModel):
+    """The health of one instance (``GET /api/status``)."""
+
+    instance_id: str
+    database: str = Field(description='"ok", or what is wrong with it')
+    tenants: dict[str, int] = Field(description="Tenants this instance runs, by state")
+    leases_held: int | None = Field(description="Unexpired leases of this instance")
+
+
+class ActiveOut(BaseModel):
+    """Whether this instance has a connected link for the tenant."""
+
+    active: bool
+
+
+class PairCodeIn(BaseModel):
+    """The phone to link by code instead of by QR."""
+
+    phone: str = Field(description="International number, country code first", min_length=1)
+
+
+class PairCodeOut(BaseModel):
+    """The code to type on the phone."""
+
+    code: str
+
+
+class MessageIn(BaseModel):
+    """A text message to send."""
+
+    to: str = Field(min_length=1, description="A phone number or a JID")
+    text: str = Field(min_length=1)
+
+
+class MessageOut(BaseModel):
+    """The id of a message sent."""
+
+    message_id: str
+
+
+class LockIn(BaseModel):
+    """A claim of a processing lock."""
+
+    ttl: float = Field(30.0, description="Seconds the claim lasts unless extended")
+
+
+class ExtendIn(BaseModel):
+    """An extension of a held claim."""
+
+    token: int
+    ttl: float = Field(30.0, description="Seconds from now")
+
+
+class LockOut(BaseModel):
+    """A held claim of a processing lock."""
+
+    key: str
+    token: int = Field(description="Fencing token: grows with every claim")
+    expires_at: datetime
+
+
+class ErrorOut(BaseModel):
+    """Every error's body (some add fields that help a program, e.g. a tenant's state)."""
+
+    error: str = Field(description="The error's class, e.g. UnknownTenant")
+    message: str = Field(description="What went wrong and what to do")
+
+
+#: The error statuses any ``/api`` route may answer, for the OpenAPI document.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (401, 404, 409, 422, 503, 504)
+}
