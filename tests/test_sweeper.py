@@ -26,7 +26,7 @@ def _eventually(condition: Callable[[], bool], what: str) -> None:
 
 
 def _inbound_rows(mgr) -> int:
-    with mgr._db.connection() as conn:
+    with mgr.runtime.db.connection() as conn:
         return conn.execute("SELECT count(*) FROM wamgr_inbound").fetchone()[0]
 
 

@@ -1,28 +1,67 @@
-"""wamgr: keeps many WhatsApp Web connections alive, one socket per account, always."""
+"""wamgr: keeps many WhatsApp Web connections alive, one socket per account, always.
 
-from wamgr.config import Config
-from wamgr.errors import (
-    ConfigError,
-    DatabaseUnavailable,
-    HeldElsewhere,
-    InvalidDuration,
-    InvalidLockKey,
-    InvalidMessageId,
-    InvalidPhone,
-    InvalidTenantId,
-    LockBusy,
-    ManagerStopped,
-    NotConnected,
-    NotPairing,
-    OperationTimeout,
-    PairingFailed,
-    UnknownTenant,
-    WamgrError,
-)
-from wamgr.events import InboundMessage, StatusEvent
-from wamgr.manager import ConnectionManager
-from wamgr.status import TenantState, TenantStatus
-from wamgr.store.locks import Claim, ProcessingLocks
+The public names below are imported on first use, so a process that needs only part of
+wamgr (a neonize host process, a CLI command that reads the database) does not load the
+manager and its actors.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wamgr.config import Config
+    from wamgr.errors import (
+        ConfigError,
+        DatabaseUnavailable,
+        HeldElsewhere,
+        InvalidDuration,
+        InvalidLockKey,
+        InvalidMessageId,
+        InvalidPhone,
+        InvalidTenantId,
+        LockBusy,
+        ManagerStopped,
+        NotConnected,
+        NotPairing,
+        OperationTimeout,
+        PairingFailed,
+        UnknownTenant,
+        WamgrError,
+    )
+    from wamgr.events import InboundMessage, StatusEvent
+    from wamgr.manager import ConnectionManager
+    from wamgr.status import TenantState, TenantStatus
+    from wamgr.store.locks import Claim, ProcessingLocks
+
+#: Public name -> the module that defines it.
+_WHERE = {
+    "Claim": "wamgr.store.locks",
+    "Config": "wamgr.config",
+    "ConfigError": "wamgr.errors",
+    "ConnectionManager": "wamgr.manager",
+    "DatabaseUnavailable": "wamgr.errors",
+    "HeldElsewhere": "wamgr.errors",
+    "InboundMessage": "wamgr.events",
+    "InvalidDuration": "wamgr.errors",
+    "InvalidLockKey": "wamgr.errors",
+    "InvalidMessageId": "wamgr.errors",
+    "InvalidPhone": "wamgr.errors",
+    "InvalidTenantId": "wamgr.errors",
+    "LockBusy": "wamgr.errors",
+    "ManagerStopped": "wamgr.errors",
+    "NotConnected": "wamgr.errors",
+    "NotPairing": "wamgr.errors",
+    "OperationTimeout": "wamgr.errors",
+    "PairingFailed": "wamgr.errors",
+    "ProcessingLocks": "wamgr.store.locks",
+    "StatusEvent": "wamgr.events",
+    "TenantState": "wamgr.status",
+    "TenantStatus": "wamgr.status",
+    "UnknownTenant": "wamgr.errors",
+    "WamgrError": "wamgr.errors",
+}
 
 __all__ = [
     "Claim",
@@ -50,3 +89,17 @@ __all__ = [
     "UnknownTenant",
     "WamgrError",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first use (PEP 562)."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wamgr' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

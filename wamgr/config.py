@@ -13,11 +13,13 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wamgr.clock import Clock
 from wamgr.errors import ConfigError
-from wamgr.transport.base import Transport
+
+if TYPE_CHECKING:
+    from wamgr.transport.base import Transport
 
 
 def _default_instance_id() -> str:

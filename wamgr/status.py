@@ -26,6 +26,18 @@ class TenantState(enum.StrEnum):
     FAILED = "failed"  # needs an operator (see last_error)
 
 
+#: Local states that count against an instance's capacity (they hold or want a socket).
+RUNNING_STATES = frozenset(
+    {
+        TenantState.CONNECTING,
+        TenantState.PAIRING,
+        TenantState.CONNECTED,
+        TenantState.BACKOFF,
+        TenantState.BANNED,
+    }
+)
+
+
 class Desired(enum.StrEnum):
     """What the operator or application asked for a tenant."""
 

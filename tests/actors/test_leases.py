@@ -88,7 +88,7 @@ def test_a_standby_instance_never_overwrites_the_holders_status(make_manager, si
     _connected(first, sim)
     second = make_manager(instance_id="second")
     assert second.connect("t1").state is TenantState.STANDBY
-    assert second._writer.flush(5) and first._writer.flush(5)
+    assert second.runtime.writer.flush(5) and first.runtime.writer.flush(5)
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
             "SELECT state, owner FROM wamgr_tenants WHERE tenant_id = 't1'"

@@ -24,9 +24,9 @@ def connected_jid(mgr, tenant="t1") -> str:
 
 def settle(mgr, tenant="t1"):
     """Round-trip through the tenant's and the registry's mailboxes (all earlier mail is done)."""
-    ref = mgr._registry.ask(m.Lookup(tenant), timeout=5)
+    ref = mgr.runtime.registry.ask(m.Lookup(tenant), timeout=5)
     ref.ask(m.GetStatus(), timeout=5)
-    mgr._registry.ask(m.AllStatuses(), timeout=5)
+    mgr.runtime.registry.ask(m.AllStatuses(), timeout=5)
 
 
 def lease_owner(mgr, tenant="t1"):
@@ -213,7 +213,7 @@ def test_logged_out_clears_auth_and_sends_no_logout(mgr, sim, clock):
     clock.advance(3600.0)
     settle(mgr)
     assert sim.dial_attempts("t1") == 1
-    assert mgr._writer.flush(5)
+    assert mgr.runtime.writer.flush(5)
     assert mgr.tenants_store.get("t1").status.jid is None
 
     mgr.connect("t1")  # pairs as a new device, never resumes the old one
@@ -278,7 +278,7 @@ def test_an_event_from_an_old_link_generation_is_ignored(mgr, sim):
     jid = connected_jid(mgr)
     mgr.reconnect("t1")
     mgr.wait_for("t1", CONNECTED, timeout=5)
-    ref = mgr._registry.ask(m.Lookup("t1"), timeout=5)
+    ref = mgr.runtime.registry.ask(m.Lookup("t1"), timeout=5)
     ref.tell(Closed(generation=1, reason=CloseReason.LOGGED_OUT, detail="stale"))
     ref.tell(Connected(generation=1, jid="999@s.whatsapp.net"))
     settle(mgr)

@@ -27,10 +27,10 @@ DROPS = ["network", "keepalive_timeout", "server_error", "logged_out", "temporar
 def _quiesce(mgr: ConnectionManager) -> None:
     """Let every mailbox drain: ask each tenant, then the registry, a few times over."""
     for _ in range(3):
-        for ref in mgr._registry.ask(m.AllTenants(), timeout=5).values():
+        for ref in mgr.runtime.registry.ask(m.AllTenants(), timeout=5).values():
             with contextlib.suppress(Exception):
                 ref.ask(m.GetStatus(), timeout=5)
-        mgr._registry.ask(m.AllStatuses(), timeout=5)
+        mgr.runtime.registry.ask(m.AllStatuses(), timeout=5)
 
 
 class _Machine(RuleBasedStateMachine):

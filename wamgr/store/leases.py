@@ -114,3 +114,21 @@ class LeaseStore:
             else:
                 cur = conn.execute("DELETE FROM wamgr_leases WHERE tenant_id = %s", (tenant_id,))
             return cur.rowcount
+
+    def live_owner(self, tenant_id: str) -> str | None:
+        """The instance holding the tenant's unexpired lease (by the database clock), or None."""
+        with self._db.connection() as conn:
+            row = conn.execute(
+                "SELECT owner FROM wamgr_leases WHERE tenant_id = %s AND expires_at > now()",
+                (tenant_id,),
+            ).fetchone()
+        return row[0] if row else None
+
+    def count_live(self, owner: str) -> int:
+        """How many unexpired leases ``owner`` holds, by the database clock."""
+        with self._db.connection() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM wamgr_leases WHERE owner = %s AND expires_at > now()",
+                (owner,),
+            ).fetchone()
+        return int(row[0]) if row else 0

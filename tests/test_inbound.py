@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from wamgr import DatabaseUnavailable, InboundMessage, ManagerStopped, TenantState
+from wamgr.actors import messages as m
 from wamgr.events import ManagerEvent
 
 CONNECTED = TenantState.CONNECTED
@@ -114,7 +115,7 @@ def test_a_message_whose_id_cannot_be_recorded_is_still_delivered(mgr, sim, monk
     def unavailable(tenant_id: str, message_id: str) -> bool:
         raise DatabaseUnavailable("simulated outage")
 
-    monkeypatch.setattr(mgr._inbound, "seen", unavailable)
+    monkeypatch.setattr(mgr.runtime.inbound_log, "seen", unavailable)
     sim.inbound(jid, PEER, "during the outage", message_id="OUT-1")
 
     inbox.wait_for("OUT-1")  # a possible duplicate beats a lost customer message
@@ -126,3 +127,44 @@ def test_seen_and_locks_need_a_running_manager(mgr):
         mgr.seen("t1", "m1")
     with pytest.raises(ManagerStopped):
         mgr.locks.claim("k")
+
+
+def test_a_stalled_inbound_write_does_not_hold_the_tenant_actor(mgr, sim, monkeypatch):
+    """The dedup write runs on the pipeline's thread: while it hangs, the tenant's actor
+    still answers (and so would handle a lease fence queued behind the message)."""
+    inbox = Inbox()
+    mgr.subscribe(inbox)
+    mgr.connect("t1")
+    jid = mgr.wait_for("t1", CONNECTED, timeout=5).jid
+    stalled, release = threading.Event(), threading.Event()
+    record = mgr.runtime.inbound_log.seen
+
+    def hanging(tenant_id: str, message_id: str) -> bool:
+        stalled.set()
+        release.wait(10)
+        return record(tenant_id, message_id)
+
+    monkeypatch.setattr(mgr.runtime.inbound_log, "seen", hanging)
+    sim.inbound(jid, PEER, "while the database hangs", message_id="SLOW-1")
+    assert stalled.wait(5)
+
+    ref = mgr.runtime.local.lookup("t1", mgr.runtime.local.deadline("lookup"))
+    assert ref.ask(m.GetStatus(), timeout=1).state is CONNECTED
+    mgr.reconnect("t1", timeout=1)  # a command to the actor goes through meanwhile
+    assert inbox.ids() == []
+
+    release.set()
+    inbox.wait_for("SLOW-1")
+    assert inbox.ids() == ["SLOW-1"]
+
+
+def test_messages_reach_subscribers_in_the_order_they_came(mgr, sim):
+    inbox = Inbox()
+    mgr.subscribe(inbox)
+    mgr.connect("t1")
+    jid = mgr.wait_for("t1", CONNECTED, timeout=5).jid
+    ids = [f"ORD-{n}" for n in range(20)]
+    for message_id in ids:
+        sim.inbound(jid, PEER, "in order", message_id=message_id)
+    inbox.wait_for(ids[-1])
+    assert inbox.ids() == ids

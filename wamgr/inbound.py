@@ -1,0 +1,109 @@
+"""An inbound message on its way to the application: dedup, outbox row, subscribers.
+
+A tenant's actor hands every message its link receives to :meth:`InboundPipeline.submit`,
+which only queues it: the database write that decides whether the message is new runs on
+the pipeline's own thread, so a slow or stalled database never holds a tenant's actor (and
+the lease fence queued behind it). Messages leave in the order they came, one at a time.
+
+For each message, ONE statement records its id (``wamgr_inbound``) and, when webhooks are
+configured, its outbox rows, so of any number of deliveries of one message, in any number of
+processes, exactly one goes on. If the id cannot be recorded the message is delivered
+anyway: a possible duplicate is better than a lost customer message.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Sequence
+
+from loguru import logger
+
+from wamgr.errors import WamgrError
+from wamgr.events import InboundMessage, ManagerEvent
+from wamgr.store.inbound import InboundLog
+from wamgr.store.outbox import Outbox
+from wamgr.transport.base import MessageReceived
+from wamgr.webhooks.events import message_event
+
+_STOP = object()
+
+
+class InboundPipeline:
+    """A named thread that records inbound messages once and hands new ones on."""
+
+    def __init__(
+        self,
+        inbound: InboundLog,
+        outbox: Outbox,
+        endpoints: Sequence[str],
+        publish: Callable[[ManagerEvent], None],
+        on_outbox_rows: Callable[[], None] | None = None,
+        name: str = "wamgr-inbound",
+    ):
+        self._inbound = inbound
+        self._outbox = outbox
+        self._endpoints = list(endpoints)
+        self._publish = publish
+        self._on_outbox_rows = on_outbox_rows
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        """Start the thread."""
+        self._thread.start()
+
+    def submit(self, tenant_id: str, message: MessageReceived) -> None:
+        """Queue a message a tenant's link received; never blocks."""
+        self._queue.put((tenant_id, message))
+
+    def stop(self, timeout: float) -> bool:
+        """Handle what is queued, then end the thread within ``timeout`` seconds; returns
+        whether it ended."""
+        if not self._thread.is_alive():
+            return True
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            logger.warning("inbound pipeline did not finish within {:g} s", timeout)
+            return False
+        return True
+
+    def handle(self, tenant_id: str, message: MessageReceived) -> None:
+        """Record one message and, if it is new, publish it to the subscribers."""
+        if not self._first_delivery(tenant_id, message):
+            logger.bind(tenant=tenant_id).debug(
+                "dropped a redelivery of message {}", message.message_id
+            )
+            return
+        self._publish(InboundMessage(tenant_id, message.message_id, message.sender, message.text))
+
+    def _first_delivery(self, tenant_id: str, message: MessageReceived) -> bool:
+        try:
+            if not self._endpoints:
+                return self._inbound.seen(tenant_id, message.message_id)
+            event = message_event(tenant_id, message.message_id, message.sender, message.text)
+            new = self._outbox.record_inbound(tenant_id, message.message_id, event, self._endpoints)
+            if new and self._on_outbox_rows is not None:
+                self._on_outbox_rows()
+            return new
+        except WamgrError as exc:
+            logger.bind(tenant=tenant_id).warning(
+                "could not record inbound message {} ({}); delivering it, it may be a duplicate",
+                message.message_id,
+                exc.format_message(),
+            )
+            return True
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            tenant_id, message = item  # type: ignore[misc]
+            try:
+                self.handle(tenant_id, message)
+            except Exception:
+                logger.bind(tenant=tenant_id).exception(
+                    "inbound message {} could not be handled", message.message_id
+                )

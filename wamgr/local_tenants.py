@@ -1,0 +1,87 @@
+"""LocalTenants: blocking calls into this process's tenant actors, each within a deadline.
+
+The facade, the claim loop and the command router all reach the tenant actors the same way:
+ask the registry for the tenant's actor, then ask the actor, both within one call's time
+budget. A timeout becomes :class:`OperationTimeout`, a stopped actor :class:`ManagerStopped`.
+These calls block, so they run only on the facade's, the claimer's and the listener's
+threads, never on an actor's.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pykka
+
+from wamgr.actors import messages as m
+from wamgr.errors import ManagerStopped, OperationTimeout
+from wamgr.status import TenantState, TenantStatus
+
+
+class Deadline:
+    """Seconds left of one call's timeout; ``left()`` raises OperationTimeout once spent."""
+
+    def __init__(self, what: str, timeout: float):
+        self.what = what
+        self.timeout = timeout
+        self._end = time.monotonic() + timeout
+
+    def left(self) -> float:
+        """Seconds left (> 0), or OperationTimeout naming the call."""
+        left = self._end - time.monotonic()
+        if left <= 0:
+            raise OperationTimeout(self.what, self.timeout)
+        return left
+
+
+def ask(ref: pykka.ActorRef, message: object, deadline: Deadline) -> Any:
+    """Ask ``ref`` and wait for the reply within ``deadline``; the actor's exception re-raised."""
+    try:
+        return ref.ask(message, block=False).get(timeout=deadline.left())
+    except pykka.Timeout:
+        raise OperationTimeout(deadline.what, deadline.timeout) from None
+    except pykka.ActorDeadError:
+        raise ManagerStopped() from None
+
+
+class LocalTenants:
+    """The tenant actors of one manager, reached through its registry."""
+
+    def __init__(self, registry: pykka.ActorRef, call_timeout_s: float):
+        self.registry = registry
+        self._call_timeout_s = call_timeout_s
+
+    def deadline(self, what: str, timeout: float | None = None) -> Deadline:
+        """A deadline of ``timeout`` seconds (the configured call timeout if None)."""
+        return Deadline(what, self._call_timeout_s if timeout is None else timeout)
+
+    def get_or_create(self, tenant_id: str, deadline: Deadline) -> pykka.ActorRef:
+        """The tenant's actor, started if this process has none yet."""
+        return ask(self.registry, m.GetOrCreate(tenant_id), deadline)
+
+    def lookup(self, tenant_id: str, deadline: Deadline) -> pykka.ActorRef | None:
+        """The tenant's actor, or None if this process does not run it."""
+        return ask(self.registry, m.Lookup(tenant_id), deadline)
+
+    def statuses(self, deadline: Deadline) -> list[TenantStatus]:
+        """The live status of every tenant this process runs, ordered by id."""
+        return list(ask(self.registry, m.AllStatuses(), deadline))
+
+    def states(self) -> dict[str, TenantState]:
+        """Tenant id -> local state, for every tenant this process runs."""
+        statuses = self.statuses(self.deadline("local statuses"))
+        return {s.tenant_id: s.state for s in statuses}
+
+    def connect_later(self, tenant_id: str) -> pykka.Future:
+        """Ask the tenant to connect without waiting for its answer (the claim loop's way)."""
+        ref = self.get_or_create(tenant_id, self.deadline(f"claim({tenant_id!r})"))
+        return ref.ask(m.Connect(), block=False)
+
+    def stop_later(self, tenant_id: str, do_logout: bool = False) -> None:
+        """Ask a local tenant to stop (closing its link); returns before the link is gone."""
+        deadline = self.deadline(f"stop({tenant_id!r})")
+        ref = self.lookup(tenant_id, deadline)
+        if ref is not None:
+            ask(ref, m.Remove(do_logout, threading.Event()), deadline)
