@@ -76,7 +76,7 @@ def login_status(client: Any, status: str) -> threading.Thread:
 
 
 def jid_proto(jid: str) -> Any:
-    from wamgr.transport.neonize.link import device_jid
+    from wamgr.transport.neonize.jids import device_jid
 
     return device_jid(jid)
 
@@ -100,7 +100,7 @@ def _fake_client_class() -> type:
             self.sent: list[tuple[str, str]] = []
 
         def connect(self, proxy_settings: Any = None) -> None:
-            from wamgr.transport.neonize.events import jid_string
+            from wamgr.transport.neonize.jids import jid_string
 
             self.calls.append("connect")
             self.connect_args = (jid_string(self.jid) if self.jid else None, self.new_device)
