@@ -267,8 +267,9 @@ _BUILD: dict[type[LinkEvent], Callable[[Any, LinkFacts], LinkEvent]] = {
 
 # --- THE TABLE ----------------------------------------------------------------------------------
 #
-# In the order a link's life meets them. What each close reason leads to (state, reconnect,
-# credentials, lease) is the policy's table, wamgr/policy.py `_RULES`.
+# In the order a link's life meets them. `ev` is neonize.events, `F` neonize's
+# ConnectFailureReason, `R` wamgr's CloseReason. What each close reason leads to (state,
+# reconnect, credentials, lease) is the policy's table, wamgr/policy.py `_RULES`.
 
 # fmt: off
 TABLE: tuple[Row, ...] = (
