@@ -40,9 +40,8 @@ from typing import Any
 
 import psycopg
 
-from wamgr.config import Config
 from wamgr.transport.base import Closed, CloseReason, LinkEvent
-from wamgr.transport.neonize import NeonizeTransport
+from wamgr.transport.neonize import NeonizeSettings, NeonizeTransport
 
 #: max_connections of the embedded server the bench starts (neonize leaks one per connect).
 MAX_CONNECTIONS = 1200
@@ -136,17 +135,13 @@ def one_run(
 ) -> dict[str, Any]:
     """A whole run in this process; returns what it measured (``ok`` says whether it passed)."""
     baseline = {t.ident for t in threading.enumerate()}
-    config = Config(
-        database_url=database_url,
-        neonize_tenants_per_host=clients,
-        neonize_host_connects=host_connects,
-    )
+    settings = NeonizeSettings(database_url, tenants_per_host=clients, host_connects=host_connects)
     host_env = {}
     if no_gate:  # for comparison only: hosts whose gate lets everything through
         patch = Path(tempfile.mkdtemp(prefix="wamgr-nogate-"))
         (patch / "sitecustomize.py").write_text(_NO_GATE)
         host_env["PYTHONPATH"] = os.pathsep.join([str(patch), *sys.path])
-    transport = NeonizeTransport(config, database_url, host_env=host_env)
+    transport = NeonizeTransport(settings, host_env=host_env)
     peak_host_rss: dict[int, int] = {}
     watching = threading.Event()
 

@@ -1,5 +1,6 @@
 """Fixtures for the neonize transport: a neonize client whose Go calls are played in Python,
-events fed as Go feeds them, and helpers to watch host processes.
+events fed as Go feeds them, a manager whose tenant is connected through such a client, and
+helpers that write what whatsmeow and wamgr store.
 
 ``FakeGoClient`` is a real ``neonize.client.NewClient`` (so registration, the event decoder
 and the QR / login-status entry points are neonize's own) with the calls into Go replaced:
@@ -10,11 +11,13 @@ one) and then blocks until ``stop()``, as ``Neonize`` does.
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 import pytest
 
 from wamgr.transport.neonize.auth import store_url
@@ -76,9 +79,69 @@ def login_status(client: Any, status: str) -> threading.Thread:
 
 
 def jid_proto(jid: str) -> Any:
-    from wamgr.transport.neonize.link import device_jid
+    from wamgr.transport.neonize.jids import device_jid
 
     return device_jid(jid)
+
+
+def neonize_events() -> Any:
+    """neonize's event classes (neonize.events), loaded through wamgr's lib."""
+    from wamgr.transport.neonize.lib import neonize_events as events
+
+    return events
+
+
+def neonize_proto() -> Any:
+    """neonize's protobuf module of event parts (Neonize_pb2)."""
+    import importlib
+
+    import wamgr.transport.neonize.lib  # noqa: F401  # loads neonize quietly, before its modules
+
+    return importlib.import_module("neonize.proto.Neonize_pb2")
+
+
+def pair(client: Any, jid: str) -> None:
+    """What Go does when the phone scans the QR: login status success, Device, PairSuccess,
+    Connected (after whatsmeow's 515 reconnect)."""
+    ev = neonize_events()
+    thread = login_status(client, "success")
+    thread.join(5)
+    assert not thread.is_alive()
+    feed(client, neonize_proto().Device(JID=jid_proto(jid)))
+    feed(client, ev.PairStatusEv(Status=ev.PairStatusEv.SUCCESS, ID=jid_proto(jid)))
+    feed(client, ev.ConnectedEv(status=True))
+
+
+def store_jid(database_url: str, tenant_id: str, jid: str) -> None:
+    """Tenant ``tenant_id`` wants to be connected and has device ``jid`` (as after pairing)."""
+    from wamgr.status import Desired
+    from wamgr.store.db import Database
+    from wamgr.store.tenants import TenantStore
+
+    db = Database(database_url)
+    db.open()
+    try:
+        store = TenantStore(db)
+        store.set_desired(tenant_id, Desired.CONNECTED)
+        store.set_jid(tenant_id, jid)
+    finally:
+        db.close()
+
+
+def insert_device(database_url: str, jid: str) -> None:
+    """A whatsmeow_device row for ``jid`` (only the columns a link's check reads; the table is
+    created if whatsmeow has not yet; keys are random)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS whatsmeow_device (jid text PRIMARY KEY, lid text,"
+            " registration_id bigint NOT NULL, noise_key bytea NOT NULL,"
+            " identity_key bytea NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO whatsmeow_device (jid, registration_id, noise_key, identity_key)"
+            " VALUES (%s, 1, %s, %s) ON CONFLICT DO NOTHING",
+            (jid, os.urandom(32), os.urandom(32)),
+        )
 
 
 def _fake_client_class() -> type:
@@ -100,7 +163,7 @@ def _fake_client_class() -> type:
             self.sent: list[tuple[str, str]] = []
 
         def connect(self, proxy_settings: Any = None) -> None:
-            from wamgr.transport.neonize.events import jid_string
+            from wamgr.transport.neonize.jids import jid_string
 
             self.calls.append("connect")
             self.connect_args = (jid_string(self.jid) if self.jid else None, self.new_device)
@@ -175,3 +238,19 @@ def fake_neonize(database_url: str) -> Iterator[FakeNeonize]:
     holder.append(fake)
     yield fake
     transport.close(5.0)
+
+
+@pytest.fixture
+def connected(make_manager: Any, fake_neonize: FakeNeonize, database_url: str) -> tuple[Any, Any]:
+    """A manager whose tenant t1 resumed device JID and is connected, and its fake client."""
+    from wamgr import TenantState
+
+    insert_device(database_url, JID)
+    store_jid(database_url, "t1", JID)
+    mgr = make_manager(transport=fake_neonize.transport)
+    mgr.connect("t1")
+    client = fake_neonize.client()
+    feed(client, neonize_events().ConnectedEv(status=True))
+    status = mgr.wait_for("t1", TenantState.CONNECTED, timeout=5)
+    assert status.jid == JID
+    return mgr, client

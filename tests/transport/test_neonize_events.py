@@ -1,8 +1,10 @@
-"""Every neonize event, built as its protobuf message and fed to a link's handler as Go feeds
-it, leads the tenant to the state of the table in docs/neonize.md.
+"""The neonize event table (events.TABLE): what each signal a link gets is reported as, and
+which state every event leads the tenant to.
 
-The links are real NeonizeLinks (gate, start hold, teardown) on a client whose Go calls are
-played in Python (``FakeGoClient`` in conftest.py); the manager, actors and policy are real.
+The table tests call :func:`~wamgr.transport.neonize.events.translate` directly. The chain
+tests build each event as its protobuf message and feed it to a real NeonizeLink as Go feeds
+it (gate, start hold, teardown; Go's calls are played in Python by ``FakeGoClient`` in
+conftest.py); the manager, actors and policy are real.
 """
 
 from __future__ import annotations
@@ -12,42 +14,223 @@ import time
 
 import pytest
 
-import wamgr.transport.neonize.lib  # noqa: F401  # loads neonize quietly, before its modules
 from wamgr import InboundMessage, TenantState
+from wamgr.policy import decide
+from wamgr.transport.base import (
+    Closed,
+    CloseReason,
+    Connected,
+    MessageReceived,
+    Paired,
+    Qr,
+    Undecryptable,
+)
+from wamgr.transport.neonize import events as nev
+from wamgr.transport.neonize.lib import EVENT_TO_INT, E2EMessage
 
-from .conftest import JID, feed, jid_proto, login_status
+from .conftest import (
+    JID,
+    feed,
+    insert_device,
+    jid_proto,
+    login_status,
+    neonize_events,
+    neonize_proto,
+    store_jid,
+)
 
 S = TenantState
-
-
-@pytest.fixture
-def connected(make_manager, fake_neonize, database_url):
-    """A manager whose tenant t1 resumed device JID and is connected."""
-    _insert_device(database_url, JID)
-    _store_jid(database_url, "t1", JID)
-    mgr = make_manager(transport=fake_neonize.transport)
-    mgr.connect("t1")
-    client = fake_neonize.client()
-    feed(client, _ev().ConnectedEv(status=True))
-    status = mgr.wait_for("t1", S.CONNECTED, timeout=5)
-    assert status.jid == JID
-    return mgr, client
+R = CloseReason
+NOW = 1_700_000_000.0
+FACTS = nev.LinkFacts(generation=7, jid=JID, now_s=NOW)
 
 
 def _ev():
-    import neonize.events as events
-
-    return events
+    return neonize_events()
 
 
 def _proto():
-    from neonize.proto import Neonize_pb2
-
-    return Neonize_pb2
+    return neonize_proto()
 
 
 def _failure(reason: str):
     return _proto().ConnectFailureReason.Value(reason)
+
+
+# --- the table itself -------------------------------------------------------------------------
+
+
+def test_every_neonize_event_is_in_the_table_or_listed_as_not_subscribed():
+    subscribed, ignored = set(nev.SUBSCRIBED), set(nev.NOT_SUBSCRIBED)
+    assert not subscribed & ignored
+    # Device (code 0) is neonize's own business (client.me); every other event has a place.
+    assert subscribed | ignored | {_proto().Device} == set(EVENT_TO_INT)
+
+
+def test_every_signal_has_a_last_row_that_always_matches():
+    last: dict[type, nev.Row] = {}
+    for row in nev.TABLE:
+        last[row.signal] = row
+    assert all(row.when is None for row in last.values()), [
+        row.signal.__name__ for row in last.values() if row.when is not None
+    ]
+
+
+def test_a_row_names_a_reason_exactly_when_it_closes():
+    with pytest.raises(ValueError):
+        nev.Row(nev.ConnectReturned, None, Closed)
+    with pytest.raises(ValueError):
+        nev.Row(nev.QrShown, None, Qr, R.NETWORK)
+
+
+def _translate_cases():
+    ev, proto = _ev(), _proto()
+    src = proto.MessageSource
+    peer = jid_proto("15559998888@s.whatsapp.net")
+    broadcast = proto.JID(User="status", Server="broadcast")
+    return [
+        ("wamgr closes", nev.CloseAsked(do_logout=True), R.REQUESTED, "closed by wamgr"),
+        ("no device keys", nev.DeviceMissing(JID), R.LOGGED_OUT, f"no keys for device {JID}"),
+        ("connect raised", nev.ConnectRaised("dial tcp: i/o timeout"), R.DIAL_FAILED, "i/o"),
+        ("connect raised, no text", nev.ConnectRaised(""), R.DIAL_FAILED, "without a message"),
+        ("connect returned", nev.ConnectReturned(), R.NETWORK, "without an event"),
+        ("login timeout", nev.LoginEnded("timeout"), R.PAIRING_TIMEOUT, "no phone scanned"),
+        ("login other", nev.LoginEnded("err-new"), R.CONNECT_FAILURE, "pairing ended: err-new"),
+        (
+            "login unexpected state",
+            nev.LoginEnded("err-unexpected-state"),
+            R.CONNECT_FAILURE,
+            "unexpected state",
+        ),
+        (
+            "logged out, generic reason",
+            ev.LoggedOutEv(Reason=_failure("GENERIC")),
+            R.LOGGED_OUT,
+            "401 logged out while connected",
+        ),
+        (
+            "connect failure 401",
+            ev.ConnectFailureEv(Reason=_failure("LOGGED_OUT")),
+            R.LOGGED_OUT,
+            "connect failure 401",
+        ),
+        (
+            "connect failure 403",
+            ev.ConnectFailureEv(Reason=_failure("MAIN_DEVICE_GONE"), Message="gone"),
+            R.MAIN_DEVICE_GONE,
+            "connect failure 403: gone",
+        ),
+        (
+            "connect failure 405",
+            ev.ConnectFailureEv(Reason=_failure("CLIENT_OUTDATED")),
+            R.CLIENT_OUTDATED,
+            "connect failure 405",
+        ),
+        (
+            "connect failure 406",
+            ev.ConnectFailureEv(Reason=_failure("UNKNOWN_LOGOUT")),
+            R.UNKNOWN_LOGOUT,
+            "connect failure 406",
+        ),
+        (
+            "connect failure 501",
+            ev.ConnectFailureEv(Reason=_failure("EXPERIMENTAL")),
+            R.CONNECT_FAILURE,
+            "connect failure 501",
+        ),
+        (
+            "connect failure, text code in Raw",
+            ev.ConnectFailureEv(
+                Raw=proto.Node(Tag="failure", Attrs=[proto.NodeAttrs(name="reason", text="418")])
+            ),
+            R.CONNECT_FAILURE,
+            "connect failure 418",
+        ),
+        ("ban, nothing said", ev.TemporaryBanEv(), R.TEMPORARY_BAN, "(reason not given)"),
+        ("stream error, no code", ev.StreamErrorEv(), R.STREAM_ERROR, "(no code)"),
+        (
+            "keep-alive, never succeeded",
+            ev.KeepAliveTimeoutEv(ErrorCount=2),
+            R.KEEPALIVE_TIMEOUT,
+            "last success 0 s ago",
+        ),
+        (
+            "pair error, no text",
+            ev.PairStatusEv(Status=ev.PairStatusEv.ERROR),
+            R.CONNECT_FAILURE,
+            "pairing failed: unknown",
+        ),
+        ("a status update", _message(src(Chat=broadcast, Sender=peer)), None, None),
+        ("a group's", _message(src(Chat=peer, Sender=peer, IsGroup=True)), None, None),
+    ]
+
+
+def _message(source):
+    info = _proto().MessageInfo(ID="M", MessageSource=source)
+    return _ev().MessageEv(Info=info, Message=E2EMessage(conversation="text"))
+
+
+@pytest.mark.parametrize(
+    ("signal", "reason", "detail"),
+    [case[1:] for case in _translate_cases()],
+    ids=[case[0] for case in _translate_cases()],
+)
+def test_each_signal_closes_for_the_reason_of_its_row(signal, reason, detail):
+    event = nev.translate(signal, FACTS)
+    if reason is None:
+        assert event is None
+        return
+    assert isinstance(event, Closed)
+    assert (event.generation, event.reason) == (7, reason)
+    assert detail in event.detail
+
+
+def test_a_temporary_ban_carries_its_expiry_and_whatsapps_code():
+    ev = _ev()
+    ban = ev.TemporaryBanEv(Code=ev.TemporaryBanEv.BROADCAST_LIST, Expire=90)
+    event = nev.translate(ban, FACTS)
+    assert event == Closed(
+        7, R.TEMPORARY_BAN, "402 temporary ban, code 106 (broadcast list)", ban_expires_in_s=90.0
+    )
+    assert nev.translate(ev.TemporaryBanEv(), FACTS).ban_expires_in_s is None
+
+
+def test_signals_that_do_not_close_report_their_event():
+    ev, proto = _ev(), _proto()
+    src = proto.MessageSource(
+        Chat=jid_proto("15559998888@s.whatsapp.net"),
+        Sender=jid_proto("15559998888:3@s.whatsapp.net"),
+    )
+    info = proto.MessageInfo(ID="M1", MessageSource=src)
+    paired = ev.PairStatusEv(Status=ev.PairStatusEv.SUCCESS, ID=jid_proto(JID))
+    assert nev.translate(nev.QrShown("2@qr"), FACTS) == Qr(7, "2@qr")
+    assert nev.translate(paired, FACTS) == Paired(7, JID)
+    assert nev.translate(ev.ConnectedEv(status=True), FACTS) == Connected(7, JID)
+    assert nev.translate(
+        ev.MessageEv(Info=info, Message=E2EMessage(conversation="hi")), FACTS
+    ) == MessageReceived(7, "M1", "15559998888@s.whatsapp.net", "hi")
+    assert nev.translate(ev.UndecryptableMessageEv(Info=info), FACTS) == Undecryptable(
+        7, "M1", "15559998888@s.whatsapp.net"
+    )
+    for quiet in (
+        nev.LoginEnded("success"),
+        ev.KeepAliveRestoredEv(),
+        ev.KeepAliveTimeoutEv(ErrorCount=1, LastSuccess=int(NOW) - 59),
+        ev.UndecryptableMessageEv(Info=info, IsUnavailable=True),
+        ev.ReceiptEv(),  # not subscribed: no row
+    ):
+        assert nev.translate(quiet, FACTS) is None, quiet
+
+
+# --- the whole chain: event -> link -> tenant -> policy -> state ------------------------------
+
+
+def test_a_pairing_timeout_parks_the_tenant_until_paired_again():
+    decision = decide(CloseReason.PAIRING_TIMEOUT, attempt=0, uptime_s=0.0)
+    assert decision.state is TenantState.LOGGED_OUT
+    assert decision.reconnect_after_s is None
+    assert decision.release_lease and not decision.clear_auth
+    assert "wamgr pair" in decision.error
 
 
 def _close_cases():
@@ -234,8 +417,8 @@ def test_too_many_undecryptable_messages_mean_failed_with_the_clear_auth_hint(
     make_manager, fake_neonize, database_url
 ):
     proto = _proto()
-    _insert_device(database_url, JID)
-    _store_jid(database_url, "t1", JID)
+    insert_device(database_url, JID)
+    store_jid(database_url, "t1", JID)
     mgr = make_manager(transport=fake_neonize.transport, undecryptable_limit=3)
     mgr.connect("t1")
     client = fake_neonize.client()
@@ -282,27 +465,6 @@ def test_a_client_that_ends_without_an_event_closes_the_link(make_manager, fake_
     assert "without an event" in status.last_error
 
 
-def test_pairing_by_qr_stores_the_device_jid_then_connects(make_manager, fake_neonize):
-    mgr = make_manager(transport=fake_neonize.transport)
-    mgr.connect("t1")
-    mgr.wait_for("t1", S.PAIRING, timeout=5)
-    assert mgr.qr("t1") == "2@fake-qr,noise,identity,adv"
-    client = fake_neonize.client()
-    assert client.connect_args == (None, True)  # a new device, no JID
-    _pair(client, JID)
-    status = mgr.wait_for("t1", S.CONNECTED, timeout=5)
-    assert status.jid == JID
-    assert mgr.qr("t1") is None
-
-
-def test_a_pair_code_is_asked_for_while_pairing(make_manager, fake_neonize):
-    mgr = make_manager(transport=fake_neonize.transport)
-    mgr.connect("t1")
-    mgr.wait_for("t1", S.PAIRING, timeout=5)
-    assert mgr.pair_code("t1", "+1 555 123 4567") == "ABCD-4567"
-    assert "PairPhone" in fake_neonize.client().calls
-
-
 @pytest.mark.parametrize(
     ("status", "state", "detail"),
     [
@@ -322,99 +484,3 @@ def test_a_pairing_that_ends_badly(make_manager, fake_neonize, status, state, de
     assert detail in result.last_error
     assert client.calls[-1] == "stop"
     assert parked.is_alive()  # Go's thread never goes back to Go's unguarded map reads
-
-
-def test_wamgr_pair_reports_a_qr_nobody_scanned(make_manager, fake_neonize):
-    from wamgr import PairingFailed
-    from wamgr.pairing import pair_tenant
-
-    mgr = make_manager(transport=fake_neonize.transport)
-    shown: list[str] = []
-
-    def show(text: str) -> None:
-        shown.append(text)
-        if "Linked devices" in text:  # WhatsApp's 160 s pass without a scan
-            login_status(fake_neonize.client(), "timeout")
-
-    with pytest.raises(PairingFailed, match="no phone scanned"):
-        pair_tenant(mgr, "t1", timeout_s=10, show=show)
-    assert "█" in shown[0]
-
-
-def test_send_text_goes_through_the_client(connected):
-    mgr, client = connected
-    message_id = mgr.send_text("t1", "+1 555 222 3333", "hi")
-    assert message_id == "3EB00001"
-    assert client.sent == [("15552223333@s.whatsapp.net", "hi")]
-
-
-def test_remove_with_logout_unlinks_a_logged_in_device(connected):
-    mgr, client = connected
-    status = mgr.remove("t1", do_logout=True)
-    assert status.state is S.STOPPED and status.jid is None
-    assert client.calls.index("logout") < client.calls.index("stop")
-
-
-def test_remove_without_logout_never_logs_out(connected):
-    mgr, client = connected
-    mgr.remove("t1")
-    assert "logout" not in client.calls and client.calls[-1] == "stop"
-
-
-def test_reconnect_builds_the_next_client_with_the_stored_jid(connected, fake_neonize):
-    mgr, first = connected
-    assert first.connect_args == (JID, False)
-    mgr.reconnect("t1")
-    second = fake_neonize.client(1)
-    assert second.connect_args == (JID, False)
-    assert second.uuid != first.uuid  # never the same Go map key twice
-    assert first.calls[-1] == "stop"
-
-
-# --- helpers --------------------------------------------------------------------------------
-
-
-def _pair(client, jid):
-    """What Go does when the phone scans the QR: login status success, Device, PairSuccess,
-    Connected (after whatsmeow's 515 reconnect)."""
-    ev = _ev()
-    thread = login_status(client, "success")
-    thread.join(5)
-    assert not thread.is_alive()
-    feed(client, _proto().Device(JID=jid_proto(jid)))
-    feed(client, ev.PairStatusEv(Status=ev.PairStatusEv.SUCCESS, ID=jid_proto(jid)))
-    feed(client, ev.ConnectedEv(status=True))
-
-
-def _store_jid(database_url, tenant_id, jid):
-    from wamgr.status import Desired
-    from wamgr.store.db import Database
-    from wamgr.store.tenants import TenantStore
-
-    db = Database(database_url)
-    db.open()
-    try:
-        store = TenantStore(db)
-        store.set_desired(tenant_id, Desired.CONNECTED)
-        store.set_jid(tenant_id, jid)
-    finally:
-        db.close()
-
-
-def _insert_device(database_url, jid):
-    """A whatsmeow_device row (only the table this test needs; keys are random)."""
-    import os
-
-    import psycopg
-
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS whatsmeow_device (jid text PRIMARY KEY, lid text,"
-            " registration_id bigint NOT NULL, noise_key bytea NOT NULL,"
-            " identity_key bytea NOT NULL)"
-        )
-        conn.execute(
-            "INSERT INTO whatsmeow_device (jid, registration_id, noise_key, identity_key)"
-            " VALUES (%s, 1, %s, %s) ON CONFLICT DO NOTHING",
-            (jid, os.urandom(32), os.urandom(32)),
-        )

@@ -10,13 +10,12 @@ import threading
 
 import pytest
 
-from wamgr import Config
 from wamgr.transport.base import Closed, CloseReason, LinkEvent
-from wamgr.transport.neonize import NeonizeTransport
+from wamgr.transport.neonize import NeonizeSettings, NeonizeTransport
 
 CLIENTS, THREADS, ROUNDS = 100, 8, 5
 #: The test server allows 100 connections and neonize leaks one per connect: hosts retire
-#: after 20 links (production does the same with neonize_host_connects).
+#: after 20 links (production does the same with Config.neonize_host_connects).
 HOST_CONNECTS = 20
 
 
@@ -34,12 +33,10 @@ class _Events:
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_hundred_clients_start_and_stop_at_once_without_a_crash(database_url, thread_baseline):
-    config = Config(
-        database_url=database_url,
-        neonize_tenants_per_host=CLIENTS,
-        neonize_host_connects=HOST_CONNECTS,
+    settings = NeonizeSettings(
+        database_url, tenants_per_host=CLIENTS, host_connects=HOST_CONNECTS
     )
-    transport = NeonizeTransport(config, database_url)
+    transport = NeonizeTransport(settings)
     problems: list[str] = []
     reasons: dict[CloseReason, int] = {}
     lock = threading.Lock()

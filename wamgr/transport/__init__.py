@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from wamgr.errors import ConfigError
 
 if TYPE_CHECKING:
-    from wamgr.config import Config
+    from wamgr.clock import Clock
     from wamgr.transport.base import Transport
 
 
-def resolve_transport(config: Config, database_url: str) -> tuple[Transport, bool]:
+class TransportConfig(Protocol):
+    """What :func:`resolve_transport` reads of the configuration (``wamgr.Config`` has it all).
+
+    Named here so that the transport package needs nothing from ``wamgr.config``.
+    """
+
+    transport: str | Transport
+    clock: Clock | None
+    auth_database_url: str | None
+    neonize_tenants_per_host: int
+    neonize_host_connects: int
+
+
+def resolve_transport(config: TransportConfig, database_url: str) -> tuple[Transport, bool]:
     """The transport ``config`` names, and whether the manager owns it (and closes it on stop).
 
-    A Transport object passed in is used as is and left open: the caller owns it.
+    A Transport object passed in is used as is and left open: the caller owns it. The neonize
+    transport gets its own settings, built here and nowhere else.
     """
     choice = config.transport
     if not isinstance(choice, str):
@@ -31,7 +45,12 @@ def resolve_transport(config: Config, database_url: str) -> tuple[Transport, boo
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
     if choice == "neonize":
-        from wamgr.transport.neonize import NeonizeTransport
+        from wamgr.transport.neonize import NeonizeSettings, NeonizeTransport
 
-        return NeonizeTransport(config, database_url), True
+        settings = NeonizeSettings(
+            auth_database_url=config.auth_database_url or database_url,
+            tenants_per_host=config.neonize_tenants_per_host,
+            host_connects=config.neonize_host_connects,
+        )
+        return NeonizeTransport(settings), True
     raise ConfigError(f"transport {choice!r} is not available in this version of wamgr")

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from loguru import logger
 
-    from wamgr import logging as wamgr_logging
+    import wamgr.logging as wamgr_logging
 
     # Before neonize is imported: it configures the standard logging on import.
     wamgr_logging.configure(level=os.environ.get("WAMGR_NEONIZE_HOST_LOG_LEVEL", "INFO"))

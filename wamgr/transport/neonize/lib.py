@@ -62,20 +62,27 @@ def _load() -> None:
 
 _load()
 
-# Re-exported so the rest of wamgr names neonize in one place.
+# Re-exported so the rest of wamgr names neonize in one place (and loads it through here).
+import neonize.events as neonize_events  # noqa: E402
 from neonize.client import NewClient  # noqa: E402
 from neonize.events import EVENT_TO_INT  # noqa: E402
 from neonize.exc import NeonizeError  # noqa: E402
+from neonize.proto.Neonize_pb2 import JID, ConnectFailureReason  # noqa: E402
 from neonize.proto.waCompanionReg.WACompanionReg_pb2 import DeviceProps  # noqa: E402
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as E2EMessage  # noqa: E402
 from neonize.utils.enum import ClientName  # noqa: E402
+from neonize.utils.message import extract_text  # noqa: E402
 
 __all__ = [
     "EVENT_TO_INT",
+    "JID",
     "ClientName",
+    "ConnectFailureReason",
     "DaemonThread",
     "DeviceProps",
     "E2EMessage",
     "NeonizeError",
     "NewClient",
+    "extract_text",
+    "neonize_events",
 ]

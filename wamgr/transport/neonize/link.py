@@ -10,12 +10,12 @@ own worker thread. So each link has:
 - a *control* thread that reads the inbox in order, reports events, and on the first
   close signal tears the client down, then reports ``Closed``.
 
-wamgr's supervisor is the only reconnect authority: on any close signal (disconnect, stream
-error, 440, logout, ban, connect failure, outdated client, keep-alive over its threshold,
-``connect()`` returning or raising) the link runs ``disconnect`` → ``is_connected`` check →
-``stop`` and reports ``Closed(reason)`` only after ``stop`` returned, so whatsmeow's own
-auto-reconnect never keeps a second socket beside the next link. Go is never called for a
-client after its ``stop``.
+What each signal means (report it, ignore it, or close for which reason) is the table in
+``events.py`` (:data:`~wamgr.transport.neonize.events.TABLE`); this module only applies it.
+wamgr's supervisor is the only reconnect authority: on any close the table names, the link
+runs ``disconnect`` → ``is_connected`` check → ``stop`` and reports ``Closed(reason)`` only
+after ``stop`` returned, so whatsmeow's own auto-reconnect never keeps a second socket beside
+the next link. Go is never called for a client after its ``stop``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
@@ -45,8 +45,9 @@ from wamgr.transport.base import (
     Undecryptable,
 )
 from wamgr.transport.neonize import events as nev
-from wamgr.transport.neonize.auth import DeviceStore, parse_jid
+from wamgr.transport.neonize.auth import DeviceStore
 from wamgr.transport.neonize.gate import GoGate, StartHold
+from wamgr.transport.neonize.jids import device_jid, jid_string, recipient_jid
 from wamgr.transport.neonize.lib import (
     ClientName,
     DeviceProps,
@@ -54,6 +55,7 @@ from wamgr.transport.neonize.lib import (
     NeonizeError,
     NewClient,
 )
+from wamgr.transport.neonize.stats import HostStats
 
 #: What a link shows on the phone's *Linked devices* screen.
 DEVICE_PROPS = DeviceProps(os="wamgr", platformType=DeviceProps.CHROME)
@@ -77,27 +79,6 @@ class LinkSettings:
     #: How long to wait for ``connect()`` to return after ``stop`` before abandoning it
     #: (it never returns for a pairing that was stopped: whatsmeow leaves the QR loop open).
     abandon_after_s: float = 5.0
-
-
-@dataclass
-class HostStats:
-    """Counters of one process's links (``stats`` of a neonize host)."""
-
-    connects: int = 0  # connect() calls made
-    dial_failures: int = 0
-    abandoned: int = 0  # connect() calls that never returned (threads leaked)
-    open_links: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, name: str, n: int = 1) -> None:
-        """Add ``n`` to counter ``name``."""
-        with self._lock:
-            setattr(self, name, getattr(self, name) + n)
-
-    def snapshot(self) -> dict[str, int]:
-        """The counters as a dict."""
-        with self._lock:
-            return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
 
 ClientFactory = Callable[[str, str, bool], Any]
@@ -152,7 +133,8 @@ class NeonizeLink:
         self._stats = stats or HostStats()
         self._wall_clock = wall_clock
         self._log = logger.bind(tenant=tenant_id)
-        self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        # signals in arrival order: neonize events and events.py's own signals
+        self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._hold = StartHold(gate)
         self._returned = threading.Event()
         self._wake = threading.Event()  # never set: waits that only pace the teardown
@@ -190,7 +172,7 @@ class NeonizeLink:
             else:
                 opened = True
         if opened:
-            self._inbox.put(("close", do_logout))
+            self._inbox.put(nev.CloseAsked(do_logout))
         else:
             self._emit(Closed(self.generation, CloseReason.REQUESTED, "closed before it opened"))
 
@@ -224,7 +206,7 @@ class NeonizeLink:
     def _run_client(self) -> None:
         try:
             if self._jid is not None and not self._devices.device_exists(self._jid):
-                self._inbox.put(("device_gone", None))
+                self._inbox.put(nev.DeviceMissing(self._jid))
                 return
             client = self._client_factory(self._store_url, self.uuid, self._jid is None)
             if self._jid is not None:
@@ -234,39 +216,39 @@ class NeonizeLink:
             self._instrument(client)
             self.client = client
         except DatabaseUnavailable as exc:
-            self._inbox.put(("returned", nev.dial_failure(exc.detail)))
+            self._inbox.put(nev.ConnectRaised(exc.detail))
             return
         except Exception as exc:
             self._log.opt(exception=exc).warning("building the neonize client failed")
-            self._inbox.put(("returned", nev.dial_failure(f"{type(exc).__name__}: {exc}")))
+            self._inbox.put(nev.ConnectRaised(f"{type(exc).__name__}: {exc}"))
             return
         self._hold.take()
         with self._lock:
             if self._closing:  # closed while waiting for the gate: never start Go
                 self._hold.release()
                 self._returned.set()
-                self._inbox.put(("returned", None))
+                self._inbox.put(nev.ConnectReturned())
                 return
             self._go_started = True
         self._stats.add("connects")
-        outcome: nev.Close | None = None
+        ended: object = nev.ConnectReturned()
         try:
             client.connect()
         except NeonizeError as exc:
             self._stats.add("dial_failures")
-            outcome = nev.dial_failure(str(exc))
+            ended = nev.ConnectRaised(str(exc))
         except Exception as exc:
-            outcome = nev.dial_failure(f"{type(exc).__name__}: {exc}")
+            ended = nev.ConnectRaised(f"{type(exc).__name__}: {exc}")
         finally:
             self._hold.release()
             self._returned.set()
-        self._inbox.put(("returned", outcome))
+        self._inbox.put(ended)
 
     def _instrument(self, client: Any) -> None:
         """Register handlers and wrap neonize's three Go→Python entry points (before connect)."""
 
         def on_event(_client: Any, message: Any) -> None:
-            self._inbox.put(("event", message))
+            self._inbox.put(message)
 
         for event_class in nev.SUBSCRIBED:
             client.event(event_class)(on_event)  # a plain function: held strongly
@@ -286,7 +268,7 @@ class NeonizeLink:
         def on_qr(_client: Any, data: bytes) -> None:
             self._had_socket = True
             self._hold.release()  # Neonize is parked in the QR loop, past its map writes
-            self._inbox.put(("qr", data.decode(errors="replace")))
+            self._inbox.put(nev.QrShown(data.decode(errors="replace")))
 
         client.qr(on_qr)
         client._NewClient__onLoginStatus = self._on_login_status
@@ -307,20 +289,22 @@ class NeonizeLink:
             return
         # Timeout or error: Go would read the maps unguarded and then wait forever for a
         # device ID that never comes. Report the close and never go back to Go.
-        self._inbox.put(("login_failed", status))
+        self._inbox.put(nev.LoginEnded(status))
         _NEVER.wait()
 
     # --- the control thread -------------------------------------------------------------
 
     def _control(self) -> None:
-        decision: tuple[nev.Close, bool] | None = None
-        while decision is None:
-            kind, value = self._inbox.get()
+        closed: Closed | None = None
+        do_logout = False
+        while closed is None:
+            signal = self._inbox.get()
             try:
-                decision = self._handle(kind, value)
+                closed = self._apply(signal)
             except Exception:
-                self._log.exception("handling {} failed", kind)
-        close, do_logout = decision
+                self._log.exception("handling {} failed", type(signal).__name__)
+            if closed is not None and isinstance(signal, nev.CloseAsked):
+                do_logout = signal.do_logout
         try:
             self._teardown(do_logout)
         except Exception:
@@ -329,62 +313,35 @@ class NeonizeLink:
         with self._lock:
             self._state = _State.CLOSED
         self._stats.add("open_links", -1)
-        self._emit(Closed(self.generation, close.reason, close.detail, close.ban_expires_in_s))
+        self._emit(closed)
 
-    def _handle(self, kind: str, value: Any) -> tuple[nev.Close, bool] | None:
-        """Act on one inbox item; returns (why, do_logout) once the link must close."""
-        if kind == "close":
-            return self._begin_close(nev.Close(CloseReason.REQUESTED, "closed by wamgr"), value)
-        if kind == "returned":
-            if value is None:
-                value = nev.Close(
-                    CloseReason.NETWORK, "the neonize client stopped without an event"
-                )
-            return self._begin_close(value)
-        if kind == "device_gone":
-            return self._begin_close(
-                nev.Close(
-                    CloseReason.LOGGED_OUT,
-                    f"no keys for device {self._jid} in the auth store (deleted by WhatsApp's "
-                    "logout or by clear-auth)",
-                )
-            )
-        if kind == "login_failed":
-            failure = nev.login_failure(value)
-            return self._begin_close(failure) if failure is not None else None
-        if kind == "qr":
-            with self._lock:
-                self._state = _State.PAIRING
-            self._emit(Qr(self.generation, value))
-            return None
-        outcome = nev.interpret(value, self._wall_clock())
-        match outcome:
-            case nev.Close():
-                return self._begin_close(outcome)
-            case nev.PairedAs(jid=jid):
+    def _apply(self, signal: object) -> Closed | None:
+        """Report what the event table says ``signal`` means; returns the ``Closed`` to report
+        once the client is torn down, if the signal ends the link."""
+        event = nev.translate(signal, self._facts())
+        match event:
+            case None:
+                return None
+            case Closed():
+                with self._lock:
+                    self._closing = True  # from now on the runner never starts Go
+                if event.reason is not CloseReason.REQUESTED:
+                    self._log.debug("closing: {} {}", event.reason, event.detail)
+                return event
+            case Qr():
+                with self._lock:
+                    self._state = _State.PAIRING
+            case Paired(jid=jid):
                 self._jid = jid
                 self._log.info("paired as {}", jid)
-                self._emit(Paired(self.generation, jid))
-            case nev.LoggedIn():
+            case Connected():
                 with self._lock:
                     self._state = _State.CONNECTED
-                self._emit(Connected(self.generation, self._jid or self._me() or ""))
-            case nev.Inbound():
-                self._emit(
-                    MessageReceived(
-                        self.generation, outcome.message_id, outcome.sender, outcome.text
-                    )
-                )
-            case nev.Garbled():
-                self._emit(Undecryptable(self.generation, outcome.message_id, outcome.sender))
+        self._emit(event)
         return None
 
-    def _begin_close(self, close: nev.Close, do_logout: bool = False) -> tuple[nev.Close, bool]:
-        with self._lock:
-            self._closing = True  # from now on the runner never starts Go
-        if close.reason is not CloseReason.REQUESTED:
-            self._log.debug("closing: {} {}", close.reason, close.detail)
-        return close, do_logout
+    def _facts(self) -> nev.LinkFacts:
+        return nev.LinkFacts(self.generation, self._jid or self._me() or "", self._wall_clock())
 
     def _teardown(self, do_logout: bool) -> None:
         """disconnect → is_connected check → stop; then wait (bounded) for connect() to end."""
@@ -424,26 +381,18 @@ class NeonizeLink:
         """Report messages that arrived before the client stopped (they are acked already)."""
         while True:
             try:
-                kind, value = self._inbox.get_nowait()
+                signal = self._inbox.get_nowait()
             except queue.Empty:
                 return
-            if kind != "event":
-                continue
-            outcome = nev.interpret(value, self._wall_clock())
-            if isinstance(outcome, nev.Inbound):
-                self._emit(
-                    MessageReceived(
-                        self.generation, outcome.message_id, outcome.sender, outcome.text
-                    )
-                )
-            elif isinstance(outcome, nev.Garbled):
-                self._emit(Undecryptable(self.generation, outcome.message_id, outcome.sender))
+            event = nev.translate(signal, self._facts())
+            if isinstance(event, MessageReceived | Undecryptable):
+                self._emit(event)
 
     def _me(self) -> str | None:
         me = getattr(self.client, "me", None)
         if me is None or not me.HasField("JID"):
             return None
-        return nev.jid_string(me.JID)
+        return jid_string(me.JID)
 
     def _emit(self, event: LinkEvent) -> None:
         try:
@@ -454,24 +403,3 @@ class NeonizeLink:
     def __repr__(self) -> str:
         return f"NeonizeLink(uuid={self.uuid!r}, state={self._state.value})"
 
-
-def recipient_jid(to: str) -> Any:
-    """The JID proto of a recipient given as phone digits or ``user[:device]@server``."""
-    from neonize.proto.Neonize_pb2 import JID
-
-    text = to.strip()
-    if "@" in text:
-        user, _agent, _device, server = parse_jid(text)
-    else:
-        user, server = "".join(ch for ch in text if ch.isdigit()), "s.whatsapp.net"
-        if not user:
-            raise ValueError(f"not a phone number or JID: {to!r}")
-    return JID(User=user, RawAgent=0, Device=0, Integrator=0, Server=server, IsEmpty=False)
-
-
-def device_jid(jid: str) -> Any:
-    """The JID proto of a stored device JID, device number included (what GetDevice needs)."""
-    from neonize.proto.Neonize_pb2 import JID
-
-    user, agent, device, server = parse_jid(jid)
-    return JID(User=user, RawAgent=agent, Device=device, Integrator=0, Server=server, IsEmpty=False)

@@ -16,13 +16,8 @@ from loguru import logger
 from wamgr.transport.base import Closed, EventCallback, LinkEvent
 from wamgr.transport.neonize.auth import DeviceStore
 from wamgr.transport.neonize.gate import GoGate
-from wamgr.transport.neonize.link import (
-    ClientFactory,
-    HostStats,
-    LinkSettings,
-    NeonizeLink,
-    make_client,
-)
+from wamgr.transport.neonize.link import ClientFactory, LinkSettings, NeonizeLink, make_client
+from wamgr.transport.neonize.stats import HostStats
 
 
 class LocalNeonizeTransport:

@@ -4,11 +4,12 @@ neonize's Go core is not safe to share between many clients of one process (unlo
 maps, pairing clients whose thread never returns, a PostgreSQL connection leaked by every
 connect, crashes on some calls after stop; see docs/neonize.md). So the wamgr process never
 loads it. Links live in **host** child processes (``python -m
-wamgr.transport.neonize.host``), each serving up to ``neonize_tenants_per_host`` links over a
-socket pair with the same JSON-lines protocol as the simulator:
+wamgr.transport.neonize.host``), each serving up to ``tenants_per_host`` links (see
+:class:`~wamgr.transport.neonize.settings.NeonizeSettings`) over a socket pair with the same
+JSON-lines protocol as the simulator:
 
 - a link is placed on the first host with room, or a new host is started for it;
-- a host that has served ``neonize_host_connects`` links takes no new ones (it *retires*),
+- a host that has served ``host_connects`` links takes no new ones (it *retires*),
   and exits once its last link closed: that returns the PostgreSQL connections its
   connects leaked;
 - a host that dies (a Go crash, the watchdog, a kill) takes only its own links down: they
@@ -31,16 +32,14 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from loguru import logger
 
 from wamgr.transport.base import EventCallback, Link
 from wamgr.transport.neonize.auth import DeviceStore, store_url
+from wamgr.transport.neonize.settings import NeonizeSettings
 from wamgr.transport.remote import LinkChannel, RemoteLink
-
-if TYPE_CHECKING:
-    from wamgr.config import Config
 
 #: Seconds a host gets to close its links and exit once told to.
 HOST_EXIT_BUDGET_S = 12.0
@@ -67,16 +66,15 @@ class NeonizeTransport:
 
     def __init__(
         self,
-        config: Config,
-        database_url: str,
+        settings: NeonizeSettings,
         *,
         python: str = sys.executable,
         host_env: dict[str, str] | None = None,
     ):
-        self.store_url = store_url(config.auth_database_url or database_url)
+        """Hosts run ``python``; ``host_env`` adds to their environment (tests, benches)."""
+        self.settings = settings
+        self.store_url = store_url(settings.auth_database_url)
         self.devices = DeviceStore(self.store_url)
-        self.tenants_per_host = config.neonize_tenants_per_host
-        self.host_connects = config.neonize_host_connects
         self._python = python
         self._host_env = host_env or {}
         self._lock = threading.Lock()  # guards _hosts, _closed and every _Host's counters
@@ -162,7 +160,7 @@ class NeonizeTransport:
                     if not h.retiring
                     and not h.dismissed
                     and h.channel.alive
-                    and h.channel.link_count() < self.tenants_per_host
+                    and h.channel.link_count() < self.settings.tenants_per_host
                 ),
                 None,
             )
@@ -170,7 +168,7 @@ class NeonizeTransport:
                 host = self._start_host()
                 self._hosts.append(host)
             host.opened += 1
-            if host.opened >= self.host_connects:
+            if host.opened >= self.settings.host_connects:
                 host.retiring = True
             host.channel.reserve(link)
             return host.channel

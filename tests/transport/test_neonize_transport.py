@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
-from wamgr import Config, TenantState
+from wamgr import TenantState
 from wamgr.status import Desired
 from wamgr.store.db import Database
 from wamgr.store.tenants import TenantStore
-from wamgr.transport.neonize import NeonizeTransport
+from wamgr.transport.neonize import NeonizeSettings, NeonizeTransport
 
 S = TenantState
 JID_A = "15550001111:7@s.whatsapp.net"
@@ -30,9 +30,8 @@ def neonize(database_url: str) -> Iterator[Callable[..., NeonizeTransport]]:
     """Make NeonizeTransports on this test's database; every one is closed at the end."""
     made: list[NeonizeTransport] = []
 
-    def make(host_env: dict[str, str] | None = None, **settings: object) -> NeonizeTransport:
-        config = Config(database_url=database_url, **settings)  # type: ignore[arg-type]
-        transport = NeonizeTransport(config, database_url, host_env=host_env)
+    def make(host_env: dict[str, str] | None = None, **settings: int) -> NeonizeTransport:
+        transport = NeonizeTransport(NeonizeSettings(database_url, **settings), host_env=host_env)
         made.append(transport)
         return transport
 
@@ -152,7 +151,7 @@ def test_a_dead_host_costs_only_its_own_links(make_manager, neonize, clock):
                 "HTTPS_PROXY": f"http://127.0.0.1:{port}",
                 "WAMGR_NEONIZE_GATE_STUCK_S": "4",
             },
-            neonize_tenants_per_host=1,
+            tenants_per_host=1,
         )
         mgr = make_manager(transport=transport)
         mgr.connect("t1")
