@@ -28,7 +28,6 @@ from wamgr.actors.tenant import TenantActor, TenantServices
 from wamgr.api.metrics import Metrics
 from wamgr.api.signing import decode_secret
 from wamgr.api.webhooks import WebhookSender
-from wamgr.claimer import Claimer
 from wamgr.clock import SystemClock
 from wamgr.config import Config
 from wamgr.errors import (
@@ -40,8 +39,7 @@ from wamgr.errors import (
     UnknownTenant,
     WamgrError,
 )
-from wamgr.events import EventDispatcher, InboundMessage, StatusEvent, Subscriber
-from wamgr.scheduler import Scheduler
+from wamgr.events import InboundMessage, StatusEvent, Subscriber
 from wamgr.status import (
     Desired,
     TenantState,
@@ -49,17 +47,21 @@ from wamgr.status import (
     normalise_phone,
     validate_tenant_id,
 )
-from wamgr.store.commands import Command, CommandListener, CommandStore
+from wamgr.store.commands import Command, CommandStore
 from wamgr.store.db import Database, open_database
 from wamgr.store.inbound import InboundLog
 from wamgr.store.leases import LeaseStore
 from wamgr.store.locks import ProcessingLocks
 from wamgr.store.outbox import Outbox, message_event
-from wamgr.store.status_writer import StatusWriter
 from wamgr.store.tenants import TenantStore
-from wamgr.sweeper import Sweeper
 from wamgr.transport import resolve_transport
 from wamgr.transport.base import MessageReceived, Transport
+from wamgr.workers.claimer import Claimer
+from wamgr.workers.command_listener import CommandListener
+from wamgr.workers.dispatcher import EventDispatcher
+from wamgr.workers.scheduler import Scheduler
+from wamgr.workers.status_writer import StatusWriter
+from wamgr.workers.sweeper import Sweeper
 
 #: Seconds ``stop()`` gives links to close and leases to be released, in all.
 STOP_BUDGET_S = 20.0
@@ -151,6 +153,7 @@ class ConnectionManager:
         self._start_locks_and_inbound(self._db)  # before any tenant can receive a message
         self._transport, self._owns_transport = resolve_transport(cfg, url)
         self._scheduler = Scheduler(self._clock)
+        self._scheduler.start()  # before the actors: the supervisor and keeper schedule on it
         self._outbox = Outbox(self._db)
         self._commands = CommandStore(self._db)
         if cfg.webhook_urls:
@@ -171,7 +174,9 @@ class ConnectionManager:
             endpoints=cfg.webhook_urls,
             on_events_written=self._webhooks.wake if self._webhooks else None,
         )
+        self._writer.start()  # before any tenant exists to submit a status
         self._dispatcher = EventDispatcher()
+        self._dispatcher.start()
         self._supervisor = SupervisorActor.start(cfg, self._clock, self._scheduler)
         self._keeper = LeaseKeeper.start(
             cfg, self._clock, self._scheduler, self.leases_store, self.metrics
@@ -208,7 +213,8 @@ class ConnectionManager:
         if cfg.claim_tenants:  # off for one-tenant tools such as `wamgr pair`
             self._claimer.start()  # its first pass restores what should be connected
         self._listener = CommandListener(self._commands, url, cfg.instance_id, self._apply_command)
-        self._listener.start(cfg.call_timeout_s)
+        self._listener.start()
+        self._listener.wait_listening(cfg.call_timeout_s)  # else commands arrive by polling
         if self._webhooks is not None:
             self._webhooks.start()  # deliveries left from before a restart go first
 
@@ -226,17 +232,25 @@ class ConnectionManager:
         logger.info("manager {} stopped", self.config.instance_id)
 
     def _teardown(self, timeout: float) -> None:
+        """Stop everything ``_start`` started (or the part it got to), in this order, within
+        ``timeout`` seconds in all: each step gets what is left of the budget. Every worker
+        stops the same way, ``stop(left())``, and is safe to stop if it never started."""
         end = time.monotonic() + timeout
 
         def left() -> float:
             return max(0.1, end - time.monotonic())
 
+        # 1. The workers that bring work in, first: a command from another instance or a
+        # claim pass would otherwise connect a tenant while the links below are closing.
         if self._listener is not None:
             self._listener.stop(left())
         if self._claimer is not None:
             self._claimer.stop(left())
+        # 2. Housekeeping, while the database is still there; nothing below depends on it.
         if self._sweeper is not None:
             self._sweeper.stop(left())
+        # 3. Close every link without logout, then release the leases of those that closed
+        # (a link still open keeps its lease until it expires: no second socket is possible).
         if self._registry is not None:
             try:
                 by_id = self._registry.ask(m.AllTenants(), timeout=left())
@@ -260,6 +274,9 @@ class ConnectionManager:
             others = [*tenants, self._registry]
         else:
             others = []
+        # 4. The actors (the keeper ends its renewal thread as it stops). They go before the
+        # workers they use: the supervisor and keeper schedule timers, tenants submit their
+        # last statuses, the registry publishes their last events.
         for ref in [*others, self._supervisor, self._keeper]:
             if ref is not None:
                 with contextlib.suppress(pykka.ActorDeadError):
@@ -267,14 +284,22 @@ class ConnectionManager:
         for ref in [*others, self._supervisor, self._keeper]:
             if ref is not None:
                 ref.actor_stopped.wait(left())
+        # 5. The scheduler: no actor is left to be told when a timer fires.
         if self._scheduler is not None:
             self._scheduler.stop(left())
+        # 6. The status writer writes the tenants' last statuses (and their webhook events)
+        # while the database is still open.
         if self._writer is not None:
             self._writer.stop(left())
+        # 7. Webhooks after the writer, whose last batch may have added events; what is not
+        # sent now stays in the outbox and is sent after the next start.
         if self._webhooks is not None:
-            self._webhooks.stop(left())  # what it has not sent is sent after the next start
+            self._webhooks.stop(left())
+        # 8. The dispatcher last of the threads: it hands subscribers every event published
+        # up to here (the tenants going to stopped included).
         if self._dispatcher is not None:
             self._dispatcher.stop(left())
+        # 9. What the threads above used: the transport (if ours), then the database.
         if self._transport is not None and self._owns_transport:
             self._transport.close()
         if self._close_db is not None:
