@@ -51,9 +51,9 @@ class WorkerStopped(RuntimeError):
 class Worker:
     """A named daemon thread that runs :meth:`iterate` until :meth:`stop`.
 
-    ``clock`` measures the waits between iterations (a virtual clock in tests: every advance
-    ends a wait, and :meth:`iterate` re-checks what is due). State the base class owns is
-    prefixed ``_worker_`` so subclasses cannot collide with it.
+    ``clock`` measures the waits between iterations (on a virtual clock, the next iteration
+    runs once a test advances it to the due time). State the base class owns is prefixed
+    ``_worker_`` so subclasses cannot collide with it.
     """
 
     #: What one iteration is called in the log ("claim pass", "sweep", ...).
