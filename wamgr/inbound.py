@@ -14,7 +14,6 @@ anyway: a possible duplicate is better than a lost customer message.
 from __future__ import annotations
 
 import queue
-import threading
 from collections.abc import Callable, Sequence
 
 from loguru import logger
@@ -25,12 +24,13 @@ from wamgr.store.inbound import InboundLog
 from wamgr.store.outbox import Outbox
 from wamgr.transport.base import MessageReceived
 from wamgr.webhooks.events import message_event
+from wamgr.workers.base import Worker
 
-_STOP = object()
 
+class InboundPipeline(Worker):
+    """A worker that records inbound messages once and hands new ones on."""
 
-class InboundPipeline:
-    """A named thread that records inbound messages once and hands new ones on."""
+    what = "inbound message"
 
     def __init__(
         self,
@@ -41,33 +41,26 @@ class InboundPipeline:
         on_outbox_rows: Callable[[], None] | None = None,
         name: str = "wamgr-inbound",
     ):
+        super().__init__(name)
         self._inbound = inbound
         self._outbox = outbox
         self._endpoints = list(endpoints)
         self._publish = publish
         self._on_outbox_rows = on_outbox_rows
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def start(self) -> None:
-        """Start the thread."""
-        self._thread.start()
+        self._queue: queue.SimpleQueue[tuple[str, MessageReceived]] = queue.SimpleQueue()
 
     def submit(self, tenant_id: str, message: MessageReceived) -> None:
         """Queue a message a tenant's link received; never blocks."""
         self._queue.put((tenant_id, message))
+        self.wake()
 
-    def stop(self, timeout: float) -> bool:
-        """Handle what is queued, then end the thread within ``timeout`` seconds; returns
-        whether it ended."""
-        if not self._thread.is_alive():
-            return True
-        self._queue.put(_STOP)
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            logger.warning("inbound pipeline did not finish within {:g} s", timeout)
-            return False
-        return True
+    def iterate(self) -> None:
+        """Handle everything queued, in order; then wait to be woken by :meth:`submit`."""
+        self._handle_queued()
+
+    def on_stop(self) -> None:
+        """Handle what was queued before the stop (the tenants' links are closed by then)."""
+        self._handle_queued()
 
     def handle(self, tenant_id: str, message: MessageReceived) -> None:
         """Record one message and, if it is new, publish it to the subscribers."""
@@ -95,12 +88,12 @@ class InboundPipeline:
             )
             return True
 
-    def _run(self) -> None:
+    def _handle_queued(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is _STOP:
+            try:
+                tenant_id, message = self._queue.get_nowait()
+            except queue.Empty:
                 return
-            tenant_id, message = item  # type: ignore[misc]
             try:
                 self.handle(tenant_id, message)
             except Exception:

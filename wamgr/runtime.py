@@ -28,30 +28,32 @@ from wamgr.actors.leases import LeaseKeeper
 from wamgr.actors.registry import RegistryActor
 from wamgr.actors.supervisor import SupervisorActor
 from wamgr.actors.tenant import TenantActor, TenantServices
-from wamgr.claimer import Claimer
 from wamgr.clock import Clock
 from wamgr.config import Config
 from wamgr.errors import WamgrError
-from wamgr.events import EventDispatcher, StatusEvent
+from wamgr.events import StatusEvent
 from wamgr.inbound import InboundPipeline
 from wamgr.local_tenants import LocalTenants
 from wamgr.metrics import Metrics
 from wamgr.routing import CommandRouter
-from wamgr.scheduler import Scheduler
 from wamgr.status import TenantStatus
-from wamgr.store.commands import CommandListener, CommandStore
+from wamgr.store.commands import CommandStore
 from wamgr.store.db import Database, open_database
 from wamgr.store.inbound import InboundLog
 from wamgr.store.leases import LeaseStore
 from wamgr.store.locks import ProcessingLocks
 from wamgr.store.outbox import Outbox
-from wamgr.store.status_writer import StatusWriter
 from wamgr.store.tenants import TenantStore
-from wamgr.sweeper import Sweeper
 from wamgr.transport import resolve_transport
 from wamgr.transport.base import Transport
 from wamgr.webhooks.sender import WebhookSender
 from wamgr.webhooks.signing import decode_secret
+from wamgr.workers.claimer import Claimer
+from wamgr.workers.command_listener import CommandListener
+from wamgr.workers.dispatcher import EventDispatcher
+from wamgr.workers.scheduler import Scheduler
+from wamgr.workers.status_writer import StatusWriter
+from wamgr.workers.sweeper import Sweeper
 
 #: Seconds ``stop()`` gives links to close and leases to be released, in all.
 STOP_BUDGET_S = 20.0
@@ -153,14 +155,17 @@ class Runtime:
 
         # The scheduler outlives the actors that set timers on it.
         self.scheduler = Scheduler(self.clock)
+        self.scheduler.start()
         push("the scheduler", self.scheduler.stop)
 
         # Subscribers get events from the registry and the inbound pipeline: it ends after
         # both, delivering what they queued.
         self.dispatcher = EventDispatcher()
+        self.dispatcher.start()
         push("the event dispatcher", self.dispatcher.stop)
 
-        # Webhooks are built here (the status writer wakes them) but start delivering last.
+        # Webhooks: the status writer and the inbound pipeline add outbox rows until they end,
+        # so delivery ends after them; what is not sent then stays for the next start.
         if cfg.webhook_urls:
             self.webhooks = WebhookSender(
                 self.outbox,
@@ -173,6 +178,8 @@ class Runtime:
                 max_attempts=cfg.webhook_max_attempts,
                 metrics=self.metrics,
             )
+            self.webhooks.start()  # deliveries left from before a restart go first
+            push("webhook delivery", self.webhooks.stop)
         wake_webhooks = self.webhooks.wake if self.webhooks is not None else None
 
         # Tenants submit statuses and inbound messages until their last link has closed, so
@@ -183,6 +190,7 @@ class Runtime:
             endpoints=cfg.webhook_urls,
             on_events_written=wake_webhooks,
         )
+        self.writer.start()
         push("the status writer", self.writer.stop)
         self.inbound = InboundPipeline(
             self.inbound_log,
@@ -253,14 +261,9 @@ class Runtime:
         self.listener = CommandListener(
             self.commands, self.db.url, cfg.instance_id, self.router.apply
         )
-        self.listener.start(cfg.call_timeout_s)
+        self.listener.start()
         push("the command listener", self.listener.stop)
-
-        # Deliveries left from before a restart go out first; on stop, what is not sent yet
-        # stays in the outbox for the next start.
-        if self.webhooks is not None:
-            self.webhooks.start()
-            push("webhook delivery", self.webhooks.stop)
+        self.listener.wait_listening(cfg.call_timeout_s)  # else commands arrive by polling
 
     def _publish_status(self, new: TenantStatus, old: TenantStatus | None) -> None:
         """Hand a change of state to the subscribers (called on the registry's thread)."""

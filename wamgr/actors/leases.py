@@ -28,8 +28,8 @@ from wamgr.actors.base import DispatchingActor
 from wamgr.clock import Clock
 from wamgr.config import Config
 from wamgr.errors import WamgrError
-from wamgr.scheduler import Scheduler
 from wamgr.store.leases import LeaseStore
+from wamgr.workers.scheduler import Scheduler
 
 if TYPE_CHECKING:
     from wamgr.metrics import Metrics

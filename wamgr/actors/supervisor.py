@@ -19,7 +19,7 @@ from wamgr.actors.base import DispatchingActor
 from wamgr.actors.messages import ApplyDecision, LinkClosed, RetryDue
 from wamgr.clock import Clock
 from wamgr.config import Config
-from wamgr.scheduler import Scheduler
+from wamgr.workers.scheduler import Scheduler
 
 
 class SupervisorActor(DispatchingActor):

@@ -43,7 +43,6 @@ from wamgr.config import Config
 from wamgr.errors import DatabaseUnavailable, NotConnected, NotPairing
 from wamgr.status import Desired, TenantState, TenantStatus
 from wamgr.store.leases import LeaseStore
-from wamgr.store.status_writer import StatusWriter
 from wamgr.store.tenants import TenantStore
 from wamgr.transport.base import (
     Closed,
@@ -58,6 +57,7 @@ from wamgr.transport.base import (
     Transport,
     Undecryptable,
 )
+from wamgr.workers.status_writer import StatusWriter
 
 if TYPE_CHECKING:
     from wamgr.metrics import Metrics

@@ -4,26 +4,24 @@ Any instance, and the CLI, can be asked to connect, reconnect, disconnect or log
 tenant; only the instance holding the tenant's lease can act on its socket. The asker writes
 the desired state, then :meth:`CommandStore.send` writes a command row addressed to the live
 lease holder and wakes it with ``NOTIFY wamgr_commands, '<holder>'``, both in ONE statement.
-Every manager runs a :class:`CommandListener` on a dedicated connection that takes the rows
-addressed to it (or to any instance) and hands them to the manager.
+Every manager runs a command listener (:mod:`wamgr.workers.command_listener`) on a dedicated
+connection (a :class:`CommandChannel`) that takes the rows addressed to it (or to any
+instance) and hands them to the manager.
 
 A notification can be missed (the listening connection was being re-opened), so the listener
-also looks for rows every ``poll_s``. A command not taken within :data:`COMMAND_TTL_S` is
+also looks for rows every few seconds. A command not taken within :data:`COMMAND_TTL_S` is
 dropped: its target is gone, and the claim loop and the desired state take over from there.
 """
 
 from __future__ import annotations
 
-import contextlib
 import enum
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
-from loguru import logger
 
-from wamgr.errors import WamgrError
+from wamgr.errors import DatabaseUnavailable
 from wamgr.store.db import Database
 
 #: The NOTIFY channel; the payload is the target instance id, or ANY_INSTANCE.
@@ -32,10 +30,6 @@ CHANNEL = "wamgr_commands"
 ANY_INSTANCE = "*"
 #: Seconds after which a command nobody took is dropped.
 COMMAND_TTL_S = 60.0
-#: Seconds between two looks for commands when no notification came.
-POLL_S = 5.0
-#: Seconds to wait before re-opening a listening connection that failed.
-RECONNECT_DELAY_S = 1.0
 
 
 class Command(enum.StrEnum):
@@ -134,95 +128,42 @@ class CommandStore:
             conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, instance_id))
 
 
-class CommandListener:
-    """A named thread that LISTENs on its own connection and runs the commands sent to us.
+class CommandChannel:
+    """A dedicated connection that LISTENs for the commands sent to one instance.
 
-    ``apply(tenant_id, command)`` runs on this thread; one that raises is logged and the
-    next command goes on.
+    It is not from the pool: a LISTEN lives as long as its connection. Opening it raises
+    DatabaseUnavailable if the database cannot be reached.
     """
 
-    def __init__(
-        self,
-        store: CommandStore,
-        database_url: str,
-        instance_id: str,
-        apply: Callable[[str, Command], None],
-        *,
-        poll_s: float = POLL_S,
-        connect_timeout_s: float = 10.0,
-        name: str = "wamgr-commands",
-    ):
-        self._store = store
-        self._url = database_url
+    def __init__(self, database_url: str, instance_id: str, *, connect_timeout_s: float):
         self._me = instance_id
-        self._apply = apply
-        self._poll_s = poll_s
-        self._connect_timeout_s = connect_timeout_s
-        self._stop = threading.Event()
-        self._listening = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def start(self, timeout: float) -> None:
-        """Start listening; returns once LISTEN is in place (or ``timeout`` passed)."""
-        self._thread.start()
-        if not self._listening.wait(timeout):
-            logger.warning(
-                "the command listener is not listening yet; commands from other instances "
-                "are picked up every {:g} s until it is",
-                self._poll_s,
+        try:
+            self._conn = psycopg.connect(
+                database_url, autocommit=True, connect_timeout=max(1, int(connect_timeout_s))
             )
+        except psycopg.Error as exc:
+            raise DatabaseUnavailable(str(exc).strip()) from exc
+        try:
+            self._conn.execute(f"LISTEN {CHANNEL}")
+        except psycopg.Error as exc:
+            self._conn.close()
+            raise DatabaseUnavailable(str(exc).strip()) from exc
 
-    def stop(self, timeout: float) -> None:
-        """End the thread, waiting at most ``timeout`` seconds."""
-        self._stop.set()
-        if not self._thread.is_alive():
-            return
-        with contextlib.suppress(WamgrError):  # else the poll timeout ends the wait
-            self._store.wake(self._me)
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            logger.warning("command listener did not finish within {:g} s", timeout)
+    def wait(self, timeout_s: float, give_up: Callable[[], bool] = lambda: False) -> bool:
+        """Wait at most ``timeout_s`` seconds for a notification addressed to this instance
+        (or to any); returns whether one came. ``give_up()`` is asked at every notification
+        (for anyone) and ends the wait when true. Raises DatabaseUnavailable if the connection
+        broke (close it and open a new channel)."""
+        try:
+            for notify in self._conn.notifies(timeout=timeout_s):
+                if notify.payload in (self._me, ANY_INSTANCE):
+                    return True
+                if give_up():
+                    return False
+        except psycopg.Error as exc:
+            raise DatabaseUnavailable(str(exc).strip()) from exc
+        return False
 
-    def run_once(self) -> int:
-        """Take and apply the commands waiting for us; returns how many ran."""
-        commands = self._store.take(self._me)
-        for pending in commands:
-            log = logger.bind(tenant=pending.tenant_id)
-            log.info("{} asked by {}", pending.command, pending.sender or "the CLI")
-            try:
-                self._apply(pending.tenant_id, pending.command)
-            except WamgrError as exc:
-                log.warning("{} failed: {}", pending.command, exc.format_message())
-            except Exception:
-                log.exception("{} failed", pending.command)
-        return len(commands)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(
-                    self._url, autocommit=True, connect_timeout=int(self._connect_timeout_s)
-                ) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    self._listening.set()
-                    self._listen(conn)
-            except (psycopg.Error, WamgrError) as exc:
-                if self._stop.is_set():
-                    return
-                logger.warning(
-                    "command listener: {}; listening again in {:g} s",
-                    str(exc).strip(),
-                    RECONNECT_DELAY_S,
-                )
-                self._stop.wait(RECONNECT_DELAY_S)
-
-    def _listen(self, conn: psycopg.Connection) -> None:
-        passes = 0
-        while not self._stop.is_set():
-            self.run_once()
-            passes += 1
-            if passes % 12 == 1:  # now and then (a minute at the default poll)
-                self._store.drop_stale()
-            for notify in conn.notifies(timeout=self._poll_s):
-                if notify.payload in (self._me, ANY_INSTANCE) or self._stop.is_set():
-                    break
+    def close(self) -> None:
+        """Close the connection (its LISTEN ends with it)."""
+        self._conn.close()

@@ -19,7 +19,6 @@ share its rows (claims skip each other's).
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ from loguru import logger
 from wamgr.errors import WamgrError
 from wamgr.store.outbox import Outbox, OutboxRow
 from wamgr.webhooks.signing import sign
+from wamgr.workers.base import AT_ONCE, Worker
 
 if TYPE_CHECKING:
     from wamgr.metrics import Metrics
@@ -89,8 +89,10 @@ def shown_url(url: str) -> str:
     return f"{parts.scheme}://{host}{parts.path}"
 
 
-class WebhookSender:
+class WebhookSender(Worker):
     """Posts the outbox rows of ``endpoints`` until stopped; one per manager with webhooks."""
+
+    what = "webhook delivery pass"
 
     def __init__(
         self,
@@ -107,6 +109,7 @@ class WebhookSender:
         poll_s: float = POLL_S,
         name: str = "wamgr-webhooks",
     ):
+        super().__init__(name)
         self._outbox = outbox
         self._worker = worker_id
         self._endpoints = list(endpoints)
@@ -118,15 +121,13 @@ class WebhookSender:
         self._metrics = metrics
         self._poll_s = poll_s
         self._random = random.Random()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
+        self._passes = 0
         self._client = httpx.Client(
             timeout=timeout_s, follow_redirects=False, headers={"user-agent": USER_AGENT}
         )
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def start(self) -> None:
-        """Start delivering; rows left from before a restart go first."""
+    def on_start(self) -> None:
+        """Warn about disabled endpoints; then rows left from before a restart go first."""
         try:
             for url, (at, reason) in self._outbox.disabled_endpoints().items():
                 if url in self._endpoints:
@@ -139,21 +140,14 @@ class WebhookSender:
                     )
         except WamgrError as exc:
             logger.warning("could not read disabled webhook endpoints: {}", exc.format_message())
-        self._thread.start()
 
-    def wake(self) -> None:
-        """New rows were written: look at once. Never blocks."""
-        self._wake.set()
-
-    def stop(self, timeout: float) -> None:
-        """End the thread after the delivery under way (waiting at most ``timeout`` s)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                logger.warning("webhook sender did not finish within {:g} s", timeout)
-        self._client.close()
+    def stop(self, timeout: float) -> bool:
+        """End the thread after the delivery under way (waiting at most ``timeout`` s), then
+        close the HTTP client; returns whether the thread ended."""
+        ended = super().stop(timeout)
+        if ended:
+            self._client.close()
+        return ended
 
     def run_once(self) -> int:
         """Claim due rows and post them; returns how many were attempted."""
@@ -161,7 +155,7 @@ class WebhookSender:
         rows = self._outbox.claim_due(self._worker, self._endpoints, BATCH, claim_s)
         disabled: set[str] = set()
         for index, row in enumerate(rows):
-            if self._stop.is_set():
+            if self.stopping:
                 self._outbox.unclaim([r.id for r in rows[index:]])
                 return index
             if row.endpoint not in disabled and not self._deliver(row):
@@ -170,28 +164,24 @@ class WebhookSender:
 
     # --- internals ----------------------------------------------------------------------
 
-    def _run(self) -> None:
-        passes = 0
-        while not self._stop.is_set():
-            wait = self._poll_s
-            try:
-                attempted = self.run_once()
-                count, due = self._outbox.pending(self._endpoints)
-                if self._metrics is not None:
-                    self._metrics.webhook_queue_depth(count)
-                if passes % 1000 == 0:
-                    self._outbox.sweep(RETENTION_S)
-                passes += 1
-                if attempted:
-                    continue
-                if due is not None:
-                    wait = max(0.01, min(due, self._poll_s))
-            except WamgrError as exc:
-                logger.warning("webhook delivery pass failed: {}", exc.format_message())
-            except Exception:
-                logger.exception("webhook delivery pass failed")
-            self._wake.wait(wait)
-            self._wake.clear()
+    def iterate(self) -> float:
+        """A delivery pass; the next one at once if this one sent something, else when the
+        next row is due (at most ``poll_s`` on; :meth:`wake` ends the wait early)."""
+        attempted = self.run_once()
+        count, due = self._outbox.pending(self._endpoints)
+        if self._metrics is not None:
+            self._metrics.webhook_queue_depth(count)
+        if self._passes % 1000 == 0:
+            self._outbox.sweep(RETENTION_S)
+        self._passes += 1
+        if attempted:
+            return AT_ONCE
+        return self.after(self._poll_s if due is None else max(0.01, min(due, self._poll_s)))
+
+    def on_failure(self, exc: Exception) -> float:
+        """Log the failed pass (the base class's way); the next one in ``poll_s``."""
+        super().on_failure(exc)
+        return self.after(self._poll_s)
 
     def _deliver(self, row: OutboxRow) -> bool:
         """Post one row and settle it; False if the endpoint is gone (410) and was disabled."""

@@ -16,9 +16,9 @@ import pykka
 from loguru import logger
 
 from wamgr.errors import WamgrError
-from wamgr.periodic import PeriodicWorker
 from wamgr.status import TenantState
 from wamgr.store.tenants import TenantStore
+from wamgr.workers.periodic import PeriodicWorker
 
 #: Local states in which a claimable tenant is (re)connected by the loop.
 _RECLAIMABLE = frozenset({TenantState.STANDBY, TenantState.STOPPED})

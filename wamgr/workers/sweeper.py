@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from loguru import logger
 
-from wamgr.periodic import PeriodicWorker
 from wamgr.store.inbound import InboundLog
 from wamgr.store.locks import ProcessingLocks
+from wamgr.workers.periodic import PeriodicWorker
 
 
 class Sweeper(PeriodicWorker):

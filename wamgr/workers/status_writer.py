@@ -1,7 +1,8 @@
 """Writes tenant status changes to PostgreSQL off the actors' threads, in batches.
 
 Tenant actors hand every status change to :meth:`StatusWriter.submit` and go on; one named
-thread writes what has piled up in one transaction. Several changes of one tenant between two
+worker writes what has piled up in one transaction (the SQL is
+:meth:`~wamgr.store.tenants.TenantStore.write_statuses`). Several changes of one tenant between two
 writes collapse into the newest (with the oldest ``old_state`` kept for the history row), so a
 burst of 10,000 tenants starting costs a handful of transactions, not 10,000.
 
@@ -21,6 +22,7 @@ from wamgr.status import TenantStatus
 from wamgr.store.outbox import WebhookEvent
 from wamgr.store.tenants import TenantStore
 from wamgr.webhooks.events import status_event
+from wamgr.workers.base import AT_ONCE, Worker
 
 #: Seconds to wait before retrying a batch the database refused.
 RETRY_DELAY_S = 1.0
@@ -28,12 +30,15 @@ RETRY_DELAY_S = 1.0
 MAX_PENDING_EVENTS = 100_000
 
 
-class StatusWriter:
-    """A queue of status changes, coalesced per tenant, drained by one thread.
+class StatusWriter(Worker):
+    """A queue of status changes, coalesced per tenant, drained by one worker.
 
     ``writer`` is this instance's id: changes of tenants whose live lease another instance
-    holds are not written (see :meth:`TenantStore.write_statuses`).
+    holds are not written (see :meth:`TenantStore.write_statuses`). Changes submitted before
+    :meth:`start` wait for it; :meth:`stop` writes what is pending once more, then ends.
     """
+
+    what = "status write"
 
     def __init__(
         self,
@@ -44,6 +49,7 @@ class StatusWriter:
         endpoints: Sequence[str] = (),
         on_events_written: Callable[[], None] | None = None,
     ):
+        super().__init__(name)
         self._tenants = tenants
         self._writer = writer
         self._endpoints = tuple(endpoints)
@@ -51,13 +57,8 @@ class StatusWriter:
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[TenantStatus, str | None]] = {}
         self._events: list[WebhookEvent] = []
-        self._wakeup = threading.Event()
         self._idle = threading.Event()
         self._idle.set()
-        self._stopping = False
-        self._stop_requested = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
 
     def submit(self, status: TenantStatus, old_state: str | None) -> None:
         """Queue ``status`` for writing; never blocks on the database."""
@@ -71,63 +72,75 @@ class StatusWriter:
             if event is not None:
                 self._events.append(event)
             self._idle.clear()
-        self._wakeup.set()
+        self.wake()
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything submitted so far is written; returns False on timeout."""
-        self._wakeup.set()
+        self.wake()
         return self._idle.wait(timeout)
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Write what is pending, then end the thread (waiting at most ``timeout`` seconds)."""
-        with self._lock:
-            self._stopping = True
-        self._stop_requested.set()
-        self._wakeup.set()
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            logger.warning("status writer did not finish within {:g} s", timeout)
+    def iterate(self) -> float | None:
+        """Write what is pending in one transaction; then wait for the next :meth:`submit`.
 
-    def _run(self) -> None:
+        A batch the database refused is put back and tried again after
+        :data:`RETRY_DELAY_S` (submits in the meantime do not hurry it).
+        """
+        batch, events = self._take()
+        if batch and not self._write(batch, events):
+            self._put_back(batch, events)
+            self.pause(RETRY_DELAY_S)
+            return AT_ONCE
+        self._mark_idle()
+        return None  # a submit during the write has set the wake event: no wait then
+
+    def on_stop(self) -> None:
+        """Write what is pending once more; a refusal now drops it (the database may be gone
+        for good, and the next owner of each tenant writes its status anew)."""
         while True:
-            self._wakeup.wait()
-            with self._lock:
-                self._wakeup.clear()
-                batch = list(self._pending.values())
-                self._pending.clear()
-                events, self._events = self._events, []
-                stopping = self._stopping
-            if batch:
-                self._write(batch, events, stopping)
-            with self._lock:
-                if not self._pending:
-                    self._idle.set()
-                if self._stopping and not self._pending:
-                    return
+            batch, events = self._take()
+            if not batch:
+                break
+            self._write(batch, events)
+        self._mark_idle()
+
+    def _take(self) -> tuple[list[tuple[TenantStatus, str | None]], list[WebhookEvent]]:
+        with self._lock:
+            batch = list(self._pending.values())
+            self._pending.clear()
+            events, self._events = self._events, []
+        return batch, events
+
+    def _mark_idle(self) -> None:
+        with self._lock:
+            if not self._pending:
+                self._idle.set()
 
     def _write(
-        self,
-        batch: list[tuple[TenantStatus, str | None]],
-        events: list[WebhookEvent],
-        stopping: bool,
-    ) -> None:
+        self, batch: list[tuple[TenantStatus, str | None]], events: list[WebhookEvent]
+    ) -> bool:
+        """Write ``batch`` and its webhook events; False if the database refused them.
+
+        Any other failure is a bug: logged, and the batch dropped (retrying would not help).
+        """
         try:
             self._tenants.write_statuses(batch, self._writer, events, self._endpoints)
             if events and self._on_events_written is not None:
                 self._on_events_written()
         except DatabaseUnavailable as exc:
             logger.warning("could not write {} status changes: {}", len(batch), exc.detail)
-            if stopping:
-                return
-            with self._lock:
-                for status, old in batch:  # put back unless a newer status arrived meanwhile
-                    self._pending.setdefault(status.tenant_id, (status, old))
-                self._events[:0] = events  # older than whatever arrived meanwhile
-                if len(self._events) > MAX_PENDING_EVENTS:
-                    dropped = len(self._events) - MAX_PENDING_EVENTS
-                    del self._events[:dropped]
-                    logger.warning("dropped {} webhook events the database refused", dropped)
-            self._wakeup.set()
-            self._stop_requested.wait(RETRY_DELAY_S)
+            return False
         except Exception:
             logger.exception("status write failed; {} changes dropped", len(batch))
+        return True
+
+    def _put_back(
+        self, batch: list[tuple[TenantStatus, str | None]], events: list[WebhookEvent]
+    ) -> None:
+        with self._lock:
+            for status, old in batch:  # unless a newer status arrived meanwhile
+                self._pending.setdefault(status.tenant_id, (status, old))
+            self._events[:0] = events  # older than whatever arrived meanwhile
+            if len(self._events) > MAX_PENDING_EVENTS:
+                dropped = len(self._events) - MAX_PENDING_EVENTS
+                del self._events[:dropped]
+                logger.warning("dropped {} webhook events the database refused", dropped)

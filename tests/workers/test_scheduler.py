@@ -5,14 +5,18 @@ import threading
 import pytest
 
 from wamgr.clock import VirtualClock
-from wamgr.scheduler import Scheduler
+from wamgr.workers.base import WorkerStopped
+from wamgr.workers.scheduler import Scheduler
+
+WAIT_S = 5.0
 
 
 @pytest.fixture
 def scheduler(clock):
     s = Scheduler(clock)
+    s.start()
     yield s
-    s.stop()
+    assert s.stop(WAIT_S)
 
 
 def _recorder():
@@ -78,20 +82,39 @@ def test_a_new_earlier_task_wakes_the_loop(scheduler, clock):
     assert ran == ["now"]
 
 
-def test_stop_ends_the_thread_and_refuses_new_tasks(clock):
+def test_stop_drops_pending_tasks_ends_the_thread_and_refuses_new_tasks(clock):
     s = Scheduler(clock, name="wamgr-scheduler-test")
-    s.schedule(10.0, lambda: None)
-    s.stop(timeout=2)
+    s.start()
+    ran = threading.Event()
+    s.schedule(10.0, ran.set)
+    assert s.stop(timeout=WAIT_S)
     assert not any(t.name == "wamgr-scheduler-test" for t in threading.enumerate())
-    with pytest.raises(RuntimeError, match="stopped"):
+    assert s.pending() == 0
+    clock.advance(10.0)
+    assert not ran.is_set()
+    with pytest.raises(WorkerStopped, match="wamgr-scheduler-test is stopped"):
         s.schedule(1.0, lambda: None)
+
+
+def test_tasks_scheduled_before_start_run_once_it_starts(clock):
+    s = Scheduler(clock, name="wamgr-scheduler-early")
+    ran = threading.Event()
+    s.schedule(1.0, ran.set)
+    clock.advance(1.0)
+    assert not any(t.name == "wamgr-scheduler-early" for t in threading.enumerate())
+    s.start()
+    try:
+        assert ran.wait(WAIT_S)
+    finally:
+        assert s.stop(WAIT_S)
 
 
 def test_real_clock_runs_a_short_delay():
     s = Scheduler()
+    s.start()
     done = threading.Event()
     s.schedule(0.01, done.set)
     try:
         assert done.wait(2)
     finally:
-        s.stop()
+        assert s.stop(WAIT_S)

@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 
 import pytest
 
 from wamgr import Config, ConfigError
 from wamgr.errors import DatabaseUnavailable
-from wamgr.sweeper import Sweeper
+from wamgr.workers.sweeper import Sweeper
 
 #: Seconds a background sweep gets to show its effect.
 SWEEP_DEADLINE_S = 5.0
-
-
-def _eventually(condition: Callable[[], bool], what: str) -> None:
-    """Wait until ``condition()`` holds (another thread makes it so), at most a deadline."""
-    deadline = time.monotonic() + SWEEP_DEADLINE_S
-    pause = threading.Event()
-    while not condition():
-        assert time.monotonic() < deadline, f"not {what} within {SWEEP_DEADLINE_S:g} s"
-        pause.wait(0.02)
 
 
 def _inbound_rows(mgr) -> int:
@@ -31,7 +20,7 @@ def _inbound_rows(mgr) -> int:
 
 
 def test_manager_sweeps_expired_locks_and_old_ids_and_ends_its_sweeper(
-    make_manager, thread_baseline
+    make_manager, thread_baseline, wait_until
 ):
     mgr = make_manager(sweep_interval_s=0.05, inbound_retention_s=0.2)
     assert "wamgr-sweeper" in thread_baseline()
@@ -39,8 +28,12 @@ def test_manager_sweeps_expired_locks_and_old_ids_and_ends_its_sweeper(
     assert mgr.locks.claim("crashed", ttl=0.1) is not None
     assert mgr.seen("t1", "m1")
 
-    _eventually(lambda: [row.key for row in mgr.locks.all()] == ["live"], "lock swept")
-    _eventually(lambda: _inbound_rows(mgr) == 0, "inbound id swept")
+    wait_until(
+        lambda: [row.key for row in mgr.locks.all()] == ["live"],
+        SWEEP_DEADLINE_S,
+        "the expired lock to be swept",
+    )
+    wait_until(lambda: _inbound_rows(mgr) == 0, SWEEP_DEADLINE_S, "the inbound id to be swept")
     assert mgr.seen("t1", "m1")  # past the retention a delivery is new again
     assert live.release()
 
@@ -81,5 +74,5 @@ def test_a_failed_sweep_is_retried_next_interval():
     try:
         assert store.second_call.wait(SWEEP_DEADLINE_S)
     finally:
-        sweeper.stop(SWEEP_DEADLINE_S)
+        assert sweeper.stop(SWEEP_DEADLINE_S)
     assert not any(t.name == "wamgr-sweeper" and t.is_alive() for t in threading.enumerate())
