@@ -50,7 +50,7 @@ def test_a_start_that_fails_half_way_stops_what_it_started(make_manager, sim, mo
     first.stop()
     before = {t.ident for t in threading.enumerate()}
 
-    def broken(self, timeout: float) -> None:
+    def broken(self) -> None:
         raise RuntimeError("the listener could not start")
 
     monkeypatch.setattr("wamgr.runtime.CommandListener.start", broken)
