@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from wamgr import PairingFailed, TenantState
-from wamgr.pairing import MEDIA_TYPES, pair_tenant, qr_png, qr_svg, qr_text, render
+from wamgr.cli.pairing import pair_tenant
+from wamgr.qr import MEDIA_TYPES, qr_png, qr_svg, qr_text, render
 from wamgr.transport.sim import SimWhatsApp
 
 CODE = "2@abcDEF123,xyz+/=,key1,key2"

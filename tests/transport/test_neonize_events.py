@@ -326,7 +326,7 @@ def test_a_pairing_that_ends_badly(make_manager, fake_neonize, status, state, de
 
 def test_wamgr_pair_reports_a_qr_nobody_scanned(make_manager, fake_neonize):
     from wamgr import PairingFailed
-    from wamgr.pairing import pair_tenant
+    from wamgr.cli.pairing import pair_tenant
 
     mgr = make_manager(transport=fake_neonize.transport)
     shown: list[str] = []

@@ -31,7 +31,7 @@ from loguru import logger
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from wamgr import pairing
+from wamgr import qr as pairing
 from wamgr.errors import (
     ApiKeyRequired,
     ConfigError,
