@@ -121,12 +121,16 @@ class StopSignals:
         """Whether a stop signal has arrived."""
         return self._requested.is_set()
 
-    def wait(self) -> signal.Signals:
-        """Block until the first stop signal has arrived, and return it."""
-        while not self._requested.wait(WAIT_SLICE_S):
-            pass
-        assert self._first is not None
-        return self._first
+    def wait(self, timeout: float | None = None) -> signal.Signals | None:
+        """Block until the first stop signal has arrived and return it; None if ``timeout``
+        seconds pass first (None: no limit)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:  # in slices: no wake-up that never comes can keep this thread asleep
+            left = WAIT_SLICE_S if deadline is None else deadline - time.monotonic()
+            if self._requested.wait(max(0.0, min(left, WAIT_SLICE_S))):
+                return self._first
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
 
     # --- the watcher thread ----------------------------------------------------------------
 
