@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from click.testing import CliRunner
 
 from wamgr.cli import main
 from wamgr.cli.main import SERVE_STOP_BUDGET_S
+from wamgr.cli.signals import FORCED_EXIT_BASE
 
 from .conftest import Wamgr, explain, ok, stored_statuses
 
@@ -296,3 +298,21 @@ def test_serve_stops_within_its_budget_on_sigterm_after_a_pause(
             assert serve.stop(signal.SIGTERM, within=SERVE_STOP_BUDGET_S) == 0, serve.log()
         assert "wamgr stopping" in serve.log()
         assert "Traceback" not in serve.log()
+
+
+def test_a_second_signal_ends_serve_at_once_with_128_plus_the_first(
+    database_url: str, tmp_path: Path
+) -> None:
+    with _serving(database_url, tmp_path, "impatient") as serve:
+        serve.wait_serving()
+        # Two different signals: a second SIGTERM still pending would merge with the first.
+        serve.proc.send_signal(signal.SIGINT)  # the graceful stop takes far longer than ...
+
+        code = serve.stop(signal.SIGTERM)  # ... this second signal takes to arrive
+
+    # Pending together, the two may reach the process in either order.
+    assert code in (FORCED_EXIT_BASE + signal.SIGINT, FORCED_EXIT_BASE + signal.SIGTERM)
+    assert re.search(
+        rf"ERROR .*SIG(INT|TERM) during the graceful stop .*exiting at once with code {code}",
+        serve.log(),
+    ), serve.log()

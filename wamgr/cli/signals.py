@@ -4,9 +4,9 @@ Why not ``signal.signal(SIGTERM, lambda *_: stop.set())`` and ``stop.wait()`` (w
 did, and what left it running after SIGSTOP, SIGCONT, SIGTERM in 5 of 11 trials, issue #12):
 
 - CPython runs a Python signal handler on the main thread only, between two bytecodes. The
-  kernel may deliver a signal to another thread (it does when the main thread still has
-  one pending, e.g. the SIGCONT); the interpreter then merely flags it, and a main thread
-  asleep in an untimed wait never wakes up to run the handler.
+  kernel may deliver a process's signal to any of its threads (right after SIGSTOP and
+  SIGCONT it often did); the interpreter then merely flags it, and a main thread asleep in
+  an untimed wait never wakes up to run the handler.
 - A handler that calls ``Event.set()`` can deadlock: it runs on the main thread, which at
   that moment may hold that very event's lock (not reentrant) inside ``Event.wait()``.
 
