@@ -1,18 +1,25 @@
-"""Fixtures of the CLI tests: run ``wamgr`` in-process, and undo what it does to logging."""
+"""Fixtures of the CLI tests: run ``wamgr`` in-process, and undo what it does to logging.
+
+Also the few helpers every CLI test file reads results with (:func:`ok`, :func:`explain`,
+:func:`stored_statuses`).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 from loguru import logger
 
 from wamgr.cli import main
+from wamgr.store.db import Database
 
 Wamgr = Callable[..., Result]
 
@@ -55,3 +62,34 @@ def wamgr(database_url: str, tmp_path: Path) -> Wamgr:
         )
 
     return run
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """This test's database, to arrange rows and check what a command did to them."""
+    database = Database(database_url, max_size=2)
+    database.open()
+    yield database
+    database.close()
+
+
+def ok(result: Result) -> str:
+    """The stdout of a run that must have succeeded."""
+    assert result.exit_code == 0, explain(result)
+    assert result.exception is None, explain(result)
+    return result.stdout
+
+
+def explain(result: Result) -> str:
+    """A run's exit code, exception and output, for an assertion message."""
+    return (
+        f"exit {result.exit_code}, exception {result.exception!r}\n"
+        f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    )
+
+
+def stored_statuses(wamgr: Wamgr) -> dict[str, dict[str, Any]]:
+    """``wamgr status --json``, by tenant id."""
+    listed = json.loads(ok(wamgr("status", "--json")))
+    assert isinstance(listed, list)
+    return {entry["tenant_id"]: entry for entry in listed}

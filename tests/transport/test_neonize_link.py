@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from wamgr import PairingFailed, TenantState
-from wamgr.pairing import pair_tenant
+from wamgr.cli.pairing import pair_tenant
 from wamgr.transport.base import Closed, CloseReason, LinkEvent, Qr
 from wamgr.transport.neonize.link import LinkNotReady
 

@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
@@ -141,6 +142,15 @@ class Database:
         for name in applied:
             logger.info("applied migration {}", name)
         return applied
+
+    def applied_migrations(self) -> list[tuple[int, str, datetime]]:
+        """``(version, name, applied_at)`` of every migration applied to this database,
+        oldest first. Call it after :meth:`migrate`, which creates the table."""
+        with self.connection() as conn:
+            rows = conn.execute(
+                "SELECT version, name, applied_at FROM wamgr_schema_migrations ORDER BY version"
+            ).fetchall()
+        return [(version, name, applied_at) for version, name, applied_at in rows]
 
 
 def open_database(

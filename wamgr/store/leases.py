@@ -132,3 +132,12 @@ class LeaseStore:
                 (owner,),
             ).fetchone()
         return int(row[0]) if row else 0
+
+    def database_now(self) -> datetime:
+        """The database's clock now: the clock every lease expiry is set and judged by (a
+        lease has expired when ``expires_at <= database_now()``, whatever the caller's clock
+        says)."""
+        with self._db.connection() as conn:
+            row = conn.execute("SELECT now()").fetchone()
+        assert row is not None
+        return row[0]

@@ -71,6 +71,17 @@ def outbox_params(events: Sequence[WebhookEvent], endpoints: Sequence[str]) -> d
     }
 
 
+@dataclass(frozen=True, slots=True)
+class EndpointSummary:
+    """What became of the deliveries to one webhook endpoint, for operators."""
+
+    url: str
+    pending: int  # neither delivered nor given up yet
+    delivered: int
+    given_up: int
+    disabled_at: datetime | None  # when it answered 410 Gone; None if enabled
+
+
 class Outbox:
     """Writes, claims and settles webhook deliveries."""
 
@@ -218,3 +229,19 @@ class Outbox:
             )
             names = [d.name for d in cur.description or ()]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def endpoint_summaries(self) -> list[EndpointSummary]:
+        """One summary per endpoint that has outbox rows or is disabled, ordered by URL."""
+        with self._db.connection() as conn:
+            rows = conn.execute(
+                "SELECT e.url, count(o.id) FILTER (WHERE o.delivered_at IS NULL"
+                "   AND o.gave_up_at IS NULL),"
+                " count(o.id) FILTER (WHERE o.delivered_at IS NOT NULL),"
+                " count(o.id) FILTER (WHERE o.gave_up_at IS NOT NULL), d.disabled_at"
+                " FROM (SELECT endpoint AS url FROM wamgr_outbox UNION"
+                "       SELECT url FROM wamgr_webhook_endpoints) e"
+                " LEFT JOIN wamgr_outbox o ON o.endpoint = e.url"
+                " LEFT JOIN wamgr_webhook_endpoints d ON d.url = e.url"
+                " GROUP BY e.url, d.disabled_at ORDER BY e.url"
+            ).fetchall()
+        return [EndpointSummary(*row) for row in rows]

@@ -1,4 +1,5 @@
-"""``wamgr pair`` and ``wamgr clear-auth`` through CliRunner."""
+"""``wamgr pair`` and ``wamgr clear-auth`` through CliRunner, and the pairing loop behind
+``wamgr pair`` (:func:`wamgr.cli.pairing.pair_tenant`) on a manager."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import psycopg
 import pytest
 from click.testing import Result
 
+from wamgr import PairingFailed
+from wamgr.cli.pairing import pair_tenant
 from wamgr.status import Desired, TenantState
-from wamgr.store.db import Database
 from wamgr.store.leases import LeaseStore
 from wamgr.store.tenants import TenantStore
 from wamgr.transport.sim import SimWhatsApp
@@ -20,14 +22,6 @@ from .conftest import Wamgr
 
 JID_A = "15550001111:7@s.whatsapp.net"
 JID_B = "15550003333:4@s.whatsapp.net"
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    database.open()
-    yield database
-    database.close()
 
 
 @pytest.fixture
@@ -175,3 +169,31 @@ def _devices(database_url: str) -> set[str]:
         ]
     assert tables[0] == tables[1] == tables[2], tables
     return tables[0]
+
+
+# --- pair_tenant, on a manager of the test ---------------------------------------------------
+
+
+def test_pair_tenant_shows_each_qr_until_the_phone_scans_it(make_manager, clock) -> None:
+    sim = SimWhatsApp(auto_pair=False, clock=clock)
+    mgr = make_manager(transport=sim, claim_tenants=False)
+    shown: list[str] = []
+    scanned: list[str] = []
+
+    def show(text: str) -> None:
+        shown.append(text)
+        if "Linked devices" in text:  # the phone scans what the terminal shows
+            scanned.append(sim.scan(sim.pending_pairings()[0]))
+
+    status = pair_tenant(mgr, "shop-1", timeout_s=10, show=show)
+    assert status.state is TenantState.CONNECTED and status.jid == scanned[0]
+    assert "█" in shown[0]
+
+
+def test_pair_tenant_gives_up_after_its_timeout(make_manager, clock) -> None:
+    sim = SimWhatsApp(auto_pair=False, clock=clock)
+    mgr = make_manager(transport=sim, claim_tenants=False)
+    shown: list[str] = []
+    with pytest.raises(PairingFailed, match=r"within 0\.5 s"):
+        pair_tenant(mgr, "shop-1", timeout_s=0.5, show=shown.append)
+    assert any("█" in text for text in shown)

@@ -1,28 +1,19 @@
-"""``wamgr locks``: listing and clearing tenant leases and processing locks from the shell."""
+"""``wamgr db``, ``wamgr webhooks`` and ``wamgr locks``: maintenance from the shell."""
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
-from click.testing import Result
 
 from wamgr.store.db import Database
 from wamgr.store.leases import LeaseStore
 from wamgr.store.locks import ProcessingLocks
+from wamgr.store.outbox import Outbox, message_event
 
-Wamgr = Callable[..., Result]
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url, max_size=2)
-    database.open()
-    yield database
-    database.close()
+from .conftest import Wamgr, explain, ok
 
 
 @pytest.fixture
@@ -35,17 +26,75 @@ def locks(db: Database) -> ProcessingLocks:
     return ProcessingLocks(db, owner="app-1")
 
 
-def _ok(result: Result) -> str:
-    assert result.exit_code == 0, _explain(result)
-    assert result.exception is None, _explain(result)
-    return result.stdout
+# --- db migrate ----------------------------------------------------------------------------
 
 
-def _explain(result: Result) -> str:
-    return (
-        f"exit {result.exit_code}, exception {result.exception!r}\n"
-        f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    )
+def test_db_migrate_lists_migrations_and_says_up_to_date(wamgr: Wamgr) -> None:
+    for _ in range(2):  # applying again changes nothing
+        lines = ok(wamgr("db", "migrate")).splitlines()
+
+        assert lines[0].startswith("0001  0001_initial.sql  applied ")
+        assert lines[-1] == "database is up to date"
+
+
+# --- webhooks ------------------------------------------------------------------------------
+
+
+HOOK_A = "https://a.example.com/hooks"
+HOOK_B = "https://b.example.com/hooks"
+
+
+@pytest.fixture
+def outbox(db: Database) -> Outbox:
+    """Deliveries to HOOK_A: one pending, one delivered, one given up; HOOK_B disabled with
+    its only delivery given up."""
+    box = Outbox(db)
+    for n in range(3):
+        event = message_event("shop-1", f"m{n}", "15550001111@s.whatsapp.net", "hi")
+        assert box.record_inbound("shop-1", f"m{n}", event, [HOOK_A, HOOK_B])
+    a_rows = box.rows(HOOK_A)
+    box.delivered(a_rows[1]["id"], 200)
+    box.failed(a_rows[2]["id"], 500, "server error", retry_in_s=None)
+    box.delivered(box.rows(HOOK_B)[0]["id"], 200)
+    box.disable_endpoint(HOOK_B, "410 Gone")
+    return box
+
+
+def test_webhooks_status_without_deliveries_says_how_to_set_one_up(wamgr: Wamgr) -> None:
+    assert ok(wamgr("webhooks", "status")).startswith("no webhook deliveries (set WAMGR_WEBHOOK")
+    assert json.loads(ok(wamgr("webhooks", "status", "--json"))) == []
+
+
+def test_webhooks_status_counts_deliveries_per_endpoint(wamgr: Wamgr, outbox: Outbox) -> None:
+    header, *lines = ok(wamgr("webhooks", "status")).splitlines()
+    listed = json.loads(ok(wamgr("webhooks", "status", "--json")))
+
+    assert header.split()[:3] == ["ENDPOINT", "PENDING", "DELIVERED"]
+    assert [(e["endpoint"], e["pending"], e["delivered"], e["given_up"]) for e in listed] == [
+        (HOOK_A, 1, 1, 1),
+        (HOOK_B, 0, 1, 2),  # disabling gave up what was pending
+    ]
+    assert listed[0]["disabled_at"] is None
+    disabled = datetime.fromisoformat(listed[1]["disabled_at"]).astimezone(UTC)
+    assert lines[0].split() == [HOOK_A, "1", "1", "1", "-"]
+    assert lines[1].split() == [
+        HOOK_B,
+        "0",
+        "1",
+        "2",
+        *f"{disabled:%Y-%m-%d %H:%M:%S.%f}"[:-3].split(),
+    ]
+
+
+def test_webhooks_enable_re_enables_a_disabled_endpoint_once(wamgr: Wamgr, outbox: Outbox) -> None:
+    assert ok(wamgr("webhooks", "enable", HOOK_B)) == f"{HOOK_B}: enabled\n"
+
+    assert outbox.disabled_endpoints() == {}
+    assert ok(wamgr("webhooks", "enable", HOOK_B)) == f"{HOOK_B}: was not disabled\n"
+    assert ok(wamgr("webhooks", "enable", HOOK_A)) == f"{HOOK_A}: was not disabled\n"
+
+
+# --- locks ---------------------------------------------------------------------------------
 
 
 def _expire(seconds: float = 0.2) -> None:
@@ -57,14 +106,14 @@ def _expire(seconds: float = 0.2) -> None:
 
 
 def test_locks_list_shows_tenant_leases(wamgr: Wamgr, leases: LeaseStore) -> None:
-    assert _ok(wamgr("locks", "list")) == "no tenant leases\n"
-    assert json.loads(_ok(wamgr("locks", "list", "--json"))) == []
+    assert ok(wamgr("locks", "list")) == "no tenant leases\n"
+    assert json.loads(ok(wamgr("locks", "list", "--json"))) == []
     token = leases.acquire("shop-1", "gw-1", 30.0)
     leases.acquire("shop-2", "gw-2", 0.05)
     _expire()
 
-    header, *lines = _ok(wamgr("locks", "list")).splitlines()
-    listed = json.loads(_ok(wamgr("locks", "list", "--json")))
+    header, *lines = ok(wamgr("locks", "list")).splitlines()
+    listed = json.loads(ok(wamgr("locks", "list", "--json")))
 
     assert header.split()[:3] == ["TENANT", "OWNER", "TOKEN"]
     assert [line.split()[:3] for line in lines] == [
@@ -90,12 +139,12 @@ def test_locks_clear_tenant_removes_its_lease_and_warns_about_a_live_owner(
 
     result = wamgr("locks", "clear", "shop-1")
 
-    assert _ok(result) == f"shop-1: lease cleared (owner gw-1, token {token})\n"
+    assert ok(result) == f"shop-1: lease cleared (owner gw-1, token {token})\n"
     assert "warning" in result.stderr and "fences itself" in result.stderr
     assert [lease.tenant_id for lease in leases.all()] == ["shop-2"]
     assert not leases.release("shop-1", token)  # the old owner's token is dead
     again = wamgr("locks", "clear", "shop-1")
-    assert _ok(again) == "shop-1: no lease\n"
+    assert ok(again) == "shop-1: no lease\n"
     assert again.stderr == ""
 
 
@@ -105,7 +154,7 @@ def test_locks_clear_expired_lease_does_not_warn(wamgr: Wamgr, leases: LeaseStor
 
     result = wamgr("locks", "clear", "shop-1")
 
-    assert _ok(result).startswith("shop-1: lease cleared")
+    assert ok(result).startswith("shop-1: lease cleared")
     assert result.stderr == ""
 
 
@@ -115,10 +164,10 @@ def test_locks_clear_all_removes_every_lease(wamgr: Wamgr, leases: LeaseStore) -
 
     result = wamgr("locks", "clear", "--all")
 
-    assert _ok(result) == "cleared 3 tenant leases\n"
+    assert ok(result) == "cleared 3 tenant leases\n"
     assert "a, b, c" in result.stderr and "fences itself" in result.stderr
     assert leases.all() == []
-    assert _ok(wamgr("locks", "clear", "--all")) == "cleared 0 tenant leases\n"
+    assert ok(wamgr("locks", "clear", "--all")) == "cleared 0 tenant leases\n"
 
 
 @pytest.mark.parametrize(
@@ -135,14 +184,14 @@ def test_locks_clear_all_removes_every_lease(wamgr: Wamgr, leases: LeaseStore) -
 def test_locks_clear_needs_exactly_one_target(wamgr: Wamgr, args: tuple[str, ...]) -> None:
     result = wamgr("locks", "clear", *args)
 
-    assert result.exit_code == 2, _explain(result)
+    assert result.exit_code == 2, explain(result)
     assert "Usage: wamgr locks clear" in result.stderr
 
 
 def test_locks_clear_refuses_an_invalid_tenant_id(wamgr: Wamgr) -> None:
     result = wamgr("locks", "clear", "bad id")
 
-    assert result.exit_code == 2, _explain(result)
+    assert result.exit_code == 2, explain(result)
     assert "invalid tenant id 'bad id'" in result.stderr
 
 
@@ -152,14 +201,14 @@ def test_locks_clear_refuses_an_invalid_tenant_id(wamgr: Wamgr) -> None:
 def test_locks_list_processing_shows_key_token_expiry_and_state(
     wamgr: Wamgr, locks: ProcessingLocks
 ) -> None:
-    assert _ok(wamgr("locks", "list", "--processing")) == "no processing locks\n"
-    assert json.loads(_ok(wamgr("locks", "list", "--processing", "--json"))) == []
+    assert ok(wamgr("locks", "list", "--processing")) == "no processing locks\n"
+    assert json.loads(ok(wamgr("locks", "list", "--processing", "--json"))) == []
     held = locks.claim("shop-1:15550001111", ttl=30)
     stale = locks.claim("shop-1:15550002222", ttl=0.05)
     _expire()
 
-    header, *lines = _ok(wamgr("locks", "list", "--processing")).splitlines()
-    listed = json.loads(_ok(wamgr("locks", "list", "--processing", "--json")))
+    header, *lines = ok(wamgr("locks", "list", "--processing")).splitlines()
+    listed = json.loads(ok(wamgr("locks", "list", "--processing", "--json")))
 
     assert header.split()[:3] == ["KEY", "TOKEN", "OWNER"]
     assert [line.split()[:3] for line in lines] == [
@@ -180,7 +229,7 @@ def test_locks_list_processing_prints_an_unprintable_key_on_one_line(
 ) -> None:
     locks.claim("a\nb", ttl=30)
 
-    lines = _ok(wamgr("locks", "list", "--processing")).splitlines()
+    lines = ok(wamgr("locks", "list", "--processing")).splitlines()
 
     assert len(lines) == 2
     assert lines[1].startswith("'a\\nb'")
@@ -194,14 +243,14 @@ def test_locks_clear_processing_removes_one_lock_and_fences_its_holder(
 
     result = wamgr("locks", "clear", "--processing", "shop-1:15550001111")
 
-    assert _ok(result) == (
+    assert ok(result) == (
         f"processing lock shop-1:15550001111 cleared (token {claim.token}, owner app-1)\n"
     )
     assert "warning" in result.stderr and "release and extend will return False" in result.stderr
     assert not claim.release() and not claim.extend(30)
     assert [row.key for row in locks.all()] == ["shop-1:15550002222"]
     again = wamgr("locks", "clear", "--processing", "shop-1:15550001111")
-    assert _ok(again) == "no processing lock shop-1:15550001111\n"
+    assert ok(again) == "no processing lock shop-1:15550001111\n"
     assert other.release()
 
 
@@ -213,13 +262,13 @@ def test_locks_clear_processing_of_an_expired_lock_does_not_warn(
 
     result = wamgr("locks", "clear", "--processing", "k")
 
-    assert _ok(result).startswith("processing lock k cleared")
+    assert ok(result).startswith("processing lock k cleared")
     assert result.stderr == ""
 
 
 def test_locks_clear_processing_refuses_an_invalid_key(wamgr: Wamgr) -> None:
     result = wamgr("locks", "clear", "--processing", "x" * 256)
 
-    assert result.exit_code == 2, _explain(result)
+    assert result.exit_code == 2, explain(result)
     assert "invalid processing-lock key" in result.stderr
     assert "1 to 255 characters" in result.stderr

@@ -1,0 +1,134 @@
+"""``wamgr tenants add|remove|list``, and how every command refuses a bad tenant id."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import Wamgr, explain, ok, stored_statuses
+
+#: Every field of a TenantStatus, plus ``desired``: the keys of one tenant in JSON output.
+STATUS_KEYS = {
+    "tenant_id",
+    "state",
+    "jid",
+    "owner",
+    "attempt",
+    "next_retry_at",
+    "last_error",
+    "updated_at",
+    "desired",
+    "lease_expires_at",
+}
+
+
+# --- tenants add / list --------------------------------------------------------------------
+
+
+def test_tenants_add_says_added_and_then_already_wanted(wamgr: Wamgr) -> None:
+    assert ok(wamgr("tenants", "add", "a", "b")) == "a: added\nb: added\n"
+
+    assert ok(wamgr("tenants", "add", "a")) == "a: already wanted connected\n"
+    assert ok(wamgr("tenants", "add", "b", "c")) == "b: already wanted connected\nc: added\n"
+
+
+def test_tenants_list_shows_desired_and_state(wamgr: Wamgr) -> None:
+    ok(wamgr("tenants", "add", "b", "a"))
+
+    lines = ok(wamgr("tenants", "list")).splitlines()
+
+    assert [line.split("\t") for line in lines] == [
+        ["a", "connected", "stopped"],
+        ["b", "connected", "stopped"],
+    ]
+
+
+def test_tenants_list_json_is_a_list_of_statuses(wamgr: Wamgr) -> None:
+    assert json.loads(ok(wamgr("tenants", "list", "--json"))) == []
+    ok(wamgr("tenants", "add", "b", "a"))
+
+    listed = json.loads(ok(wamgr("tenants", "list", "--json")))
+
+    assert [entry["tenant_id"] for entry in listed] == ["a", "b"]
+    for entry in listed:
+        assert set(entry) == STATUS_KEYS
+        assert entry["desired"] == "connected"
+        assert entry["state"] == "stopped"
+
+
+# --- invalid tenant ids --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["tenants", "add"], ["tenants", "remove"], ["tenants", "remove", "--purge"], ["status"]],
+    ids=" ".join,
+)
+@pytest.mark.parametrize("tenant_id", ["bad id", "x" * 65, "", "a/b", "ü"], ids=repr)
+def test_invalid_tenant_id_exits_2_saying_what_is_allowed(
+    wamgr: Wamgr, command: list[str], tenant_id: str
+) -> None:
+    result = wamgr(*command, tenant_id)
+
+    assert result.exit_code == 2, explain(result)
+    assert result.stdout == ""
+    assert f"invalid tenant id {tenant_id!r}" in result.stderr
+    assert "1 to 64 characters" in result.stderr
+    assert "a letter, a digit, '_', '.' or '-'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_one_invalid_tenant_id_adds_none_of_them(wamgr: Wamgr) -> None:
+    result = wamgr("tenants", "add", "good", "bad id")
+
+    assert result.exit_code == 2, explain(result)
+    assert stored_statuses(wamgr) == {}
+
+
+def test_longest_allowed_tenant_id_is_accepted(wamgr: Wamgr) -> None:
+    longest = "A-z_0." + "x" * 58
+
+    assert ok(wamgr("tenants", "add", longest)) == f"{longest}: added\n"
+    assert json.loads(ok(wamgr("status", longest, "--json")))["tenant_id"] == longest
+
+
+# --- tenants remove ------------------------------------------------------------------------
+
+
+def test_tenants_remove_wants_the_tenant_stopped_and_keeps_it(wamgr: Wamgr) -> None:
+    ok(wamgr("tenants", "add", "a", "b"))
+
+    assert ok(wamgr("tenants", "remove", "a")) == "a: removed\n"
+
+    statuses = stored_statuses(wamgr)
+    assert statuses["a"]["desired"] == "stopped"
+    assert statuses["a"]["state"] == "stopped"
+    assert statuses["b"]["desired"] == "connected"
+    assert ok(wamgr("tenants", "list")).splitlines()[0].split("\t") == [
+        "a",
+        "stopped",
+        "stopped",
+    ]
+
+
+def test_tenants_remove_of_unknown_tenant_says_unknown(wamgr: Wamgr) -> None:
+    assert ok(wamgr("tenants", "remove", "ghost")) == "ghost: unknown\n"
+    assert stored_statuses(wamgr) == {}
+
+
+def test_tenants_remove_purge_forgets_the_tenant(wamgr: Wamgr) -> None:
+    ok(wamgr("tenants", "add", "a", "b"))
+
+    assert ok(wamgr("tenants", "remove", "--purge", "b")) == "b: purged\n"
+
+    assert list(stored_statuses(wamgr)) == ["a"]
+    assert wamgr("status", "b").exit_code == 3
+    assert ok(wamgr("tenants", "remove", "--purge", "b")) == "b: unknown\n"
+
+
+def test_purged_tenant_can_be_added_again(wamgr: Wamgr) -> None:
+    ok(wamgr("tenants", "add", "a"))
+    ok(wamgr("tenants", "remove", "--purge", "a"))
+
+    assert ok(wamgr("tenants", "add", "a")) == "a: added\n"
