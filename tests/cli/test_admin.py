@@ -11,7 +11,8 @@ import pytest
 from wamgr.store.db import Database
 from wamgr.store.leases import LeaseStore
 from wamgr.store.locks import ProcessingLocks
-from wamgr.store.outbox import Outbox, message_event
+from wamgr.store.outbox import Outbox
+from wamgr.webhooks.events import message_event
 
 from .conftest import Wamgr, explain, ok
 

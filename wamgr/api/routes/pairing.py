@@ -4,10 +4,10 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Response
 
-from wamgr import qr
 from wamgr.api.dependencies import KnownTenant, Manager
 from wamgr.api.schemas import PairCodeIn, PairCodeOut
 from wamgr.errors import HeldElsewhere, NotPairing
+from wamgr.qr import MEDIA_TYPES, render
 from wamgr.status import TenantState
 
 router = APIRouter(prefix="/tenants", tags=["pairing"])
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/tenants", tags=["pairing"])
     response_class=Response,
     responses={
         200: {
-            "content": {media: {} for media in qr.MEDIA_TYPES.values()},
+            "content": {media: {} for media in MEDIA_TYPES.values()},
             "description": "The QR to scan with the phone (Linked devices)",
         }
     },
@@ -34,8 +34,8 @@ def qr(
             raise HeldElsewhere(tenant.tenant_id, tenant.owner, "get its QR")
         raise NotPairing(tenant.tenant_id, str(tenant.state))
     return Response(
-        qr.render(code, format),
-        media_type=qr.MEDIA_TYPES[format],
+        render(code, format),
+        media_type=MEDIA_TYPES[format],
         headers={"cache-control": "no-store"},
     )
 
