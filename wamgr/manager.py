@@ -50,7 +50,7 @@ from wamgr.status import (
     validate_tenant_id,
 )
 from wamgr.store.commands import Command, CommandListener, CommandStore
-from wamgr.store.db import Database, open_database
+from wamgr.store.db import Database, SessionLimits, open_database
 from wamgr.store.inbound import InboundLog
 from wamgr.store.leases import LeaseStore
 from wamgr.store.locks import ProcessingLocks
@@ -143,7 +143,13 @@ class ConnectionManager:
     def _start(self) -> None:
         cfg = self.config
         self._db, self._close_db = open_database(
-            cfg.database_url, cfg.home, pool_size=cfg.db_pool_size, timeout_s=cfg.call_timeout_s
+            cfg.database_url,
+            cfg.home,
+            pool_size=cfg.db_pool_size,
+            timeout_s=cfg.call_timeout_s,
+            limits=SessionLimits.below_fence(
+                cfg.renew_interval_s, cfg.renew_deadline_s, cfg.call_timeout_s
+            ),
         )
         url = self._db.url
         self.tenants_store = TenantStore(self._db)
@@ -239,7 +245,7 @@ class ConnectionManager:
             self._sweeper.stop(left())
         if self._registry is not None:
             try:
-                by_id = self._registry.ask(m.AllTenants(), timeout=left())
+                by_id = self._registry.ask(m.BeginShutdown(), timeout=left())
             except (pykka.Timeout, pykka.ActorDeadError):
                 by_id = {}
             waits: dict[str, threading.Event] = {}

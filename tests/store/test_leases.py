@@ -70,3 +70,13 @@ def test_clear_one_or_all(leases):
     assert [lease.tenant_id for lease in leases.all()] == ["b", "c"]
     assert leases.clear() == 2
     assert leases.all() == []
+
+
+def test_renew_reports_a_lost_lease_as_missing(leases):
+    mine = leases.acquire("a", "me", 30.0)
+    theirs_before = leases.acquire("b", "me", 30.0)
+    leases.clear("b")
+    leases.acquire("b", "them", 30.0)
+    renewed = leases.renew("me", {"a": mine, "b": theirs_before}, 30.0)
+    assert renewed == {"a"}
+    assert leases.holder("b").owner == "them"
