@@ -31,6 +31,10 @@ from wamgr.errors import DatabaseUnavailable
 #: Key of the advisory lock that serialises migrations between processes.
 _MIGRATION_LOCK = 0x77616D67  # "wamg"
 
+#: Errors that mean the database did not (or could no longer) do the work: every caller
+#: handles them as DatabaseUnavailable.
+_UNAVAILABLE = (psycopg.OperationalError, psycopg.errors.IdleInTransactionSessionTimeout)
+
 #: TCP keep-alive of every session (ignored on Unix sockets): first probe after this many
 #: idle seconds, then one per interval; the connection is dropped after the count of misses.
 KEEPALIVE_IDLE_S = 5
@@ -163,7 +167,7 @@ class Database:
         conn = self._checked_connection(time.monotonic() + self.timeout_s)
         try:
             yield conn
-        except psycopg.OperationalError as exc:  # lost connection, statement or lock timeout
+        except _UNAVAILABLE as exc:  # lost connection, statement or lock timeout, session ended
             raise DatabaseUnavailable(str(exc).strip()) from exc
         finally:
             self._pool.putconn(conn)
