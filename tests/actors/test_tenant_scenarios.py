@@ -350,9 +350,7 @@ def test_subscribers_get_status_changes_and_inbound_messages(mgr, sim):
     assert inbound[0].text == "hello" and inbound[0].tenant_id == "t1"
 
 
-def test_a_ban_seen_by_a_host_whose_clock_is_behind_holds_on_the_database_clock(
-    make_manager, sim
-):
+def test_a_ban_seen_by_a_host_whose_clock_is_behind_holds_on_the_database_clock(make_manager, sim):
     """Issue #12 (6): a ban's expiry is stored on the database's clock, so an instance whose
     clock is 2 h behind does not store a retry time in the past for others to act on."""
     import time
