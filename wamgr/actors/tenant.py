@@ -46,6 +46,8 @@ from wamgr.transport.base import (
     Undecryptable,
 )
 
+__all__ = ["TenantActor", "TenantServices"]  # TenantServices lives in tenant_services.py
+
 #: States that wait for an operator (or a ban's expiry); shutdown leaves them as they are.
 _PARKED = frozenset(
     {TenantState.CONFLICT, TenantState.LOGGED_OUT, TenantState.FAILED, TenantState.BANNED}
