@@ -111,8 +111,9 @@ SHORT_LIMITS = SessionLimits(
 
 @pytest.fixture
 def through_proxy(db_proxy):
-    """A LeaseStore whose every statement goes through the freezable proxy."""
-    db = Database(db_proxy.database_url, max_size=3, limits=SHORT_LIMITS)
+    """A LeaseStore whose every statement goes through the freezable proxy (default bounds:
+    its statements may wait on a lock for a while)."""
+    db = Database(db_proxy.database_url, max_size=3)
     db.open()
     yield LeaseStore(db)
     db_proxy.thaw()
