@@ -72,7 +72,7 @@ def test_a_server_that_stops_answering_closes_the_links_by_the_keepalive(proxy, 
         frozen_at = time.monotonic()
         closed = events.wait_for(Closed, timeout=5)
         assert closed.reason is CloseReason.KEEPALIVE_TIMEOUT
-        assert time.monotonic() - frozen_at < 1.0 + 0.5
+        assert time.monotonic() - frozen_at < 1.0 + 1.5  # the timeout, and room for a busy host
     finally:
         proxy.thaw()
         transport.close()
