@@ -15,9 +15,8 @@ interval and drops the connection when nothing at all arrived within the keep-al
 (its links report ``Closed(KEEPALIVE_TIMEOUT)``), and a link whose dial got no answer within
 the dial timeout reports ``Closed(DIAL_FAILED)`` and is closed on the server.
 
-A :class:`RemoteLink` keeps the promises of :class:`~wamgr.transport.base.Link`: ``open``
-and ``close`` do not wait for the server, may be called from any thread, and exactly one
-``Closed`` is reported.
+The links themselves are :class:`~wamgr.transport.remote_link.RemoteLink` (re-exported
+here with :class:`~wamgr.transport.remote_link.RemoteRefused`).
 """
 
 from __future__ import annotations
@@ -35,8 +34,11 @@ from typing import Any
 
 from loguru import logger
 
-from wamgr.transport.base import Closed, CloseReason, EventCallback
+from wamgr.transport.base import Closed, CloseReason
+from wamgr.transport.remote_link import RemoteLink, RemoteRefused
 from wamgr.transport.wire import decode_event, send_line
+
+__all__ = ["REQUEST_TIMEOUT_S", "ChannelTimeouts", "LinkChannel", "RemoteLink", "RemoteRefused"]
 
 #: Seconds to wait for the server to answer a request (send, pair code, stats).
 REQUEST_TIMEOUT_S = 10.0
@@ -67,13 +69,7 @@ class ChannelTimeouts:
         return min(ticks) if ticks else None
 
 
-# Link ids are unique in the process, so a link keeps its id whichever channel carries it.
-_link_ids = itertools.count(1)
 _request_ids = itertools.count(1)
-
-
-class RemoteRefused(RuntimeError):
-    """The link server answered a request with an error (its text is the message)."""
 
 
 class LinkChannel:
@@ -309,128 +305,3 @@ class LinkChannel:
                 self._on_lost(self)
             except Exception:
                 logger.exception("{}: handling the lost connection failed", self.name)
-
-
-class RemoteLink:
-    """A link whose socket lives in a link server; its channel is chosen when it opens.
-
-    ``dial(link)`` returns the channel to open on (connecting or starting a server as
-    needed) or raises OSError; ``unreachable`` prefixes the detail of the
-    ``Closed(DIAL_FAILED)`` then.
-    """
-
-    def __init__(
-        self,
-        dial: Callable[[RemoteLink], LinkChannel],
-        tenant_id: str,
-        jid: str | None,
-        generation: int,
-        on_event: EventCallback,
-        unreachable: str,
-    ):
-        self.link_id = next(_link_ids)
-        self.generation = generation
-        self.tenant_id = tenant_id
-        self._dial = dial
-        self._jid = jid
-        self._on_event = on_event
-        self._unreachable = unreachable
-        self._lock = threading.Lock()
-        self._channel: LinkChannel | None = None
-        self._closed = False
-
-    @property
-    def closed(self) -> bool:
-        """True once ``Closed`` was reported."""
-        return self._closed
-
-    def open(self) -> None:
-        """Ask the server to dial; an unreachable server reports ``Closed(DIAL_FAILED)``."""
-        message = {
-            "op": "open",
-            "link": self.link_id,
-            "tenant": self.tenant_id,
-            "jid": self._jid,
-            "generation": self.generation,
-        }
-        try:
-            channel = self._dial(self)
-            with self._lock:  # a close() that came first wins: nothing is sent then
-                if self._closed:
-                    channel.detach(self.link_id)
-                    return
-                self._channel = channel
-                channel.attach(self, message)  # queued before any close of this link
-        except OSError as exc:
-            with self._lock:
-                channel, self._channel = self._channel, None
-            if channel is not None:
-                channel.detach(self.link_id)
-            self.report(
-                Closed(self.generation, CloseReason.DIAL_FAILED, f"{self._unreachable}: {exc}")
-            )
-
-    def close(self, do_logout: bool) -> None:
-        """Ask the server to close (and maybe log out); a dead connection closes at once.
-
-        Non-blocking and safe from any thread (the lease keeper fences links from its own).
-        """
-        with self._lock:
-            if self._closed:
-                return
-            channel = self._channel
-            if channel is None:
-                self._closed = True  # open(), if it runs later, sends nothing
-        if channel is None:
-            self._on_event(
-                Closed(self.generation, CloseReason.REQUESTED, "closed before it opened")
-            )
-            return
-        try:
-            channel.send({"op": "close", "link": self.link_id, "logout": do_logout})
-        except OSError:
-            channel.detach(self.link_id)
-            self.report(Closed(self.generation, CloseReason.REQUESTED, "connection lost"))
-
-    def send_text(self, to: str, text: str) -> str:
-        """Send through the server; raises RemoteRefused if the socket is not connected."""
-        reply = self._ask({"op": "send", "link": self.link_id, "to": to, "text": text})
-        return str(reply["message_id"])
-
-    def request_pair_code(self, phone: str) -> str:
-        """A pair code for ``phone`` from the pairing socket; raises RemoteRefused if it is not
-        pairing."""
-        reply = self._ask({"op": "pair_code", "link": self.link_id, "phone": phone})
-        return str(reply["code"])
-
-    def _ask(self, message: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            channel = self._channel
-        if channel is None or self._closed:
-            raise RemoteRefused("the link is not open")
-        try:
-            reply = channel.ask(message)
-        except OSError as exc:
-            raise RemoteRefused(f"{message['op']} failed: {exc}") from exc
-        if not reply.get("ok"):
-            raise RemoteRefused(f"{message['op']} failed: {reply.get('error')}")
-        return reply
-
-    def deliver(self, event: Any) -> None:
-        """Hand an event other than ``Closed`` to the tenant (dropped once closed)."""
-        if not self._closed:
-            self._on_event(event)
-
-    def report(self, event: Closed) -> None:
-        """Report the one ``Closed`` of this link (no-op if already closed)."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        self._on_event(event)
-
-    def __repr__(self) -> str:
-        return (
-            f"RemoteLink(tenant_id={self.tenant_id!r}, generation={self.generation}, "
-            f"id={self.link_id}, closed={self._closed})"
-        )
