@@ -28,6 +28,10 @@ from wamgr.store import embedded
 from wamgr.store.db import Database
 from wamgr.transport.sim import SimWhatsApp
 
+# tests/dbproxy.py is imported by name from fixtures, tests and bench scripts alike.
+sys.path.insert(0, str(Path(__file__).parent))
+from dbproxy import FreezableProxy
+
 _TEMPLATE = "wamgr_test_template"
 _counter = itertools.count()
 
@@ -74,6 +78,19 @@ def database_url(pg_server_url: str, template_db: str) -> Iterator[str]:
     yield make_conninfo(pg_server_url, dbname=name)
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db_proxy(database_url: str) -> Iterator[FreezableProxy]:
+    """A proxy in front of this test's database that the test can freeze (a partition
+    without a reset) and thaw; connect through ``db_proxy.database_url``.
+
+    Request it before ``make_manager`` so that it outlives the managers it serves: they are
+    stopped first, and it is thawed before that whatever the test did.
+    """
+    proxy = FreezableProxy.for_database(database_url).start()
+    yield proxy
+    proxy.stop()
 
 
 @pytest.fixture

@@ -1,11 +1,16 @@
 """Chaos with real processes: one `wamgr sim`, three `wamgr serve`, one PostgreSQL, 30 tenants.
 
 In turn: SIGKILL an owner; SIGSTOP an owner for longer than the TTL, then SIGCONT it; cut
-every database connection; SIGTERM an instance. After each fault every tenant is connected
-again within TTL + claim interval + first backoff. Across all of it no account ever has two
-sockets at once, except the one collision no lease can prevent: a *paused* owner's socket is
-still open when its successor connects. The paused process, once resumed, fences itself and
-never reconnects, so those accounts see no second collision.
+every database connection; freeze an owner's database connection (a partition: nothing
+forwarded, nothing closed) for longer than the TTL, then thaw it; SIGTERM an instance. After
+each fault every tenant is connected again within TTL + claim interval + first backoff.
+Across all of it no account ever has two sockets at once, except the one collision no lease
+can prevent: a *paused* owner's socket is still open when its successor connects. The paused
+process, once resumed, fences itself and never reconnects, so those accounts see no second
+collision. A partitioned owner fences itself by its renew deadline, before the TTL: its
+accounts see no collision at all.
+
+Every instance reaches PostgreSQL through its own freezable proxy (tests/dbproxy.py).
 """
 
 from __future__ import annotations
@@ -15,16 +20,18 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import psycopg
 import pytest
+from dbproxy import FreezableProxy
 
 from wamgr.status import Desired
 from wamgr.store.db import Database
 from wamgr.store.tenants import TenantStore
-from wamgr.transport.sim_server import fetch_stats
+from wamgr.transport.sim_server import fetch_stats, send_inbound
 
 TENANTS = [f"c{i:02d}" for i in range(30)]
 TTL_S, RENEW_INTERVAL_S, RENEW_DEADLINE_S, CLAIM_INTERVAL_S = 3.0, 0.5, 2.0, 0.5
@@ -50,6 +57,7 @@ class Cluster:
         self.logs = logs
         self.port = _free_port()
         self.procs: dict[str, subprocess.Popen] = {}
+        self.proxies: dict[str, FreezableProxy] = {}
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("WAMGR_")},
             "WAMGR_DATABASE_URL": database_url,
@@ -60,11 +68,11 @@ class Cluster:
             "WAMGR_CAPACITY": "15",
         }
 
-    def spawn(self, name: str, *args: str) -> subprocess.Popen:
+    def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen(
             [sys.executable, "-m", "wamgr.cli", *args],
-            env=self.env,
+            env={**self.env, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -77,6 +85,7 @@ class Cluster:
         _until(lambda: _reachable(self.port), 10, "the simulator to listen")
 
     def start_instance(self, name: str) -> None:
+        proxy = self.proxies[name] = FreezableProxy.for_database(self.url).start()
         self.spawn(
             name,
             "serve",
@@ -86,6 +95,7 @@ class Cluster:
             name,
             "--port",
             "0",  # several instances on one host: each its own HTTP port
+            env={"WAMGR_DATABASE_URL": proxy.database_url},
         )
 
     def stats(self) -> dict:
@@ -113,6 +123,13 @@ class Cluster:
         jids = {jid for _, _, jid in rows.values()}
         return len(jids) == len(TENANTS)
 
+    def customers_write(self, jids: list[str], done: threading.Event) -> None:
+        """Write to every account in ``jids`` every second until ``done``."""
+        while not done.is_set():
+            for jid in jids:
+                send_inbound("127.0.0.1", self.port, jid, "15550002222@s.whatsapp.net", "hello?")
+            done.wait(1.0)
+
     def stop_all(self) -> None:
         for proc in self.procs.values():
             if proc.poll() is None:
@@ -120,6 +137,8 @@ class Cluster:
                 proc.kill()
         for proc in self.procs.values():
             proc.wait(10)
+        for proxy in self.proxies.values():
+            proxy.stop()
 
 
 def _reachable(port: int) -> bool:
@@ -199,7 +218,40 @@ def _run(cluster: Cluster) -> None:
     took = _until(lambda: cluster.all_connected(live), 20, "recovery from cut connections")
     assert took <= RECOVERY_BOUND_S + SLACK_S
 
-    # 4. SIGTERM one instance that holds tenants: it hands over at once.
+    # 4. Freeze the database connections of the instance holding the most tenants (packets
+    #    dropped, nothing closed) for longer than the TTL, while customers write to its
+    #    accounts (each message is a database write on the way in). It fences itself by its
+    #    renew deadline; the others take its tenants over after the TTL; thawed, it stands by.
+    partitioned = max(
+        ((o, t) for o, t in cluster.owners().items() if o != paused), key=lambda kv: len(kv[1])
+    )[0]
+    written_to = [jid for _, owner, jid in cluster.rows().values() if owner == partitioned]
+    proxy = cluster.proxies[partitioned]
+    customers_done = threading.Event()
+    customers = threading.Thread(
+        target=cluster.customers_write, args=(written_to, customers_done), name="customers"
+    )
+    proxy.freeze()
+    customers.start()
+    try:
+        took = _until(
+            lambda: cluster.all_connected(live - {partitioned}),
+            20,
+            f"takeover from partitioned {partitioned}",
+        )
+        assert took <= RECOVERY_BOUND_S + SLACK_S, f"takeover from a partition took {took:.1f} s"
+        time.sleep(max(0.0, TTL_S + 2.0 - took))
+    finally:
+        customers_done.set()
+        customers.join(10)
+        proxy.thaw()
+    took = _until(lambda: cluster.all_connected(live), 20, "every tenant after the thaw")
+    assert took <= RECOVERY_BOUND_S + SLACK_S
+    time.sleep(TTL_S)  # time enough for the thawed instance to reconnect, if it wrongly would
+    assert cluster.all_connected(live)
+    assert cluster.stats()["max_concurrent_sockets"] <= 2  # the paused owner's, at most
+
+    # 5. SIGTERM one instance that holds tenants: it hands over at once.
     leaving = max(
         ((o, t) for o, t in cluster.owners().items() if o != paused), key=lambda kv: len(kv[1])
     )[0]

@@ -38,7 +38,7 @@ from wamgr.metrics import Metrics
 from wamgr.routing import CommandRouter
 from wamgr.status import TenantStatus
 from wamgr.store.commands import CommandStore
-from wamgr.store.db import Database, open_database
+from wamgr.store.db import Database, SessionLimits, open_database
 from wamgr.store.inbound import InboundLog
 from wamgr.store.leases import LeaseStore
 from wamgr.store.locks import ProcessingLocks
@@ -138,7 +138,14 @@ class Runtime:
 
         # The database goes last: every step below may still write on its way out.
         self.db, close_db = open_database(
-            cfg.database_url, cfg.home, pool_size=cfg.db_pool_size, timeout_s=cfg.call_timeout_s
+            cfg.database_url,
+            cfg.home,
+            pool_size=cfg.db_pool_size,
+            timeout_s=cfg.call_timeout_s,
+            # Every statement gives up before the lease fence would: see docs/operations.md.
+            limits=SessionLimits.below_fence(
+                cfg.renew_interval_s, cfg.renew_deadline_s, cfg.call_timeout_s
+            ),
         )
         push("the database", lambda _: close_db())
         self.tenants = TenantStore(self.db)
@@ -278,7 +285,8 @@ class Runtime:
             return max(_MIN_STEP_S, end - time.monotonic())
 
         try:
-            by_id = self.registry.ask(m.AllTenants(), timeout=left())
+            # From here on the registry creates no tenant: a late claim or command fails.
+            by_id = self.registry.ask(m.BeginShutdown(), timeout=left())
         except (pykka.Timeout, pykka.ActorDeadError):
             by_id = {}
         waits: dict[str, threading.Event] = {}

@@ -7,9 +7,12 @@ keeper. A lease is good until ``renew_deadline`` after the moment its last succe
 renewal (or grant) was sent; ``renew_deadline < lease_ttl``, so a holder always gives up its
 socket before any other instance may take the lease.
 
-A lease is fenced (its tenant told ``LeaseLost``: close the link without logout, go to
-standby) when the renewal says it is gone, or when its deadline passes without a renewal,
-whatever the reason: a slow or unreachable database, or this process having been paused.
+A lease is fenced when the renewal says it is gone, or when its deadline passes without a
+renewal, whatever the reason: a slow or unreachable database, or this process having been
+paused. Fencing trips the grant's :class:`~wamgr.actors.fence.LinkFence`, which closes the
+tenant's link (without logout) from the keeper's own thread at once, even while the tenant's
+actor is busy; then the tenant is told ``LeaseLost`` and goes to standby. The keeper itself
+never waits on the database: renewals run on its worker thread.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import pykka
 from loguru import logger
 
 from wamgr.actors.base import DispatchingActor
+from wamgr.actors.fence import LinkFence
 from wamgr.clock import Clock
 from wamgr.config import Config
 from wamgr.errors import WamgrError
@@ -37,12 +41,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class LeaseGranted:
-    """A tenant took its lease; ``sent_at`` is the monotonic time the acquire was sent."""
+    """A tenant took its lease; ``sent_at`` is the monotonic time the acquire was sent.
+
+    ``fence`` closes the tenant's link if the lease is lost (see LinkFence).
+    """
 
     tenant_id: str
     token: int
     tenant: pykka.ActorRef
     sent_at: float
+    fence: LinkFence
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +93,7 @@ class _Held:
     token: int
     tenant: pykka.ActorRef
     good_until: float
+    fence: LinkFence
 
 
 class LeaseKeeper(DispatchingActor):
@@ -134,7 +143,9 @@ class LeaseKeeper(DispatchingActor):
 
     def _on_granted(self, message: LeaseGranted) -> None:
         good_until = message.sent_at + self._config.renew_deadline_s
-        self._held[message.tenant_id] = _Held(message.token, message.tenant, good_until)
+        self._held[message.tenant_id] = _Held(
+            message.token, message.tenant, good_until, message.fence
+        )
         self._schedule_check()
 
     def _on_dropped(self, message: LeaseDropped) -> None:
@@ -187,6 +198,7 @@ class LeaseKeeper(DispatchingActor):
     def _fence(self, tenant_id: str, why: str) -> None:
         held = self._held.pop(tenant_id)
         logger.bind(tenant=tenant_id).warning("lease lost ({}): closing the link", why)
+        held.fence.trip(why)  # the socket closes now, whatever the tenant's actor is doing
         _tell(held.tenant, LeaseLost(held.token))
 
     def _schedule_tick(self) -> None:
@@ -213,11 +225,8 @@ class LeaseKeeper(DispatchingActor):
             sent_at = self._clock.monotonic()
             started = time.perf_counter()  # latency is real time, whatever the clock
             try:
-                renewed = self._leases.renew(
-                    self._config.instance_id,
-                    tokens,
-                    self._config.lease_ttl_s,
-                    timeout_s=self._config.renew_deadline_s - self._config.renew_interval_s,
+                renewed = self._leases.renew(  # bounded by the session's statement timeout
+                    self._config.instance_id, tokens, self._config.lease_ttl_s
                 )
                 result = _Renewed(sent_at, tokens, frozenset(renewed), None)
             except WamgrError as exc:

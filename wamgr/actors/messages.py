@@ -176,6 +176,12 @@ class AllTenants:
     """Reply with every tenant actor of this process, by tenant id (asked)."""
 
 
+@dataclass(frozen=True, slots=True)
+class BeginShutdown:
+    """The process is stopping: create no tenant actor from now on, and reply with every one
+    there is, by tenant id (asked). A later GetOrCreate of a new tenant raises ManagerStopped."""
+
+
 @dataclass(eq=False, slots=True)
 class WaitFor:
     """Set ``event`` (and fill ``result``) once the tenant is in one of ``states`` (told)."""

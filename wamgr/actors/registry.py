@@ -1,9 +1,11 @@
 """RegistryActor: the only place tenant actors are created, and the table of their statuses.
 
 Because every tenant actor comes from :class:`GetOrCreate` handled here, one at a time,
-a process has exactly one actor per tenant. Tenants tell the registry every status change,
-so ``is_connection_active`` and ``status`` are answered from this table without asking the
-tenant: a busy tenant never slows a status query.
+a process has exactly one actor per tenant. Once :class:`BeginShutdown` is handled, no new
+one is created, so the set the stopping manager shuts down is every tenant there will be.
+Tenants tell the registry every status change, so ``is_connection_active`` and ``status``
+are answered from this table without asking the tenant: a busy tenant never slows a status
+query.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from wamgr.actors.base import DispatchingActor
 from wamgr.actors.messages import (
     AllStatuses,
     AllTenants,
+    BeginShutdown,
     CancelWait,
     GetOrCreate,
     IsActive,
@@ -24,6 +27,7 @@ from wamgr.actors.messages import (
     StatusOf,
     WaitFor,
 )
+from wamgr.errors import ManagerStopped
 from wamgr.status import TenantStatus
 
 #: Starts the actor of a tenant, given its id and the registry's own ref.
@@ -43,6 +47,7 @@ class RegistryActor(DispatchingActor):
         StatusOf: "_on_status_of",
         AllStatuses: "_on_all_statuses",
         AllTenants: "_on_all_tenants",
+        BeginShutdown: "_on_begin_shutdown",
     }
     events = {
         StatusChanged: "_on_status_changed",
@@ -58,10 +63,13 @@ class RegistryActor(DispatchingActor):
         self._statuses: dict[str, TenantStatus] = {}
         self._active: set[str] = set()
         self._waiters: dict[str, list[WaitFor]] = {}
+        self._shutting_down = False
 
     def _on_get_or_create(self, message: GetOrCreate) -> pykka.ActorRef:
         ref = self._tenants.get(message.tenant_id)
         if ref is None:
+            if self._shutting_down:
+                raise ManagerStopped()
             ref = self._make_tenant(message.tenant_id, self.actor_ref)
             self._tenants[message.tenant_id] = ref
         return ref
@@ -79,6 +87,10 @@ class RegistryActor(DispatchingActor):
         return [self._statuses[t] for t in sorted(self._statuses)]
 
     def _on_all_tenants(self, _: AllTenants) -> dict[str, pykka.ActorRef]:
+        return dict(self._tenants)
+
+    def _on_begin_shutdown(self, _: BeginShutdown) -> dict[str, pykka.ActorRef]:
+        self._shutting_down = True
         return dict(self._tenants)
 
     def _on_status_changed(self, message: StatusChanged) -> None:

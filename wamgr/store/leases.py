@@ -3,6 +3,12 @@
 Every grant is ONE statement (insert, or take over a row that is expired or already ours)
 and takes a fresh token from a sequence, so tokens only grow. Expiry is computed with the
 database's clock (``now()``), never the caller's.
+
+Grants and renewals are single statements in autocommit: the server commits each as soon as
+it has run, so a process paused while waiting for the answer holds no lock on a lease row.
+How long one may wait on a locked row is the session's ``lock_timeout`` (see
+:class:`~wamgr.store.db.SessionLimits`); a statement that runs out of it raises
+DatabaseUnavailable instead of queueing behind a stalled session.
 """
 
 from __future__ import annotations
@@ -23,7 +29,19 @@ class Lease:
     expires_at: datetime
 
 
-_ACQUIRE = """
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A lease just taken: its token, and who held the row before if that was another owner
+    (its lease had expired), else None."""
+
+    token: int
+    previous_owner: str | None
+
+
+# The CTE reads the row as it was before this statement; the upsert takes it over only if it
+# has expired or is ours already.
+_TAKE = """
+WITH prior AS (SELECT owner FROM wamgr_leases WHERE tenant_id = %(tenant)s)
 INSERT INTO wamgr_leases (tenant_id, owner, token, expires_at)
 VALUES (%(tenant)s, %(owner)s, nextval('wamgr_lease_tokens'),
         now() + %(ttl)s * interval '1 second')
@@ -31,7 +49,7 @@ ON CONFLICT (tenant_id) DO UPDATE
    SET owner = EXCLUDED.owner, token = EXCLUDED.token,
        acquired_at = now(), expires_at = EXCLUDED.expires_at
  WHERE wamgr_leases.expires_at < now() OR wamgr_leases.owner = EXCLUDED.owner
-RETURNING token
+RETURNING token, (SELECT owner FROM prior)
 """
 
 
@@ -41,26 +59,34 @@ class LeaseStore:
     def __init__(self, db: Database):
         self._db = db
 
-    def acquire(self, tenant_id: str, owner: str, ttl_s: float) -> int | None:
-        """Take the tenant's lease for ``owner``: the new token, or None if held elsewhere."""
+    def take(self, tenant_id: str, owner: str, ttl_s: float) -> Grant | None:
+        """Take the tenant's lease for ``owner`` in one statement; None if held elsewhere."""
         with self._db.connection() as conn:
             row = conn.execute(
-                _ACQUIRE, {"tenant": tenant_id, "owner": owner, "ttl": ttl_s}
+                _TAKE, {"tenant": tenant_id, "owner": owner, "ttl": ttl_s}
             ).fetchone()
-        return int(row[0]) if row else None
+        if row is None:
+            return None
+        previous = row[1] if row[1] is not None and row[1] != owner else None
+        return Grant(int(row[0]), previous)
 
-    def renew(self, owner: str, tokens: dict[str, int], ttl_s: float, timeout_s: float) -> set[str]:
+    def acquire(self, tenant_id: str, owner: str, ttl_s: float) -> int | None:
+        """Take the tenant's lease for ``owner``: the new token, or None if held elsewhere."""
+        grant = self.take(tenant_id, owner, ttl_s)
+        return grant.token if grant is not None else None
+
+    def renew(self, owner: str, tokens: dict[str, int], ttl_s: float) -> set[str]:
         """Extend every lease in ``tokens`` (tenant -> token) still held by ``owner``, in ONE
-        statement; returns the tenants renewed. A lease missing from the result is lost.
+        autocommitted statement; returns the tenants renewed. A lease missing from the result
+        is lost.
 
-        The statement gives up after ``timeout_s`` (raising DatabaseUnavailable), so a slow
-        database cannot hold the renewal past the caller's deadline.
+        The session's statement timeout (chosen below the fence) bounds it: a slow database
+        raises DatabaseUnavailable instead of holding the renewal past the caller's deadline.
         """
         if not tokens:
             return set()
         tenants, values = list(tokens), list(tokens.values())
-        with self._db.connection() as conn, conn.transaction():
-            conn.execute(f"SET LOCAL statement_timeout = {max(1, int(timeout_s * 1000))}")
+        with self._db.connection() as conn:
             rows = conn.execute(
                 "UPDATE wamgr_leases l SET expires_at = now() + %s * interval '1 second'"
                 " FROM unnest(%s::text[], %s::bigint[]) AS h(tenant_id, token)"

@@ -96,6 +96,7 @@ class TenantStore:
 
         Left out: tenants whose lease another owner holds unexpired, tenants parked for an
         operator (conflict, logged_out, failed), and banned tenants whose ban has not expired.
+        Every time here is compared on the database's clock (see :meth:`write_statuses`).
         """
         with self._db.connection() as conn:
             rows = conn.execute(
@@ -137,9 +138,17 @@ class TenantStore:
 
         Fenced: a change is written only if no *other* instance holds a live lease on the
         tenant, so a stale or standby instance never overwrites the holder's status. A state
-        change also adds a history row. ``events`` (webhook events of these tenants) go to
-        the outbox for every one of ``endpoints``, in the same statement and only for the
-        tenants whose row was written. Returns how many rows were written.
+        change also adds a history row.
+
+        ``next_retry_at`` is stored on the database's clock: it was computed on the writer's
+        clock, so it is moved by the difference between the status's ``updated_at`` (same
+        clock) and ``now()``. A host whose clock is off (or a status written late) then
+        stores a retry that is as far in the future as the writer meant, or a little later,
+        never earlier; a ban's expiry compared with ``now()`` (see :meth:`claimable`) holds.
+
+        ``events`` (webhook events of these tenants) go to the outbox for every one of
+        ``endpoints``, in the same statement and only for the tenants whose row was written.
+        Returns how many rows were written.
         """
         if not changes:
             return 0
@@ -151,6 +160,7 @@ class TenantStore:
             "attempts": [s.attempt for s, _ in changes],
             "retries": [s.next_retry_at for s, _ in changes],
             "errors": [s.last_error for s, _ in changes],
+            "stamps": [s.updated_at for s, _ in changes],
             "olds": [old for _, old in changes],
             "writer": writer,
         }
@@ -159,10 +169,12 @@ class TenantStore:
             params.update(outbox_params(events, endpoints))
         with self._db.connection() as conn, conn.transaction():
             written = conn.execute(
-                "WITH c AS (SELECT * FROM unnest(%(tenants)s::text[], %(states)s::text[],"
+                "WITH c AS (SELECT tenant_id, state, owner, attempt, last_error, old_state,"
+                "   retry + (now() - COALESCE(stamp, now())) AS next_retry_at"
+                "   FROM unnest(%(tenants)s::text[], %(states)s::text[],"
                 "   %(owners)s::text[], %(attempts)s::int[], %(retries)s::timestamptz[],"
-                "   %(errors)s::text[], %(olds)s::text[])"
-                "   AS c(tenant_id, state, owner, attempt, next_retry_at, last_error, old_state)),"
+                "   %(errors)s::text[], %(stamps)s::timestamptz[], %(olds)s::text[])"
+                "   AS c(tenant_id, state, owner, attempt, retry, last_error, stamp, old_state)),"
                 " allowed AS (SELECT c.* FROM c WHERE NOT EXISTS ("
                 "   SELECT 1 FROM wamgr_leases l WHERE l.tenant_id = c.tenant_id"
                 "   AND l.owner <> %(writer)s AND l.expires_at > now())),"

@@ -8,7 +8,8 @@ the other links. When the connection ends, every link it opened is closed, as Wh
 closes a socket whose TCP connection dropped.
 
 Used by ``wamgr sim`` (one session per TCP connection) and by neonize host processes (one
-session over the socket pair to the parent).
+session over the socket pair to the parent). A ``ping`` is answered at once: it is how a
+client's keep-alive tells a live server from a silent one.
 """
 
 from __future__ import annotations
@@ -123,6 +124,8 @@ class LinkSession:
             self._workers.submit(self._call, message)
         elif op == "clear_auth":
             self.transport.clear_auth(message.get("tenant", ""), message.get("jid"))
+        elif op == "ping":  # the client's keep-alive: any answer shows we are alive
+            self._reply(message, ok=True)
         elif op in self._extra_ops:
             self._reply(message, ok=True, **self._extra_ops[op](message))
         else:

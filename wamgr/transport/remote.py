@@ -7,8 +7,16 @@ the callers waiting for them. When the connection ends (the server went away, th
 process died), every link still on it reports ``Closed(NETWORK)`` with a detail saying why,
 so the supervisor's backoff reconnects them, somewhere that works.
 
-A :class:`RemoteLink` keeps the promises of :class:`~wamgr.transport.base.Link`: ``open``
-and ``close`` do not wait for the server, and exactly one ``Closed`` is reported.
+Writes go through a queue and one writer thread, so no caller (a tenant's actor, the lease
+keeper fencing a link) ever waits on a server that stopped reading. With
+:class:`ChannelTimeouts`, a channel also notices a server that stopped *answering* (a
+partition, a paused process): it sends a ping whenever it has been idle for the keep-alive
+interval and drops the connection when nothing at all arrived within the keep-alive timeout
+(its links report ``Closed(KEEPALIVE_TIMEOUT)``), and a link whose dial got no answer within
+the dial timeout reports ``Closed(DIAL_FAILED)`` and is closed on the server.
+
+The links themselves are :class:`~wamgr.transport.remote_link.RemoteLink` (re-exported
+here with :class:`~wamgr.transport.remote_link.RemoteRefused`).
 """
 
 from __future__ import annotations
@@ -16,26 +24,52 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import queue
 import socket
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
 
-from wamgr.transport.base import Closed, CloseReason, EventCallback
+from wamgr.transport.base import Closed, CloseReason
+from wamgr.transport.remote_link import RemoteLink, RemoteRefused
 from wamgr.transport.wire import decode_event, send_line
+
+__all__ = ["REQUEST_TIMEOUT_S", "ChannelTimeouts", "LinkChannel", "RemoteLink", "RemoteRefused"]
 
 #: Seconds to wait for the server to answer a request (send, pair code, stats).
 REQUEST_TIMEOUT_S = 10.0
 
-# Link ids are unique in the process, so a link keeps its id whichever channel carries it.
-_link_ids = itertools.count(1)
+#: Writer-queue item that shuts our write side once everything queued before it is sent.
+_SHUT_WRITE = object()
+#: Writer-queue item that ends the writer thread.
+_STOP = object()
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelTimeouts:
+    """Bounds on a channel's server, in seconds (None: no bound).
+
+    ``dial_s``: a link whose ``open`` got no event back within it fails (DIAL_FAILED).
+    ``keepalive_interval_s``: a ping is sent whenever nothing was sent for this long.
+    ``keepalive_timeout_s``: the connection is dropped when nothing arrived for this long
+    (and every link on it reports KEEPALIVE_TIMEOUT); also the bound on one write.
+    """
+
+    dial_s: float | None = None
+    keepalive_interval_s: float | None = None
+    keepalive_timeout_s: float | None = None
+
+    def tick(self) -> float | None:
+        """How often the writer wakes to ping and check dials, if at all."""
+        ticks = [t for t in (self.keepalive_interval_s, self.dial_s and self.dial_s / 4) if t]
+        return min(ticks) if ticks else None
+
+
 _request_ids = itertools.count(1)
-
-
-class RemoteRefused(RuntimeError):
-    """The link server answered a request with an error (its text is the message)."""
 
 
 class LinkChannel:
@@ -54,18 +88,28 @@ class LinkChannel:
         describe_loss: Callable[[], str],
         on_lost: Callable[[LinkChannel], None] | None = None,
         on_link_closed: Callable[[LinkChannel], None] | None = None,
+        timeouts: ChannelTimeouts | None = None,
     ):
         self.name = name
         self.sock = sock
+        self.timeouts = timeouts or ChannelTimeouts()
         self._describe_loss = describe_loss
         self._on_lost = on_lost
         self._on_link_closed = on_link_closed
-        self._lock = threading.Lock()  # guards writes, links, replies and the alive flag
+        self._lock = threading.Lock()  # guards links, dials, replies and the alive flag
         self._links: dict[int, RemoteLink] = {}
+        self._dialing: dict[int, float] = {}  # link id -> monotonic deadline of its dial
         self._replies: dict[int, tuple[threading.Event, list[dict[str, Any]]]] = {}
         self._alive = True
+        self._silent = False  # the keep-alive timeout ended the connection
+        self._outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        sock.settimeout(self.timeouts.keepalive_timeout_s)  # bounds every read and write
         self._reader = threading.Thread(target=self._read, name=f"wamgr-{name}-reader", daemon=True)
+        self._writer = threading.Thread(
+            target=self._write, name=f"wamgr-{name}-writer", daemon=True
+        )
         self._reader.start()
+        self._writer.start()
 
     @property
     def alive(self) -> bool:
@@ -83,28 +127,32 @@ class LinkChannel:
             self._links[link.link_id] = link
 
     def attach(self, link: RemoteLink, message: dict[str, Any]) -> None:
-        """Route ``link``'s events here and send ``message`` (its ``open``); raises OSError."""
+        """Route ``link``'s events here and queue ``message`` (its ``open``); raises OSError
+        if the connection is gone. Never waits for the server."""
         with self._lock:
             if not self._alive:
                 raise OSError(f"{self.name}: connection lost")
             self._links[link.link_id] = link
-            try:
-                send_line(self.sock, message)
-            except OSError:
-                self._links.pop(link.link_id, None)
-                raise
+            if self.timeouts.dial_s is not None:
+                self._dialing[link.link_id] = time.monotonic() + self.timeouts.dial_s
+            self._outbox.put(message)
 
     def detach(self, link_id: int) -> None:
         """Stop routing events to ``link_id``."""
         with self._lock:
             self._links.pop(link_id, None)
+            self._dialing.pop(link_id, None)
 
     def send(self, message: dict[str, Any]) -> None:
-        """Send one message; raises OSError if the connection is gone."""
+        """Queue one message for the server; raises OSError if the connection is gone.
+
+        Never waits for the server: a write that cannot finish within the keep-alive timeout
+        drops the connection instead (its links report ``Closed``).
+        """
         with self._lock:
             if not self._alive:
                 raise OSError(f"{self.name}: connection lost")
-            send_line(self.sock, message)
+            self._outbox.put(message)
 
     def ask(self, message: dict[str, Any], timeout: float = REQUEST_TIMEOUT_S) -> dict[str, Any]:
         """Send a request and wait (at most ``timeout``) for its reply.
@@ -128,11 +176,10 @@ class LinkChannel:
     def close(self) -> None:
         """Tell the server we are done (it closes our links and, for a host, exits).
 
-        Our write side is shut; the reader keeps reading until the server hangs up, so
-        ``Closed`` events it still sends arrive.
+        Our write side is shut once what is queued has been sent; the reader keeps reading
+        until the server hangs up, so ``Closed`` events it still sends arrive.
         """
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_WR)
+        self._outbox.put(_SHUT_WRITE)
 
     def abort(self) -> None:
         """Drop the connection at once, both ways."""
@@ -151,13 +198,60 @@ class LinkChannel:
             with self.sock.makefile("rb") as lines:
                 for raw in lines:
                     self._dispatch(json.loads(raw))
+        except TimeoutError:
+            self._silent = True
+            logger.warning(
+                "{} sent nothing for {:g} s (keep-alive): dropping the connection",
+                self.name,
+                self.timeouts.keepalive_timeout_s,
+            )
         except (OSError, ValueError) as exc:
             logger.debug("{} connection ended: {}", self.name, exc)
         finally:
             with self._lock:
                 self._alive = False
+            self._outbox.put(_STOP)
+            self.abort()  # wakes a writer blocked on the socket
             self.sock.close()
         self._connection_lost()
+
+    def _write(self) -> None:
+        """Send what is queued, in order; ping when idle and fail dials that got no answer."""
+        tick = self.timeouts.tick()
+        ping = {"op": "ping", "req": 0}  # answered like any request; the answer is ignored
+        while True:
+            try:
+                item = self._outbox.get(timeout=tick)
+            except queue.Empty:
+                item = ping if self.timeouts.keepalive_interval_s else None
+            self._fail_unanswered_dials()
+            if item is _STOP:
+                return
+            if item is None:
+                continue
+            try:
+                if item is _SHUT_WRITE:
+                    self.sock.shutdown(socket.SHUT_WR)
+                else:
+                    send_line(self.sock, item)
+            except OSError as exc:  # the server is gone or stopped reading: drop it all
+                logger.debug("{}: a write failed ({}); dropping the connection", self.name, exc)
+                self.abort()
+                return
+
+    def _fail_unanswered_dials(self) -> None:
+        if self.timeouts.dial_s is None:
+            return
+        now = time.monotonic()
+        with self._lock:
+            late = [link_id for link_id, deadline in self._dialing.items() if deadline <= now]
+            links = [self._links.pop(link_id) for link_id in late if link_id in self._links]
+            for link_id in late:
+                del self._dialing[link_id]
+        for link in links:
+            self._outbox.put({"op": "close", "link": link.link_id, "logout": False})
+            detail = f"{self.name} did not answer the dial within {self.timeouts.dial_s:g} s"
+            link.report(Closed(link.generation, CloseReason.DIAL_FAILED, detail))
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         if "reply" in message:
@@ -170,6 +264,7 @@ class LinkChannel:
         event = decode_event(message)
         link_id = int(message["link"])
         with self._lock:
+            self._dialing.pop(link_id, None)  # answered
             link = self._links.get(link_id)
             if link is not None and isinstance(event, Closed):
                 self._links.pop(link_id, None)
@@ -199,125 +294,14 @@ class LinkChannel:
         for done, box in replies:
             box.append({"ok": False, "error": detail})
             done.set()
+        reason = CloseReason.NETWORK
+        if self._silent:
+            reason = CloseReason.KEEPALIVE_TIMEOUT
+            detail = f"{detail} (nothing received for {self.timeouts.keepalive_timeout_s:g} s)"
         for link in links:
-            link.report(Closed(link.generation, CloseReason.NETWORK, detail))
+            link.report(Closed(link.generation, reason, detail))
         if self._on_lost is not None:
             try:
                 self._on_lost(self)
             except Exception:
                 logger.exception("{}: handling the lost connection failed", self.name)
-
-
-class RemoteLink:
-    """A link whose socket lives in a link server; its channel is chosen when it opens.
-
-    ``dial(link)`` returns the channel to open on (connecting or starting a server as
-    needed) or raises OSError; ``unreachable`` prefixes the detail of the
-    ``Closed(DIAL_FAILED)`` then.
-    """
-
-    def __init__(
-        self,
-        dial: Callable[[RemoteLink], LinkChannel],
-        tenant_id: str,
-        jid: str | None,
-        generation: int,
-        on_event: EventCallback,
-        unreachable: str,
-    ):
-        self.link_id = next(_link_ids)
-        self.generation = generation
-        self.tenant_id = tenant_id
-        self._dial = dial
-        self._jid = jid
-        self._on_event = on_event
-        self._unreachable = unreachable
-        self._lock = threading.Lock()
-        self._channel: LinkChannel | None = None
-        self._closed = False
-
-    @property
-    def closed(self) -> bool:
-        """True once ``Closed`` was reported."""
-        return self._closed
-
-    def open(self) -> None:
-        """Ask the server to dial; an unreachable server reports ``Closed(DIAL_FAILED)``."""
-        message = {
-            "op": "open",
-            "link": self.link_id,
-            "tenant": self.tenant_id,
-            "jid": self._jid,
-            "generation": self.generation,
-        }
-        try:
-            channel = self._dial(self)
-            with self._lock:
-                self._channel = channel
-            channel.attach(self, message)
-        except OSError as exc:
-            with self._lock:
-                channel, self._channel = self._channel, None
-            if channel is not None:
-                channel.detach(self.link_id)
-            self.report(
-                Closed(self.generation, CloseReason.DIAL_FAILED, f"{self._unreachable}: {exc}")
-            )
-
-    def close(self, do_logout: bool) -> None:
-        """Ask the server to close (and maybe log out); a dead connection closes at once."""
-        with self._lock:
-            channel = self._channel
-        if self._closed:
-            return
-        if channel is None:
-            self.report(Closed(self.generation, CloseReason.REQUESTED, "closed before it opened"))
-            return
-        try:
-            channel.send({"op": "close", "link": self.link_id, "logout": do_logout})
-        except OSError:
-            channel.detach(self.link_id)
-            self.report(Closed(self.generation, CloseReason.REQUESTED, "connection lost"))
-
-    def send_text(self, to: str, text: str) -> str:
-        """Send through the server; raises RemoteRefused if the socket is not connected."""
-        reply = self._ask({"op": "send", "link": self.link_id, "to": to, "text": text})
-        return str(reply["message_id"])
-
-    def request_pair_code(self, phone: str) -> str:
-        """A pair code for ``phone`` from the pairing socket; raises RemoteRefused if it is not
-        pairing."""
-        reply = self._ask({"op": "pair_code", "link": self.link_id, "phone": phone})
-        return str(reply["code"])
-
-    def _ask(self, message: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            channel = self._channel
-        if channel is None or self._closed:
-            raise RemoteRefused("the link is not open")
-        try:
-            reply = channel.ask(message)
-        except OSError as exc:
-            raise RemoteRefused(f"{message['op']} failed: {exc}") from exc
-        if not reply.get("ok"):
-            raise RemoteRefused(f"{message['op']} failed: {reply.get('error')}")
-        return reply
-
-    def deliver(self, event: Any) -> None:
-        """Hand an event other than ``Closed`` to the tenant (dropped once closed)."""
-        if not self._closed:
-            self._on_event(event)
-
-    def report(self, event: Closed) -> None:
-        """Report the one ``Closed`` of this link (no-op if already closed)."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        self._on_event(event)
-
-    def __repr__(self) -> str:
-        return (
-            f"RemoteLink(tenant_id={self.tenant_id!r}, generation={self.generation}, "
-            f"id={self.link_id}, closed={self._closed})"
-        )

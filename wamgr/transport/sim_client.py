@@ -3,7 +3,10 @@
 One TCP connection per process carries every link (a :class:`~wamgr.transport.remote.
 LinkChannel`). If the connection drops, every open link reports ``Closed(NETWORK)`` and
 later dials fail until the server answers again, as real WhatsApp links do when the
-network goes.
+network goes. Like WhatsApp's own sockets, the connection has a dial timeout and a
+keep-alive (:data:`SIM_TIMEOUTS`): a server that stops answering without hanging up (a
+partition, a paused process) is noticed within the keep-alive timeout, and its links report
+``Closed(KEEPALIVE_TIMEOUT)`` so the supervisor reconnects them.
 """
 
 from __future__ import annotations
@@ -12,9 +15,17 @@ import socket
 import threading
 
 from wamgr.transport.base import EventCallback, Link
-from wamgr.transport.remote import REQUEST_TIMEOUT_S, LinkChannel, RemoteLink
+from wamgr.transport.remote import REQUEST_TIMEOUT_S, ChannelTimeouts, LinkChannel, RemoteLink
 
-__all__ = ["REQUEST_TIMEOUT_S", "RemoteSimTransport", "parse_address"]
+__all__ = ["REQUEST_TIMEOUT_S", "SIM_TIMEOUTS", "RemoteSimTransport", "parse_address"]
+
+#: Seconds to set up the TCP connection to the server (the connect blocks its caller).
+CONNECT_TIMEOUT_S = 5.0
+
+#: A dial (a link's ``open``) answered within 20 s; a ping after 5 s of quiet; the connection
+#: dropped after 15 s without a byte from the server (whatsmeow: a 20 s dial timeout and a
+#: keep-alive of 20-30 s; the simulator answers at once, so shorter bounds cost nothing).
+SIM_TIMEOUTS = ChannelTimeouts(dial_s=20.0, keepalive_interval_s=5.0, keepalive_timeout_s=15.0)
 
 
 def parse_address(url: str) -> tuple[str, int]:
@@ -28,10 +39,11 @@ def parse_address(url: str) -> tuple[str, int]:
 
 
 class RemoteSimTransport:
-    """A Transport backed by a ``wamgr sim`` server."""
+    """A Transport backed by a ``wamgr sim`` server, its connection bounded by ``timeouts``."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, timeouts: ChannelTimeouts = SIM_TIMEOUTS):
         self.host, self.port = parse_address(url)
+        self.timeouts = timeouts
         self._lock = threading.Lock()  # guards the channel
         self._channel: LinkChannel | None = None
         self._closed = False
@@ -67,7 +79,8 @@ class RemoteSimTransport:
             if self._closed:
                 raise OSError("the simulator transport is closed")
             if self._channel is None or not self._channel.alive:
-                sock = socket.create_connection((self.host, self.port), timeout=5.0)
-                sock.settimeout(None)
-                self._channel = LinkChannel(sock, "sim", lambda: "simulator connection lost")
+                sock = socket.create_connection((self.host, self.port), CONNECT_TIMEOUT_S)
+                self._channel = LinkChannel(
+                    sock, "sim", lambda: "simulator connection lost", timeouts=self.timeouts
+                )
             return self._channel

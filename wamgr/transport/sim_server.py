@@ -3,7 +3,9 @@
 Each client connection is one wamgr process, served by a
 :class:`~wamgr.transport.link_server.LinkSession` on the server's :class:`SimWhatsApp`. When a
 connection ends (the process died), its sockets close, as WhatsApp's do when a TCP
-connection drops.
+connection drops. Besides the link requests it answers ``stats`` (:func:`fetch_stats`) and
+``inbound`` (:func:`send_inbound`: a customer writes to an account), for tests and benches
+that drive the simulator from outside.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import threading
 from typing import Any
 
 from wamgr.transport.link_server import LinkSession
-from wamgr.transport.sim import SimWhatsApp
+from wamgr.transport.sim import SimNotConnected, SimWhatsApp
 from wamgr.transport.wire import send_line
 
 
@@ -27,7 +29,10 @@ class _Connection(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         sim = self.server.sim
         session = LinkSession(
-            self.connection, sim, name="sim", extra_ops={"stats": lambda m: _stats(sim, m)}
+            self.connection,
+            sim,
+            name="sim",
+            extra_ops={"stats": lambda m: _stats(sim, m), "inbound": lambda m: _inbound(sim, m)},
         )
         session.serve(self.rfile)
 
@@ -43,6 +48,14 @@ def _stats(sim: SimWhatsApp, message: dict[str, Any]) -> dict[str, Any]:
             for jid in sim.accounts()
         }
     return {"stats": stats}
+
+
+def _inbound(sim: SimWhatsApp, message: dict[str, Any]) -> dict[str, Any]:
+    try:
+        message_id = sim.inbound(message["jid"], message["sender"], message["text"])
+    except SimNotConnected:
+        return {"delivered": False}
+    return {"delivered": True, "message_id": message_id}
 
 
 class _Server(socketserver.ThreadingTCPServer):
@@ -90,3 +103,17 @@ def fetch_stats(host: str, port: int, per_account: bool = False, timeout: float 
     if not reply.get("ok"):
         raise RuntimeError(f"the simulator refused: {reply.get('error')}")
     return reply["stats"]
+
+
+def send_inbound(
+    host: str, port: int, jid: str, sender: str, text: str, timeout: float = 5.0
+) -> bool:
+    """Have ``sender`` write ``text`` to the account ``jid`` on a running simulator; returns
+    whether a socket of the account was open to get it."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        request = {"op": "inbound", "req": 1, "jid": jid, "sender": sender, "text": text}
+        send_line(sock, request)
+        reply = json.loads(sock.makefile("rb").readline())
+    if not reply.get("ok"):
+        raise RuntimeError(f"the simulator refused: {reply.get('error')}")
+    return bool(reply["delivered"])

@@ -1,0 +1,35 @@
+"""TenantServices: what every tenant actor of a manager shares, wired once by the manager."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pykka
+
+from wamgr.clock import Clock
+from wamgr.config import Config
+from wamgr.store.leases import LeaseStore
+from wamgr.store.tenants import TenantStore
+from wamgr.transport.base import MessageReceived, Transport
+from wamgr.workers.status_writer import StatusWriter
+
+if TYPE_CHECKING:
+    from wamgr.metrics import Metrics
+
+
+@dataclass(frozen=True)
+class TenantServices:
+    """What every tenant actor of a manager shares (all thread-safe or actor refs)."""
+
+    config: Config
+    clock: Clock
+    transport: Transport
+    tenants: TenantStore
+    leases: LeaseStore
+    writer: StatusWriter
+    supervisor: pykka.ActorRef
+    keeper: pykka.ActorRef
+    on_inbound: Callable[[str, MessageReceived], None]
+    metrics: Metrics | None = None
