@@ -20,11 +20,11 @@ class FakeLeases:
     def __init__(self, held: set[str]) -> None:
         self.held = held
         self.fail: Exception | None = None
-        self.calls: list[tuple[str, dict[str, int], float, float]] = []
+        self.calls: list[tuple[str, dict[str, int], float]] = []
         self.threads: list[str] = []
 
-    def renew(self, owner: str, tokens: dict[str, int], ttl_s: float, timeout_s: float):
-        self.calls.append((owner, dict(tokens), ttl_s, timeout_s))
+    def renew(self, owner: str, tokens: dict[str, int], ttl_s: float):
+        self.calls.append((owner, dict(tokens), ttl_s))
         self.threads.append(threading.current_thread().name)
         if self.fail is not None:
             raise self.fail
@@ -41,7 +41,6 @@ def _renewer(leases: FakeLeases, clock: VirtualClock, reports) -> LeaseRenewer:
         leases,  # type: ignore[arg-type]
         "inst-0",
         ttl_s=30.0,
-        timeout_s=10.0,
         clock=clock,
         report=reports.put,
     )
@@ -60,7 +59,7 @@ def test_renewals_run_on_the_renewer_and_report_what_was_renewed(clock, reports)
     assert renewal.sent_at == sent_at
     assert (renewal.tokens, renewal.renewed, renewal.error) == ({"a": 1, "b": 2}, {"a"}, None)
     assert renewal.latency_s >= 0
-    assert leases.calls == [("inst-0", {"a": 1, "b": 2}, 30.0, 10.0)]
+    assert leases.calls == [("inst-0", {"a": 1, "b": 2}, 30.0)]
     assert leases.threads == ["wamgr-lease-renewer"]
 
 

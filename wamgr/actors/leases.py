@@ -18,9 +18,6 @@ never waits on the database: renewals run on its worker thread.
 from __future__ import annotations
 
 import contextlib
-import queue
-import threading
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,8 +28,8 @@ from wamgr.actors.base import DispatchingActor
 from wamgr.actors.fence import LinkFence
 from wamgr.clock import Clock
 from wamgr.config import Config
-from wamgr.errors import WamgrError
 from wamgr.store.leases import LeaseStore
+from wamgr.workers.lease_renewer import LeaseRenewer, Renewal
 from wamgr.workers.scheduler import Scheduler
 
 if TYPE_CHECKING:
@@ -124,20 +121,18 @@ class LeaseKeeper(DispatchingActor):
         self._held: dict[str, _Held] = {}
         self._in_flight = False
         self._check_task: object | None = None
-        self._requests: queue.SimpleQueue[dict[str, int] | None] = queue.SimpleQueue()
-        self._worker = threading.Thread(
-            target=self._renew_worker, name="wamgr-lease-renewer", daemon=True
+        self._renewer = LeaseRenewer(
+            leases, config.instance_id, ttl_s=config.lease_ttl_s, clock=clock, report=self._renewed
         )
 
     def on_start(self) -> None:
         """Start the renewal worker and the renewal ticks."""
-        self._worker.start()
+        self._renewer.start()
         self._schedule_tick()
 
     def on_stop(self) -> None:
         """End the renewal worker (a renewal under way finishes on its own)."""
-        self._requests.put(None)
-        self._worker.join(2.0)
+        self._renewer.stop(2.0)
 
     # --- messages -----------------------------------------------------------------------
 
@@ -159,7 +154,7 @@ class LeaseKeeper(DispatchingActor):
         if self._in_flight or not self._held:
             return
         self._in_flight = True
-        self._requests.put({tenant: held.token for tenant, held in self._held.items()})
+        self._renewer.renew({tenant: held.token for tenant, held in self._held.items()})
 
     def _on_renewed(self, message: _Renewed) -> None:
         self._in_flight = False
@@ -216,27 +211,14 @@ class LeaseKeeper(DispatchingActor):
             earliest - self._clock.monotonic(), lambda: _tell(me, _CheckDeadlines())
         )
 
-    def _renew_worker(self) -> None:
-        me = self.actor_ref
-        while True:
-            tokens = self._requests.get()
-            if tokens is None:
-                return
-            sent_at = self._clock.monotonic()
-            started = time.perf_counter()  # latency is real time, whatever the clock
-            try:
-                renewed = self._leases.renew(  # bounded by the session's statement timeout
-                    self._config.instance_id, tokens, self._config.lease_ttl_s
-                )
-                result = _Renewed(sent_at, tokens, frozenset(renewed), None)
-            except WamgrError as exc:
-                result = _Renewed(sent_at, tokens, frozenset(), exc.format_message())
-            except Exception as exc:  # a bug must not stop renewals silently
-                logger.exception("lease renewal crashed")
-                result = _Renewed(sent_at, tokens, frozenset(), repr(exc))
-            if self._metrics is not None:
-                self._metrics.lease_renewal(time.perf_counter() - started, result.error is None)
-            _tell(me, result)
+    def _renewed(self, renewal: Renewal) -> None:
+        """Runs on the renewer's thread: record the latency, tell the keeper the outcome."""
+        if self._metrics is not None:
+            self._metrics.lease_renewal(renewal.latency_s, renewal.error is None)
+        _tell(
+            self.actor_ref,
+            _Renewed(renewal.sent_at, renewal.tokens, renewal.renewed, renewal.error),
+        )
 
 
 def _tell(ref: pykka.ActorRef, message: object) -> None:

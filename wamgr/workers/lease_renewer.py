@@ -48,7 +48,6 @@ class LeaseRenewer(Worker):
         owner: str,
         *,
         ttl_s: float,
-        timeout_s: float,
         clock: Clock,
         report: Callable[[Renewal], None],
         name: str = "wamgr-lease-renewer",
@@ -57,7 +56,6 @@ class LeaseRenewer(Worker):
         self._leases = leases
         self._owner = owner
         self._ttl_s = ttl_s
-        self._timeout_s = timeout_s
         self._clock = clock
         self._report = report
         self._requests: queue.SimpleQueue[dict[str, int]] = queue.SimpleQueue()
@@ -85,9 +83,8 @@ class LeaseRenewer(Worker):
         error: str | None = None
         renewed: frozenset[str] = frozenset()
         try:
-            renewed = frozenset(
-                self._leases.renew(self._owner, tokens, self._ttl_s, timeout_s=self._timeout_s)
-            )
+            # bounded by the session's statement timeout (store.db.SessionLimits)
+            renewed = frozenset(self._leases.renew(self._owner, tokens, self._ttl_s))
         except WamgrError as exc:
             error = exc.format_message()
         except Exception as exc:  # a bug must not stop renewals silently
