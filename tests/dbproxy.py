@@ -90,6 +90,12 @@ class FreezableProxy:
         self._to_client.set()
 
     @property
+    def connections(self) -> int:
+        """How many client connections the proxy forwards now (each one has reached it)."""
+        with self._lock:
+            return len(self._sockets) // 2
+
+    @property
     def frozen(self) -> bool:
         """Whether anything is held back right now."""
         return not (self._to_server.is_set() and self._to_client.is_set())

@@ -1,14 +1,36 @@
-"""The runtime: components stop in the reverse of their start order, within one budget, and a
-failed start leaves nothing running."""
+"""The runtime: components stop in the reverse of their start order, within one budget, a
+failed or cancelled start leaves nothing running, and a database that is gone does not hold
+the stop up."""
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
+import psycopg
 import pytest
+from loguru import logger
 
-from wamgr import TenantState
+from wamgr import Config, ConnectionManager, ManagerStopped, StartCancelled, TenantState
 from wamgr.runtime import _StopSteps
+from wamgr.status import Desired
+from wamgr.workers.sweeper import Sweeper
+
+
+def make_config(database_url: str, home: Path, sim, instance_id: str) -> Config:
+    """A manager's settings on the simulator (real clock)."""
+    return Config(database_url=database_url, home=home, transport=sim, instance_id=instance_id)
+
+
+@pytest.fixture
+def logs() -> Iterator[list[str]]:
+    """Every loguru record logged during the test."""
+    lines: list[str] = []
+    sink = logger.add(lines.append, format="{level} {message}", level="DEBUG", catch=False)
+    yield lines
+    logger.remove(sink)
 
 
 def test_stop_steps_run_newest_first():
@@ -72,3 +94,95 @@ def test_stop_closes_links_before_the_threads_they_report_to(make_manager, sim):
     assert reader.leases_held() == 0
     assert mgr.config.instance_id not in {lease.owner for lease in reader.leases_store.all()}
     assert {s.state for s in reader.statuses()} == {TenantState.STOPPED}
+
+
+# --- a stop with the database gone (issue #13, defect 8) ----------------------------------
+
+#: Seconds the stop may take once the links are closed, with the database gone.
+AFTER_LINKS_S = 5.0
+
+
+def test_a_stop_with_the_database_gone_closes_links_and_ends_within_seconds(
+    make_manager, db_proxy, sim, logs
+):
+    mgr = make_manager(database_url=db_proxy.database_url)
+    for tenant in ("a", "b", "c"):
+        mgr.connect(tenant)
+        mgr.wait_for(tenant, TenantState.CONNECTED, timeout=5)
+    db_proxy.stop()  # the database is gone: connections are refused ...
+    db_proxy.cut()  # ... and the open ones reset
+    links_closed: list[float] = []
+    mgr.subscribe(lambda event: sim.open_sockets() == 0 and links_closed.append(time.monotonic()))
+
+    started = time.monotonic()
+    mgr.stop()
+    ended = time.monotonic()
+
+    assert sim.open_sockets() == 0
+    assert links_closed, "no link closed"
+    assert ended - links_closed[0] < AFTER_LINKS_S, f"{ended - links_closed[0]:.1f} s"
+    assert ended - started < AFTER_LINKS_S + 1.0, f"the stop took {ended - started:.1f} s"
+    assert any("stopping with the database unavailable" in line for line in logs)
+
+
+# --- a stop asked for while starting (issue #13, defect 9) --------------------------------
+
+
+def _stored_history(database_url: str) -> list[str]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT new_state FROM wamgr_status_history").fetchall()
+    return [row[0] for row in rows]
+
+
+def test_a_start_cancelled_half_way_stops_what_it_started_and_claims_nothing(
+    make_manager, sim, database_url, monkeypatch, tmp_path
+):
+    seed = make_manager(instance_id="seed", claim_tenants=False)
+    seed.tenants_store.set_desired("t1", Desired.CONNECTED)  # to be restored by the next start
+    before = {t.ident for t in threading.enumerate()}
+    asked = threading.Event()
+    original = Sweeper.start
+
+    def sweeper_start_then_a_signal(self) -> None:  # the stop comes just before the claim loop
+        original(self)
+        asked.set()
+
+    monkeypatch.setattr("wamgr.runtime.Sweeper.start", sweeper_start_then_a_signal)
+    mgr = ConnectionManager(make_config(database_url, tmp_path, sim, "cancelled"))
+
+    with pytest.raises(StartCancelled):
+        mgr.start(cancel=asked.is_set)
+
+    left = [t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+    assert left == []
+    assert sim.dial_attempts() == 0
+    assert _stored_history(database_url) == []
+    with pytest.raises(ManagerStopped):
+        mgr.status("t1")
+    assert make_manager(instance_id="cancelled").config  # its instance id was released
+
+
+def test_stop_from_another_thread_while_starting_cancels_the_start(
+    sim, database_url, monkeypatch, tmp_path
+):
+    mgr = ConnectionManager(make_config(database_url, tmp_path, sim, "stopped-early"))
+    stopper = threading.Thread(target=mgr.stop, name="test-stopper")
+    original = Sweeper.start
+
+    def sweeper_start_then_stop(self) -> None:
+        original(self)
+        stopper.start()  # stop() flags the start at once, then waits for it to give up
+        while not mgr._stop_asked.is_set():
+            threading.Event().wait(0.01)
+
+    monkeypatch.setattr("wamgr.runtime.Sweeper.start", sweeper_start_then_stop)
+
+    with pytest.raises(StartCancelled):
+        mgr.start()
+    stopper.join(5)
+
+    assert not stopper.is_alive()
+    assert sim.dial_attempts() == 0
+    monkeypatch.undo()
+    mgr.start()  # a later start works
+    mgr.stop()

@@ -118,6 +118,51 @@ class DatabaseUnavailable(WamgrError):
         )
 
 
+class InstanceIdInUse(WamgrError):
+    """Another live process holds this instance id: two processes must never share one."""
+
+    exit_code = 11
+    http_status = 409
+
+    def __init__(
+        self,
+        instance_id: str,
+        host: str,
+        pid: int,
+        started_at: datetime,
+        expires_at: datetime,
+    ):
+        self.instance_id = instance_id
+        self.host = host
+        self.pid = pid
+        self.started_at = started_at
+        self.expires_at = expires_at
+        since = started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        until = expires_at.astimezone(UTC).strftime("%H:%M:%S")
+        super().__init__(
+            f"instance id {instance_id!r} is in use by another live process (pid {pid} on "
+            f"host {host}, since {since} UTC; its claim runs until {until} UTC unless it "
+            "renews it): give every process its own instance id (--instance-id or "
+            "WAMGR_INSTANCE_ID; the default, host-pid, is unique), or stop that process first"
+        )
+
+
+class StartCancelled(WamgrError):
+    """A stop was asked for while the manager was starting: it stopped what it had started.
+
+    Not a failure: a process told to stop while starting exits 0, as after a normal stop.
+    """
+
+    exit_code = 0
+    http_status = 503
+
+    def __init__(self) -> None:
+        super().__init__(
+            "stopped during start-up: a stop was asked for before the manager had started; "
+            "nothing was left running and no tenant was claimed"
+        )
+
+
 # --- processing locks and inbound dedup ---------------------------------------------------
 
 

@@ -59,6 +59,7 @@ class ConnectionManager:
         self._lifecycle = threading.Lock()
         self._runtime: Runtime | None = None
         self._stopping = False
+        self._stop_asked = threading.Event()  # a start under way gives up at its next step
         #: This manager's Prometheus metrics (``metrics.render()`` is ``GET /metrics``).
         self.metrics = Metrics(self._metric_states)
 
@@ -71,12 +72,23 @@ class ConnectionManager:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
-    def start(self) -> ConnectionManager:
-        """Open the database, migrate it, start the actors and restore tenants."""
+    def start(self, cancel: Callable[[], bool] | None = None) -> ConnectionManager:
+        """Open the database, claim the instance id, start the actors and restore tenants.
+
+        Raises InstanceIdInUse if another live process holds ``config.instance_id``. A
+        :meth:`stop` from another thread while this runs, or ``cancel()`` answering True
+        (it is asked between the steps of the start), stops what was started and raises
+        StartCancelled before any tenant is claimed. Started already: returns at once.
+        """
         with self._lifecycle:
             if self._runtime is not None:
                 return self
-            self._runtime = Runtime.start(self.config, self._clock, self.metrics)
+            self._stop_asked.clear()
+
+            def cancelled() -> bool:
+                return self._stop_asked.is_set() or (cancel is not None and cancel())
+
+            self._runtime = Runtime.start(self.config, self._clock, self.metrics, cancelled)
             self._stopping = False
         logger.info("manager {} started", self.config.instance_id)
         return self
@@ -85,8 +97,10 @@ class ConnectionManager:
         """Close every link without logout, release every lease, end every thread.
 
         Waits at most ``timeout`` seconds in all; calls made meanwhile fail with
-        ManagerStopped.
+        ManagerStopped. Called while :meth:`start` runs on another thread, it makes that
+        start give up (StartCancelled there) and returns once it has.
         """
+        self._stop_asked.set()
         with self._lifecycle:
             runtime = self._runtime
             if runtime is None or self._stopping:

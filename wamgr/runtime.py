@@ -8,6 +8,15 @@ first, then the links close and their leases go back, then the actors and thread
 talked to end, and the database goes last. A step that fails is logged and the next one
 still runs. A start that fails half-way stops what it had started.
 
+A start can be cancelled: every step, once started, asks ``cancelled()`` (a stop requested
+meanwhile, or a signal); if it says yes, what was started is stopped and
+:class:`~wamgr.errors.StartCancelled` is raised, before the claim loop could take a tenant.
+
+A database that is gone must not hold the stop up: before the first step, the stop pings
+it (:data:`~wamgr.store.db.PING_TIMEOUT_S`), and from then on every wait for a connection
+lasts at most :data:`DB_STOP_WAIT_S` while the database is failing, and the workers that
+only wait on it are given at most that to end.
+
 The start order below is therefore also the stop order read backwards; the comment at each
 step says why it sits where it does.
 """
@@ -30,7 +39,7 @@ from wamgr.actors.supervisor import SupervisorActor
 from wamgr.actors.tenant import TenantActor, TenantServices
 from wamgr.clock import Clock
 from wamgr.config import Config
-from wamgr.errors import WamgrError
+from wamgr.errors import DatabaseUnavailable, StartCancelled, WamgrError
 from wamgr.events import StatusEvent
 from wamgr.inbound import InboundPipeline
 from wamgr.local_tenants import LocalTenants
@@ -40,6 +49,7 @@ from wamgr.status import TenantStatus
 from wamgr.store.commands import CommandStore
 from wamgr.store.db import Database, SessionLimits, open_database
 from wamgr.store.inbound import InboundLog
+from wamgr.store.instances import InstanceClaim, InstanceStore
 from wamgr.store.leases import LeaseStore
 from wamgr.store.locks import ProcessingLocks
 from wamgr.store.outbox import Outbox
@@ -59,6 +69,14 @@ from wamgr.workers.sweeper import Sweeper
 STOP_BUDGET_S = 20.0
 #: Seconds a single stop step gets at least, even when the budget is spent.
 _MIN_STEP_S = 0.1
+#: Seconds a stop step may wait for a database that is failing (a connection, a worker
+#: that waits on one); what it could not write then is lost or expires by itself.
+DB_STOP_WAIT_S = 0.5
+
+
+def _never() -> bool:
+    """A start that nothing cancels."""
+    return False
 
 
 @dataclass
@@ -87,6 +105,8 @@ class Runtime:
 
     config: Config
     db: Database
+    instances: InstanceStore
+    claim: InstanceClaim
     tenants: TenantStore
     leases: LeaseStore
     locks: ProcessingLocks
@@ -114,11 +134,25 @@ class Runtime:
         self.metrics = metrics
         self.webhooks = None
         self._stops = _StopSteps()
+        self._cancelled: Callable[[], bool] = _never
+        self._opened: Database | None = None  # the database, once open
 
     @classmethod
-    def start(cls, config: Config, clock: Clock, metrics: Metrics) -> Runtime:
-        """Build and start every component; on failure, stop what was started and re-raise."""
+    def start(
+        cls,
+        config: Config,
+        clock: Clock,
+        metrics: Metrics,
+        cancelled: Callable[[], bool] = _never,
+    ) -> Runtime:
+        """Build and start every component; on failure, stop what was started and re-raise.
+
+        ``cancelled`` is asked after every step: once it says yes, what was started is
+        stopped and StartCancelled raised. Raises InstanceIdInUse if another live process
+        holds the configured instance id.
+        """
         runtime = cls(config, clock, metrics)
+        runtime._cancelled = cancelled
         try:
             runtime._start()
         except BaseException:
@@ -128,13 +162,32 @@ class Runtime:
 
     def stop(self, timeout: float = STOP_BUDGET_S) -> None:
         """Stop every component in the reverse of the start order, within ``timeout`` seconds."""
+        db = self._opened
+        if db is not None and self._stops.steps:
+            db.limit_waits_while_failing(DB_STOP_WAIT_S)
+            try:
+                db.ping()
+            except DatabaseUnavailable as exc:
+                logger.warning(
+                    "stopping with the database unavailable ({}): each step waits at most "
+                    "{:g} s for it; leases not released expire by themselves",
+                    exc.detail,
+                    DB_STOP_WAIT_S,
+                )
         self._stops.run(timeout)
 
     # --- the start order (read backwards for the stop order) -----------------------------
 
+    def _push(self, what: str, stop: Callable[[float], object]) -> None:
+        """Remember how to stop ``what`` (just started); then give up if a stop was asked for."""
+        self._stops.push(what, stop)
+        if self._cancelled():
+            logger.info("stop asked for while starting: stopping what was started")
+            raise StartCancelled()
+
     def _start(self) -> None:
         cfg = self.config
-        push = self._stops.push
+        push = self._push
 
         # The database goes last: every step below may still write on its way out.
         self.db, close_db = open_database(
@@ -147,9 +200,17 @@ class Runtime:
                 cfg.renew_interval_s, cfg.renew_deadline_s, cfg.call_timeout_s
             ),
         )
+        self._opened = self.db
         push("the database", lambda _: close_db())
+
+        # The instance id is this process's from here until every lease and status write is
+        # done (InstanceIdInUse if another live process holds it). Every lease is taken and
+        # renewed under this claim, so no other process started with the same id can use them.
+        self.instances = InstanceStore(self.db)
+        self.claim = self.instances.claim(cfg.instance_id, cfg.lease_ttl_s)
+        push("the instance id", lambda _: self._release_instance_id())
         self.tenants = TenantStore(self.db)
-        self.leases = LeaseStore(self.db)
+        self.leases = LeaseStore(self.db, self.claim)
         self.locks = ProcessingLocks(self.db, owner=cfg.instance_id)
         self.inbound_log = InboundLog(self.db)
         self.outbox = Outbox(self.db)
@@ -198,7 +259,7 @@ class Runtime:
             on_events_written=wake_webhooks,
         )
         self.writer.start()
-        push("the status writer", self.writer.stop)
+        push("the status writer", lambda left: self.writer.stop(self._db_bound(left)))
         self.inbound = InboundPipeline(
             self.inbound_log,
             self.outbox,
@@ -246,7 +307,7 @@ class Runtime:
             self.locks, self.inbound_log, cfg.sweep_interval_s, cfg.inbound_retention_s
         )
         self.sweeper.start()
-        push("the sweeper", self.sweeper.stop)
+        push("the sweeper", lambda left: self.sweeper.stop(self._db_bound(left)))
 
         # What brings work in stops first: no claim and no command may reach a tenant that
         # is shutting down.
@@ -264,13 +325,32 @@ class Runtime:
         )
         if cfg.claim_tenants:  # off for one-tenant tools such as `wamgr pair`
             self.claimer.start()  # its first pass restores what should be connected
-            push("the claim loop", self.claimer.stop)
+            push("the claim loop", lambda left: self.claimer.stop(self._db_bound(left)))
         self.listener = CommandListener(
             self.commands, self.db.url, cfg.instance_id, self.router.apply
         )
         self.listener.start()
-        push("the command listener", self.listener.stop)
+        push("the command listener", lambda left: self.listener.stop(self._db_bound(left)))
         self.listener.wait_listening(cfg.call_timeout_s)  # else commands arrive by polling
+        if self._cancelled():
+            raise StartCancelled()
+
+    def _db_bound(self, left_s: float) -> float:
+        """What a stop step that waits only on the database gets of ``left_s``: at most
+        DB_STOP_WAIT_S while the database is failing (its thread holds nothing to lose)."""
+        return min(left_s, DB_STOP_WAIT_S) if self.db.failing else left_s
+
+    def _release_instance_id(self) -> None:
+        """Give the instance id up, so a successor may claim it at once."""
+        try:
+            self.instances.release(self.claim)
+        except WamgrError as exc:
+            logger.warning(
+                "could not release instance id {} (its claim expires by itself within {:g} s): {}",
+                self.config.instance_id,
+                self.config.lease_ttl_s,
+                exc,
+            )
 
     def _publish_status(self, new: TenantStatus, old: TenantStatus | None) -> None:
         """Hand a change of state to the subscribers (called on the registry's thread)."""
@@ -302,7 +382,7 @@ class Runtime:
                 len(waits) - len(closed),
             )
         if closed:
-            try:
+            try:  # ours only: the store is bound to this process's claim
                 self.leases.release_owned(self.config.instance_id, closed)
             except WamgrError as exc:
                 logger.warning("could not release leases (they expire by themselves): {}", exc)

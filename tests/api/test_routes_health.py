@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import psycopg
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from psycopg.conninfo import conninfo_to_dict
 
 from wamgr import TenantState
+from wamgr.store.db import PING_TIMEOUT_S
 
 CONNECTED = TenantState.CONNECTED
 
@@ -70,3 +74,33 @@ def test_metrics_are_served_without_the_key_in_the_prometheus_text_format(mgr, s
     }
     assert samples[("wamgr_tenants", (("state", "connected"),))] == 1
     assert samples[("wamgr_connects_total", ())] == 1
+
+
+#: Seconds GET /api/status may take with the database gone (issue #13, defect 8: 10 s each),
+#: plus room for HTTP on a busy host.
+HEALTH_BOUND_S = PING_TIMEOUT_S + 0.5
+
+
+@pytest.mark.parametrize("outage", ["stopped", "frozen"])
+def test_health_answers_503_within_a_second_when_the_database_is_gone(
+    make_manager, serve_api, db_proxy, outage: str
+) -> None:
+    mgr = make_manager(database_url=db_proxy.database_url)  # call_timeout: 10 s
+    api = serve_api(mgr)
+    assert api.get("/api/status").status_code == 200
+    if outage == "stopped":
+        db_proxy.stop()  # connections refused ...
+        db_proxy.cut()  # ... and the open ones reset
+    else:
+        db_proxy.freeze()  # a partition: no error, no answer
+    try:
+        for _ in range(3):
+            started = time.monotonic()
+            health = api.get("/api/status")
+            took = time.monotonic() - started
+
+            assert health.status_code == 503
+            assert took < HEALTH_BOUND_S, f"/api/status took {took:.1f} s"
+            assert health.json()["database"].startswith("database unavailable")
+    finally:
+        db_proxy.thaw()

@@ -12,7 +12,8 @@ from psycopg.conninfo import make_conninfo
 
 from wamgr.errors import DatabaseUnavailable, WamgrError
 from wamgr.store.db import Database, SessionLimits
-from wamgr.store.leases import LeaseStore
+from wamgr.store.instances import InstanceStore
+from wamgr.store.leases import LeaseStore, Renewed
 
 
 @pytest.fixture
@@ -78,12 +79,13 @@ def test_clear_one_or_all(leases):
 
 
 def test_renew_reports_a_lost_lease_as_missing(leases):
-    mine = leases.acquire("a", "me", 30.0)
-    theirs_before = leases.acquire("b", "me", 30.0)
+    me = LeaseStore(leases._db, InstanceStore(leases._db).claim("me", 30.0))
+    mine = me.acquire("a", "me", 30.0)
+    theirs_before = me.acquire("b", "me", 30.0)
     leases.clear("b")
     leases.acquire("b", "them", 30.0)
-    renewed = leases.renew("me", {"a": mine, "b": theirs_before}, 30.0)
-    assert renewed == {"a"}
+    renewed = me.renew("me", {"a": mine, "b": theirs_before}, 30.0)
+    assert renewed == Renewed(instance_held=True, tenants=frozenset({"a"}))
     assert leases.holder("b").owner == "them"
 
 
@@ -111,11 +113,11 @@ SHORT_LIMITS = SessionLimits(
 
 @pytest.fixture
 def through_proxy(db_proxy):
-    """A LeaseStore whose every statement goes through the freezable proxy (default bounds:
-    its statements may wait on a lock for a while)."""
+    """A LeaseStore of instance "A" whose every statement goes through the freezable proxy
+    (default bounds: its statements may wait on a lock for a while)."""
     db = Database(db_proxy.database_url, max_size=3)
     db.open()
-    yield LeaseStore(db)
+    yield LeaseStore(db, InstanceStore(db).claim("A", 30.0))
     db_proxy.thaw()
     db.close()
 
@@ -124,7 +126,7 @@ def _backend_waiting_on_a_lock(database_url: str) -> bool:
     with psycopg.connect(database_url, autocommit=True) as conn:
         row = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND wait_event_type = 'Lock' AND query LIKE 'UPDATE wamgr_leases%'"
+            " AND wait_event_type = 'Lock' AND query LIKE '%UPDATE wamgr_leases%'"
         ).fetchone()
     return bool(row and row[0])
 

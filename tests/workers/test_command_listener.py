@@ -120,3 +120,27 @@ def test_an_unreachable_database_is_waited_for_and_stop_still_ends_the_thread(
     assert not listener.wait_listening(0.2)
     assert listener.stop(WAIT_S)
     assert any("not listening yet" in line for line in logs)
+
+
+def test_a_listener_that_keeps_failing_warns_once_per_interval(
+    commands, database_url, logs, monkeypatch, wait_until
+):
+    # Issue #13, defect 8: with the database stopped, about 77 warnings in 50 s.
+    monkeypatch.setattr(command_listener, "RECONNECT_DELAY_S", 0.01)
+    failures: list[Exception] = []
+    original = CommandListener.on_failure
+
+    def counted(self, exc: Exception) -> float:
+        failures.append(exc)
+        return original(self, exc)
+
+    monkeypatch.setattr(CommandListener, "on_failure", counted)
+    refused = psycopg.conninfo.make_conninfo(database_url, host="127.0.0.1", port=1)
+    listener = _listener(commands, refused, Applied(), connect_timeout_s=1)
+    listener.start()
+    try:
+        wait_until(lambda: len(failures) >= 20, WAIT_S, "twenty failed attempts")
+    finally:
+        assert listener.stop(WAIT_S)
+    warnings = [line for line in logs if line.startswith("WARNING command listener:")]
+    assert len(warnings) == 1, warnings

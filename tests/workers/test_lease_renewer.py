@@ -9,16 +9,19 @@ import pytest
 
 from wamgr.clock import VirtualClock
 from wamgr.errors import DatabaseUnavailable
+from wamgr.store.leases import Renewed
 from wamgr.workers.lease_renewer import LeaseRenewer, Renewal
 
 WAIT_S = 5.0
 
 
 class FakeLeases:
-    """Stands for LeaseStore.renew: renews the tenants in ``held``, or raises ``fail``."""
+    """Stands for LeaseStore.renew: renews the tenants in ``held`` while ``instance_held``,
+    or raises ``fail``."""
 
     def __init__(self, held: set[str]) -> None:
         self.held = held
+        self.instance_held = True
         self.fail: Exception | None = None
         self.calls: list[tuple[str, dict[str, int], float]] = []
         self.threads: list[str] = []
@@ -28,7 +31,9 @@ class FakeLeases:
         self.threads.append(threading.current_thread().name)
         if self.fail is not None:
             raise self.fail
-        return {tenant for tenant in tokens if tenant in self.held}
+        if not self.instance_held:
+            return Renewed(False, frozenset())
+        return Renewed(True, frozenset(tenant for tenant in tokens if tenant in self.held))
 
 
 @pytest.fixture
@@ -83,3 +88,20 @@ def test_a_failed_renewal_is_reported_and_the_next_one_still_runs(clock, reports
     assert crashed.renewed == frozenset() and crashed.error == "RuntimeError('a bug')"
     assert renewed.renewed == {"a"} and renewed.error is None
     assert any("lease renewal crashed" in line and "a bug" in line for line in logs)
+
+
+def test_a_renewal_that_finds_the_instance_id_taken_says_so(clock, reports):
+    leases = FakeLeases(held={"a"})
+    leases.instance_held = False  # another process claimed our instance id
+    renewer = _renewer(leases, clock, reports)
+    renewer.start()
+    try:
+        renewer.renew({"a": 1})
+        lost = reports.get(timeout=WAIT_S)
+        renewer.renew({})  # no lease held: the instance row is renewed all the same
+        empty = reports.get(timeout=WAIT_S)
+    finally:
+        assert renewer.stop(WAIT_S)
+    assert (lost.instance_held, lost.renewed, lost.error) == (False, frozenset(), None)
+    assert empty.instance_held is False
+    assert leases.calls[-1] == ("inst-0", {}, 30.0)

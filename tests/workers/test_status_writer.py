@@ -9,6 +9,7 @@ import pytest
 from wamgr.errors import DatabaseUnavailable
 from wamgr.status import Desired, TenantState, TenantStatus
 from wamgr.store.db import Database
+from wamgr.store.leases import LeaseStore
 from wamgr.store.tenants import TenantStore
 from wamgr.workers import status_writer
 from wamgr.workers.status_writer import StatusWriter
@@ -149,6 +150,7 @@ def test_writes_reach_the_database(database_url):
     try:
         tenants = TenantStore(db)
         tenants.set_desired("t1", Desired.CONNECTED)
+        LeaseStore(db).acquire("t1", "inst-0", 30.0)  # without it, "connected" reads as stale
         writer = StatusWriter(tenants, "inst-0")
         writer.start()
         try:

@@ -3,9 +3,13 @@
 Tenants tell the keeper when they take a lease (with the monotonic time at which they *sent*
 the acquire) and when they give it up. Every ``renew_interval`` the keeper renews all held
 leases in ONE statement, run on its own worker thread so a hanging database never stalls the
-keeper. A lease is good until ``renew_deadline`` after the moment its last successful
-renewal (or grant) was sent; ``renew_deadline < lease_ttl``, so a holder always gives up its
-socket before any other instance may take the lease.
+keeper; the same statement keeps this process's instance row alive (so it runs even when no
+lease is held). If the row is no longer ours (another process was started with our instance
+id after our claim had expired), every lease is fenced at once.
+
+A lease is good until ``renew_deadline`` after the moment its last successful renewal (or
+grant) was sent; ``renew_deadline < lease_ttl``, so a holder always gives up its socket
+before any other instance may take the lease.
 
 A lease is fenced when the renewal says it is gone, or when its deadline passes without a
 renewal, whatever the reason: a slow or unreachable database, or this process having been
@@ -28,6 +32,7 @@ from wamgr.actors.base import DispatchingActor
 from wamgr.actors.fence import LinkFence
 from wamgr.clock import Clock
 from wamgr.config import Config
+from wamgr.log_limits import RateLimitedLog
 from wamgr.store.leases import LeaseStore
 from wamgr.workers.lease_renewer import LeaseRenewer, Renewal
 from wamgr.workers.scheduler import Scheduler
@@ -77,12 +82,14 @@ class _CheckDeadlines:
 
 @dataclass(frozen=True, slots=True)
 class _Renewed:
-    """The renewal sent at ``sent_at`` finished: ``renewed`` tenants, or ``error``."""
+    """The renewal sent at ``sent_at`` finished: ``renewed`` tenants, or ``error``;
+    ``instance_held`` False: the instance id is another process's now."""
 
     sent_at: float
     tokens: dict[str, int]
     renewed: frozenset[str]
     error: str | None
+    instance_held: bool = True
 
 
 @dataclass(slots=True)
@@ -121,6 +128,7 @@ class LeaseKeeper(DispatchingActor):
         self._held: dict[str, _Held] = {}
         self._in_flight = False
         self._check_task: object | None = None
+        self._warnings = RateLimitedLog()
         self._renewer = LeaseRenewer(
             leases, config.instance_id, ttl_s=config.lease_ttl_s, clock=clock, report=self._renewed
         )
@@ -151,21 +159,33 @@ class LeaseKeeper(DispatchingActor):
     def _on_tick(self, _: _Tick) -> None:
         self._schedule_tick()
         self._fence_overdue()
-        if self._in_flight or not self._held:
+        if self._in_flight:
             return
-        self._in_flight = True
+        self._in_flight = True  # with no lease held, it still keeps the instance row alive
         self._renewer.renew({tenant: held.token for tenant, held in self._held.items()})
 
     def _on_renewed(self, message: _Renewed) -> None:
         self._in_flight = False
         if message.error is not None:
-            logger.warning(
+            self._warnings.warning(
+                logger,
                 "lease renewal failed ({}); {} leases fence at their deadline unless a renewal "
                 "succeeds first",
                 message.error,
                 len(self._held),
             )
+        elif not message.instance_held:
+            self._warnings.error(
+                logger,
+                "instance id {} is no longer this process's: another process claimed it after "
+                "this one's claim expired. Closing every link; this process takes no lease "
+                "any more: stop it, or give it an instance id of its own",
+                self._config.instance_id,
+            )
+            for tenant_id in list(self._held):
+                self._fence(tenant_id, "the instance id is another process's now")
         else:
+            self._warnings.recovered(logger, "lease renewals succeed again")
             good_until = message.sent_at + self._config.renew_deadline_s
             for tenant_id, token in message.tokens.items():
                 held = self._held.get(tenant_id)
@@ -217,7 +237,13 @@ class LeaseKeeper(DispatchingActor):
             self._metrics.lease_renewal(renewal.latency_s, renewal.error is None)
         _tell(
             self.actor_ref,
-            _Renewed(renewal.sent_at, renewal.tokens, renewal.renewed, renewal.error),
+            _Renewed(
+                renewal.sent_at,
+                renewal.tokens,
+                renewal.renewed,
+                renewal.error,
+                renewal.instance_held,
+            ),
         )
 
 

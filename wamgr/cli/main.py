@@ -120,7 +120,7 @@ def serve(
         mgr = ConnectionManager(cfg)
         server = HttpServer(create_app(mgr, cfg.api_key), host, port)  # a busy port fails here
         try:
-            with mgr:
+            with mgr.start(cancel=lambda: signals.requested):  # SIGTERM cancels it
                 server.start()
                 count = len(mgr.statuses())
                 click.echo(

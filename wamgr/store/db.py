@@ -8,12 +8,19 @@ Every session is opened with :class:`SessionLimits`: no statement runs, waits fo
 sits idle inside a transaction longer than a bound chosen below the lease fence, so a stalled
 database or a paused process never holds a lease row (or a tenant's actor) past it. The
 "Database sessions" section of docs/operations.md explains each setting.
+
+Two bounds serve a database that is gone: :meth:`Database.ping` (the health check) answers
+within :data:`PING_TIMEOUT_S` whatever the server does, and, once
+:meth:`Database.limit_waits_while_failing` was called (a stopping manager does), no wait for
+a connection lasts longer than that limit while the database is failing, waits already under
+way included.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,6 +50,12 @@ KEEPALIVE_INTERVAL_S = 2
 KEEPALIVE_COUNT = 3
 
 _MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
+
+#: Seconds :meth:`Database.ping` waits for its answer (the health check's bound).
+PING_TIMEOUT_S = 1.0
+#: Seconds of one wait on the pool; a longer wait is made of several, and re-reads its bound
+#: between two (see :meth:`Database.limit_waits_while_failing`).
+_WAIT_SLICE_S = 0.25
 
 
 def available_migrations() -> list[tuple[int, str, str]]:
@@ -144,6 +157,24 @@ class Database:
             kwargs=self.limits.connect_kwargs(url),
         )
         self._max_size = max_size
+        self._failing = False
+        self._failing_wait_s: float | None = None
+        self._ping_lock = threading.Lock()
+        self._ping: _Ping | None = None
+
+    @property
+    def failing(self) -> bool:
+        """Whether the last attempt to reach the server failed (no connection in time, or a
+        statement that lost its connection); a working connection clears it."""
+        return self._failing
+
+    def limit_waits_while_failing(self, seconds: float) -> None:
+        """From now on, while :attr:`failing`, wait at most ``seconds`` for a connection.
+
+        Waits under way obey it too (they re-read their bound every fraction of a second), so
+        a database that is gone costs each step of a stop that much, not the pool timeout.
+        """
+        self._failing_wait_s = seconds
 
     def open(self) -> None:
         """Open the pool and wait until it has a working connection, or raise."""
@@ -156,50 +187,87 @@ class Database:
             ) from exc
 
     def close(self) -> None:
-        """Close every connection and end the pool's threads."""
-        self._pool.close(timeout=5.0)
+        """Close every connection and end the pool's threads (waiting less for them while
+        the database is failing and waits are limited)."""
+        limited = self._failing and self._failing_wait_s is not None
+        self._pool.close(timeout=1.0 if limited else 5.0)
 
     @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection]:
+    def connection(self, wait_s: float | None = None) -> Iterator[psycopg.Connection]:
         """A working connection in autocommit mode; use ``conn.transaction()`` for one.
 
-        Raises DatabaseUnavailable when none can be had within the pool timeout.
+        Raises DatabaseUnavailable when none can be had within ``wait_s`` (default: the pool
+        timeout), or when a statement lost its connection or ran out of its session bounds.
         """
-        conn = self._checked_connection(time.monotonic() + self.timeout_s)
+        conn = self._checked_connection(self.timeout_s if wait_s is None else wait_s)
         try:
             yield conn
         except _UNAVAILABLE as exc:  # lost connection, statement or lock timeout, session ended
+            self._failing = True
             raise DatabaseUnavailable(str(exc).strip()) from exc
         finally:
             self._pool.putconn(conn)
 
-    def _checked_connection(self, deadline: float) -> psycopg.Connection:
-        """A pooled connection that answered a ping.
+    def _checked_connection(self, wait_s: float) -> psycopg.Connection:
+        """A pooled connection that answered a ping, within ``wait_s`` (or the limit of
+        :meth:`limit_waits_while_failing`, re-read between slices of the wait).
 
         A connection that fails the ping goes back to the pool, which drops it and opens a
         replacement, and the next one is tried at once. (psycopg_pool's own ``check`` sleeps
         1, 2, 4 … s after each dead connection: after every connection was cut, a pool full
         of dead ones would stall for longer than a lease deadline.)
         """
-        for _ in range(self._max_size + 1):
+        started = time.monotonic()
+        broken = 0
+        while True:
+            left = self._wait_bound(wait_s) - (time.monotonic() - started)
+            if left <= 0:
+                self._failing = True
+                waited = time.monotonic() - started
+                raise DatabaseUnavailable(f"no connection within {waited:.3g} s")
             try:
-                conn = self._pool.getconn(timeout=max(0.0, deadline - time.monotonic()))
-            except psycopg_pool.PoolTimeout as exc:
-                raise DatabaseUnavailable(f"no connection within {self.timeout_s:g} s") from exc
+                conn = self._pool.getconn(timeout=min(left, _WAIT_SLICE_S))
+            except psycopg_pool.PoolTimeout:
+                continue
             except psycopg_pool.PoolClosed as exc:
                 raise DatabaseUnavailable("the connection pool is closed") from exc
             try:
                 psycopg_pool.ConnectionPool.check_connection(conn)
             except psycopg.Error:
                 self._pool.putconn(conn)
+                broken += 1
+                if broken > self._max_size:
+                    self._failing = True
+                    raise DatabaseUnavailable(
+                        "every pooled connection was broken; the server may be down"
+                    ) from None
                 continue
+            self._failing = False
             return conn
-        raise DatabaseUnavailable("every pooled connection was broken; the server may be down")
 
-    def ping(self) -> None:
-        """Run ``SELECT 1``; raise DatabaseUnavailable if it fails."""
-        with self.connection() as conn:
-            conn.execute("SELECT 1")
+    def _wait_bound(self, wait_s: float) -> float:
+        """Seconds a wait for a connection may last in all, as things stand now."""
+        if self._failing and self._failing_wait_s is not None:
+            return min(wait_s, self._failing_wait_s)
+        return wait_s
+
+    def ping(self, timeout_s: float = PING_TIMEOUT_S) -> None:
+        """Run ``SELECT 1``; raise DatabaseUnavailable unless it answered within ``timeout_s``.
+
+        The statement runs on a helper thread, so a server that does not answer at all (a
+        partition: no error, no reply) costs the caller ``timeout_s``, not a network timeout.
+        One ping runs at a time: a caller that comes while one is under way waits for that
+        one.
+        """
+        with self._ping_lock:
+            flight = self._ping
+            if flight is None or flight.done.is_set():
+                flight = self._ping = _Ping(self, timeout_s)
+        if not flight.done.wait(timeout_s):
+            self._failing = True
+            raise DatabaseUnavailable(f"no answer to a ping within {timeout_s:g} s")
+        if flight.error is not None:
+            raise flight.error
 
     def migrate(self) -> list[str]:
         """Apply every migration not yet applied, in order; returns the names applied.
@@ -273,3 +341,26 @@ def open_database(
             embedded.release(home)
 
     return db, close
+
+
+class _Ping:
+    """One ``SELECT 1`` on a named daemon thread; ``done`` is set when it answered or failed
+    (with ``error``). A thread that never gets an answer ends with the session's TCP bound."""
+
+    def __init__(self, db: Database, wait_s: float):
+        self.done = threading.Event()
+        self.error: DatabaseUnavailable | None = None
+        self._db = db
+        self._wait_s = wait_s
+        threading.Thread(target=self._run, name="wamgr-db-ping", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            with self._db.connection(wait_s=self._wait_s) as conn:
+                conn.execute("SELECT 1")
+        except DatabaseUnavailable as exc:
+            self.error = exc
+        except Exception as exc:  # psycopg's other errors: the database refused the ping
+            self.error = DatabaseUnavailable(str(exc).strip() or repr(exc))
+        finally:
+            self.done.set()

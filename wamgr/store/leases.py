@@ -4,6 +4,16 @@ Every grant is ONE statement (insert, or take over a row that is expired or alre
 and takes a fresh token from a sequence, so tokens only grow. Expiry is computed with the
 database's clock (``now()``), never the caller's.
 
+A lease belongs to one process incarnation, never to a name two processes could share: a
+manager's store is bound to its :class:`~wamgr.store.instances.InstanceClaim`, and then
+every grant carries the claim's incarnation and is made only while that claim holds its
+instance row; a renewal renews the instance row and the leases in one statement, and renews
+nothing once the row is no longer ours (another process took the id over after our claim
+expired), so the keeper fences every link. A lease of another incarnation is never "ours",
+whatever its owner's name: a second process with the same instance id can neither take nor
+renew it. An unbound store (tools such as ``wamgr clear-auth``, which hold a lease for a
+moment under a name unique to their process) takes leases without an incarnation.
+
 Grants and renewals are single statements in autocommit: the server commits each as soon as
 it has run, so a process paused while waiting for the answer holds no lock on a lease row.
 How long one may wait on a locked row is the session's ``lock_timeout`` (see
@@ -13,10 +23,12 @@ DatabaseUnavailable instead of queueing behind a stalled session.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from wamgr.store.db import Database
+from wamgr.store.instances import InstanceClaim
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,63 +50,115 @@ class Grant:
     previous_owner: str | None
 
 
-# The CTE reads the row as it was before this statement; the upsert takes it over only if it
-# has expired or is ours already.
+@dataclass(frozen=True, slots=True)
+class Renewed:
+    """The outcome of one renewal: whether our instance row is still ours (False: every lease
+    is lost), and the tenants whose lease was extended."""
+
+    instance_held: bool
+    tenants: frozenset[str]
+
+
+# ``prior`` reads the row as it was before this statement. ``me`` has one row if the grant
+# may be made: always for an unbound store (no incarnation), else only while our claim holds
+# its instance row. The upsert takes a row over only if it has expired, or is ours already:
+# same owner AND same incarnation (NULL for a tool).
 _TAKE = """
-WITH prior AS (SELECT owner FROM wamgr_leases WHERE tenant_id = %(tenant)s)
-INSERT INTO wamgr_leases (tenant_id, owner, token, expires_at)
-VALUES (%(tenant)s, %(owner)s, nextval('wamgr_lease_tokens'),
-        now() + %(ttl)s * interval '1 second')
+WITH prior AS (SELECT owner, incarnation FROM wamgr_leases WHERE tenant_id = %(tenant)s),
+me AS (
+    SELECT 1 WHERE %(incarnation)s::uuid IS NULL
+    UNION ALL
+    SELECT 1 FROM wamgr_instances
+     WHERE instance_id = %(owner)s AND incarnation = %(incarnation)s::uuid
+       AND expires_at > now()
+)
+INSERT INTO wamgr_leases AS l (tenant_id, owner, incarnation, token, expires_at)
+SELECT %(tenant)s, %(owner)s, %(incarnation)s::uuid, nextval('wamgr_lease_tokens'),
+       now() + %(ttl)s * interval '1 second'
+  FROM me
 ON CONFLICT (tenant_id) DO UPDATE
-   SET owner = EXCLUDED.owner, token = EXCLUDED.token,
+   SET owner = EXCLUDED.owner, incarnation = EXCLUDED.incarnation, token = EXCLUDED.token,
        acquired_at = now(), expires_at = EXCLUDED.expires_at
- WHERE wamgr_leases.expires_at < now() OR wamgr_leases.owner = EXCLUDED.owner
-RETURNING token, (SELECT owner FROM prior)
+ WHERE l.expires_at < now()
+    OR (l.owner = EXCLUDED.owner AND l.incarnation IS NOT DISTINCT FROM EXCLUDED.incarnation)
+RETURNING token, (SELECT owner FROM prior), (SELECT incarnation FROM prior)
+"""
+
+# ONE statement: extend our instance row (if it is still ours, whether or not it has expired:
+# nobody took it over then), and, only if it was, every lease of ``tokens`` that we hold.
+_RENEW = """
+WITH me AS (
+    UPDATE wamgr_instances SET expires_at = now() + %(ttl)s * interval '1 second'
+     WHERE instance_id = %(owner)s AND incarnation = %(incarnation)s
+    RETURNING instance_id
+), renewed AS (
+    UPDATE wamgr_leases l SET expires_at = now() + %(ttl)s * interval '1 second'
+      FROM unnest(%(tenants)s::text[], %(tokens)s::bigint[]) AS h(tenant_id, token)
+     WHERE l.tenant_id = h.tenant_id AND l.token = h.token AND l.owner = %(owner)s
+       AND l.incarnation = %(incarnation)s AND EXISTS (SELECT 1 FROM me)
+    RETURNING l.tenant_id
+)
+SELECT EXISTS (SELECT 1 FROM me), ARRAY(SELECT tenant_id FROM renewed)
 """
 
 
 class LeaseStore:
-    """Acquires, releases and lists leases."""
+    """Acquires, renews, releases and lists leases; bound to ``claim`` for a manager."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, claim: InstanceClaim | None = None):
         self._db = db
+        self._claim = claim
 
     def take(self, tenant_id: str, owner: str, ttl_s: float) -> Grant | None:
-        """Take the tenant's lease for ``owner`` in one statement; None if held elsewhere."""
+        """Take the tenant's lease for ``owner`` in one statement; None if held elsewhere.
+
+        A bound store takes it only for its claim's instance id (ValueError for another
+        ``owner``), under its incarnation, and only while the claim holds its instance row.
+        ``previous_owner`` names the holder we took an expired lease over from: another
+        instance, or an earlier incarnation of ours.
+        """
+        incarnation = self._incarnation_of(owner)
         with self._db.connection() as conn:
             row = conn.execute(
-                _TAKE, {"tenant": tenant_id, "owner": owner, "ttl": ttl_s}
+                _TAKE,
+                {"tenant": tenant_id, "owner": owner, "incarnation": incarnation, "ttl": ttl_s},
             ).fetchone()
         if row is None:
             return None
-        previous = row[1] if row[1] is not None and row[1] != owner else None
-        return Grant(int(row[0]), previous)
+        token, prior_owner, prior_incarnation = row
+        ours = prior_owner == owner and prior_incarnation == incarnation
+        return Grant(int(token), None if prior_owner is None or ours else prior_owner)
 
     def acquire(self, tenant_id: str, owner: str, ttl_s: float) -> int | None:
         """Take the tenant's lease for ``owner``: the new token, or None if held elsewhere."""
         grant = self.take(tenant_id, owner, ttl_s)
         return grant.token if grant is not None else None
 
-    def renew(self, owner: str, tokens: dict[str, int], ttl_s: float) -> set[str]:
-        """Extend every lease in ``tokens`` (tenant -> token) still held by ``owner``, in ONE
-        autocommitted statement; returns the tenants renewed. A lease missing from the result
-        is lost.
+    def renew(self, owner: str, tokens: dict[str, int], ttl_s: float) -> Renewed:
+        """Extend our instance row and every lease in ``tokens`` (tenant -> token) still held
+        by it, in ONE autocommitted statement (a bound store only; ``owner`` is its instance
+        id). A lease missing from the result is lost; ``instance_held`` False means the
+        instance id is another process's now, and every lease is lost.
 
         The session's statement timeout (chosen below the fence) bounds it: a slow database
         raises DatabaseUnavailable instead of holding the renewal past the caller's deadline.
         """
-        if not tokens:
-            return set()
-        tenants, values = list(tokens), list(tokens.values())
+        incarnation = self._incarnation_of(owner)
+        if incarnation is None:
+            raise ValueError("renewing leases needs a LeaseStore bound to an instance claim")
         with self._db.connection() as conn:
-            rows = conn.execute(
-                "UPDATE wamgr_leases l SET expires_at = now() + %s * interval '1 second'"
-                " FROM unnest(%s::text[], %s::bigint[]) AS h(tenant_id, token)"
-                " WHERE l.tenant_id = h.tenant_id AND l.token = h.token AND l.owner = %s"
-                " RETURNING l.tenant_id",
-                (ttl_s, tenants, values, owner),
-            ).fetchall()
-        return {row[0] for row in rows}
+            row = conn.execute(
+                _RENEW,
+                {
+                    "owner": owner,
+                    "incarnation": incarnation,
+                    "ttl": ttl_s,
+                    "tenants": list(tokens),
+                    "tokens": list(tokens.values()),
+                },
+            ).fetchone()
+        assert row is not None
+        return Renewed(bool(row[0]), frozenset(row[1]))
 
     def release(self, tenant_id: str, token: int) -> bool:
         """Give the lease up if ``token`` is still the current one; returns whether it was."""
@@ -105,13 +169,17 @@ class LeaseStore:
             return cur.rowcount > 0
 
     def release_owned(self, owner: str, tenant_ids: list[str]) -> int:
-        """Give up ``owner``'s leases of ``tenant_ids`` in one statement; returns the count."""
+        """Give up ``owner``'s leases of ``tenant_ids`` in one statement; returns the count.
+
+        A bound store gives up only the leases of its own incarnation."""
         if not tenant_ids:
             return 0
+        incarnation = self._incarnation_of(owner)
         with self._db.connection() as conn:
             cur = conn.execute(
-                "DELETE FROM wamgr_leases WHERE owner = %s AND tenant_id = ANY(%s)",
-                (owner, tenant_ids),
+                "DELETE FROM wamgr_leases WHERE owner = %s AND tenant_id = ANY(%s)"
+                " AND incarnation IS NOT DISTINCT FROM %s::uuid",
+                (owner, tenant_ids, incarnation),
             )
             return cur.rowcount
 
@@ -151,11 +219,14 @@ class LeaseStore:
         return row[0] if row else None
 
     def count_live(self, owner: str) -> int:
-        """How many unexpired leases ``owner`` holds, by the database clock."""
+        """How many unexpired leases ``owner`` holds (a bound store: its incarnation), by the
+        database clock."""
+        incarnation = self._incarnation_of(owner)
         with self._db.connection() as conn:
             row = conn.execute(
-                "SELECT count(*) FROM wamgr_leases WHERE owner = %s AND expires_at > now()",
-                (owner,),
+                "SELECT count(*) FROM wamgr_leases WHERE owner = %s AND expires_at > now()"
+                " AND incarnation IS NOT DISTINCT FROM %s::uuid",
+                (owner, incarnation),
             ).fetchone()
         return int(row[0]) if row else 0
 
@@ -167,3 +238,14 @@ class LeaseStore:
             row = conn.execute("SELECT now()").fetchone()
         assert row is not None
         return row[0]
+
+    def _incarnation_of(self, owner: str) -> uuid.UUID | None:
+        """The incarnation leases of ``owner`` are taken under: the bound claim's (which must
+        be ``owner``'s), or None for an unbound store."""
+        if self._claim is None:
+            return None
+        if owner != self._claim.instance_id:
+            raise ValueError(
+                f"this lease store is bound to instance {self._claim.instance_id!r}, not {owner!r}"
+            )
+        return self._claim.incarnation

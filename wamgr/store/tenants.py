@@ -12,9 +12,29 @@ from wamgr.status import Desired, TenantState, TenantStatus
 from wamgr.store.db import Database
 from wamgr.store.outbox import OUTBOX_INSERT, WebhookEvent, outbox_params
 
+# A stored status is stale when it says its owner runs a link (connecting, pairing,
+# connected: states entered only under a lease) but that owner holds no live lease on the
+# tenant, by the database's clock: the owner died, or lost the database, without writing
+# its last status. It is shown as `standby` (`stopped` if not wanted connected), with no
+# owner, and `last_error` saying what the owner showed and why that no longer holds.
+_STALE = (
+    "t.state IN ('connecting', 'pairing', 'connected') AND t.owner IS NOT NULL"
+    " AND (l.owner IS DISTINCT FROM t.owner OR l.expires_at <= now())"
+)
+_STALE_WHY = (
+    "'stale status: ' || t.owner || ' showed ' || t.state || ' but ' || CASE"
+    " WHEN l.tenant_id IS NULL THEN 'holds no lease on it'"
+    " WHEN l.owner <> t.owner THEN l.owner || ' holds its lease now'"
+    " ELSE 'its lease expired at '"
+    "   || to_char(l.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC' END"
+)
 _COLUMNS = (
-    "t.tenant_id, t.desired, t.state, t.jid, t.owner, t.attempt, t.next_retry_at, t.last_error,"
-    " t.updated_at, l.expires_at AS lease_expires_at"
+    "t.tenant_id, t.desired, t.jid, t.attempt, t.next_retry_at, t.updated_at,"
+    " l.expires_at AS lease_expires_at,"
+    f" CASE WHEN {_STALE} THEN (CASE WHEN t.desired = 'stopped' THEN 'stopped' ELSE 'standby'"
+    "   END) ELSE t.state END AS state,"
+    f" CASE WHEN {_STALE} THEN NULL ELSE t.owner END AS owner,"
+    f" CASE WHEN {_STALE} THEN {_STALE_WHY} ELSE t.last_error END AS last_error"
 )
 _FROM = "wamgr_tenants t LEFT JOIN wamgr_leases l ON l.tenant_id = t.tenant_id"
 
@@ -70,7 +90,8 @@ class TenantStore:
             return cur.rowcount > 0
 
     def get(self, tenant_id: str) -> TenantRecord | None:
-        """The stored tenant, or None if unknown."""
+        """The stored tenant, or None if unknown. A status whose owner no longer holds a live
+        lease on the tenant is shown as such (``standby``, see ``_STALE``), not as stored."""
         with self._db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             row = cur.execute(
                 f"SELECT {_COLUMNS} FROM {_FROM} WHERE t.tenant_id = %s", (tenant_id,)
@@ -78,7 +99,7 @@ class TenantStore:
         return _record(row) if row else None
 
     def all(self) -> list[TenantRecord]:
-        """Every stored tenant, ordered by id."""
+        """Every stored tenant, ordered by id (stale statuses shown as in :meth:`get`)."""
         with self._db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(f"SELECT {_COLUMNS} FROM {_FROM} ORDER BY t.tenant_id").fetchall()
         return [_record(row) for row in rows]

@@ -4,7 +4,9 @@ One named worker holds a :class:`~wamgr.store.commands.CommandChannel` (a connec
 LISTENs) and, whenever a notification for this instance arrives or every ``poll_s``
 seconds (a notification can be missed while the connection is re-opened), takes the
 command rows addressed to it and applies them. A connection that breaks is re-opened after
-:data:`RECONNECT_DELAY_S`. The SQL is in :mod:`wamgr.store.commands`.
+:data:`RECONNECT_DELAY_S`; while it keeps failing (the database is down) the warning is
+written once per :data:`WARNING_INTERVAL_S`, with how many were held back, and a line says
+when it listens again. The SQL is in :mod:`wamgr.store.commands`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from loguru import logger
 
 from wamgr.errors import DatabaseUnavailable, WamgrError
+from wamgr.log_limits import RateLimitedLog
 from wamgr.store.commands import Command, CommandChannel, CommandStore
 from wamgr.workers.base import AT_ONCE, Worker
 
@@ -25,6 +28,8 @@ POLL_S = 5.0
 RECONNECT_DELAY_S = 1.0
 #: Stale commands are dropped every this many looks (a minute at the default poll).
 DROP_STALE_EVERY = 12
+#: Seconds between two warnings of a listener that keeps failing.
+WARNING_INTERVAL_S = 30.0
 
 
 class CommandListener(Worker):
@@ -58,6 +63,7 @@ class CommandListener(Worker):
         self._channel: CommandChannel | None = None
         self._looks = 0
         self._listening = threading.Event()
+        self._warnings = RateLimitedLog(WARNING_INTERVAL_S)
 
     def wait_listening(self, timeout: float) -> bool:
         """Wait until LISTEN is in place (after :meth:`start`); False, with a warning, if it
@@ -92,6 +98,7 @@ class CommandListener(Worker):
                 self._url, self._me, connect_timeout_s=self._connect_timeout_s
             )
             self._listening.set()
+            self._warnings.recovered(logger, "command listener: listening again")
         self.run_once()
         if self._looks % DROP_STALE_EVERY == 0:
             self._store.drop_stale()
@@ -106,8 +113,8 @@ class CommandListener(Worker):
             return AT_ONCE  # the loop ends: nothing to retry, nothing worth a warning
         if isinstance(exc, WamgrError):
             detail = exc.detail if isinstance(exc, DatabaseUnavailable) else exc.format_message()
-            logger.warning(
-                "command listener: {}; listening again in {:g} s", detail, RECONNECT_DELAY_S
+            self._warnings.warning(
+                logger, "command listener: {}; listening again in {:g} s", detail, RECONNECT_DELAY_S
             )
         else:
             logger.opt(exception=exc).error(

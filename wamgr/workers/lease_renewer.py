@@ -4,7 +4,9 @@ The keeper (an actor, :mod:`wamgr.actors.leases`) hands the tokens to renew to
 :meth:`LeaseRenewer.renew` and goes on; the renewer extends them all in ONE statement and
 reports the outcome through ``report``, a callback the keeper gives it (it tells the keeper a
 message), so a hanging database never stalls the actor. The moment each renewal was *sent*
-is measured on the keeper's clock: a lease is good until ``renew_deadline`` after it.
+is measured on the keeper's clock: a lease is good until ``renew_deadline`` after it. The same
+statement keeps this process's instance row alive (see :mod:`wamgr.store.instances`), so the
+keeper asks for a renewal every interval even when it holds no lease.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class Renewal:
 
     ``renewed`` are the tenants whose lease was extended (a tenant of ``tokens`` missing
     from it lost its lease), or ``error`` says why none was; ``latency_s`` is real time.
+    ``instance_held`` is False when the instance id is no longer this process's (every lease
+    is lost then); with an ``error`` it is unknown, and True.
     """
 
     sent_at: float
@@ -35,6 +39,7 @@ class Renewal:
     renewed: frozenset[str]
     error: str | None
     latency_s: float
+    instance_held: bool = True
 
 
 class LeaseRenewer(Worker):
@@ -82,12 +87,15 @@ class LeaseRenewer(Worker):
         started = time.perf_counter()  # latency is real time, whatever the clock
         error: str | None = None
         renewed: frozenset[str] = frozenset()
+        instance_held = True
         try:
             # bounded by the session's statement timeout (store.db.SessionLimits)
-            renewed = frozenset(self._leases.renew(self._owner, tokens, self._ttl_s))
+            outcome = self._leases.renew(self._owner, tokens, self._ttl_s)
+            renewed, instance_held = outcome.tenants, outcome.instance_held
         except WamgrError as exc:
             error = exc.format_message()
         except Exception as exc:  # a bug must not stop renewals silently
             logger.exception("lease renewal crashed")
             error = repr(exc)
-        return Renewal(sent_at, tokens, renewed, error, time.perf_counter() - started)
+        latency_s = time.perf_counter() - started
+        return Renewal(sent_at, tokens, renewed, error, latency_s, instance_held)
