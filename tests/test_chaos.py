@@ -1,6 +1,7 @@
 """Chaos with real processes: one `wamgr sim`, three `wamgr serve`, one PostgreSQL, 30 tenants.
 
-In turn: SIGKILL an owner; SIGSTOP an owner for longer than the TTL, then SIGCONT it; cut
+In turn: start a fourth `serve` with the instance id of a live one (it must be refused, and
+take nothing); SIGKILL an owner; SIGSTOP an owner for longer than the TTL, then SIGCONT it; cut
 every database connection; freeze an owner's database connection (a partition: nothing
 forwarded, nothing closed) for longer than the TTL, then thaw it; SIGTERM an instance. After
 each fault every tenant is connected again within TTL + claim interval + first backoff.
@@ -84,15 +85,15 @@ class Cluster:
         self.spawn("sim", "sim", "--port", str(self.port))
         _until(lambda: _reachable(self.port), 10, "the simulator to listen")
 
-    def start_instance(self, name: str) -> None:
+    def start_instance(self, name: str, instance_id: str | None = None) -> subprocess.Popen:
         proxy = self.proxies[name] = FreezableProxy.for_database(self.url).start()
-        self.spawn(
+        return self.spawn(
             name,
             "serve",
             "--transport",
             f"sim://127.0.0.1:{self.port}",
             "--instance-id",
-            name,
+            instance_id or name,
             "--port",
             "0",  # several instances on one host: each its own HTTP port
             env={"WAMGR_DATABASE_URL": proxy.database_url},
@@ -184,6 +185,16 @@ def _run(cluster: Cluster) -> None:
         db.close()
     live = {"s0", "s1", "s2"}
     _until(lambda: cluster.all_connected(live), 30, "all 30 tenants connected")
+    assert cluster.stats()["max_concurrent_sockets"] == 1
+
+    # 0. A process started with the id of a live instance (a rolling deploy with a fixed id)
+    #    is refused before it claims anything: one line naming the holder, exit code 11.
+    duplicate = cluster.start_instance("dup", instance_id="s1")
+    assert duplicate.wait(30) == 11
+    refusal = (cluster.logs / "dup.log").read_text()
+    assert "wamgr: instance id 's1' is in use by another live process (pid" in refusal
+    assert "serving" not in refusal
+    assert cluster.all_connected(live)
     assert cluster.stats()["max_concurrent_sockets"] == 1
 
     # 1. SIGKILL the instance holding the most tenants; a fresh one joins for spare capacity.
