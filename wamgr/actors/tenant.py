@@ -26,7 +26,7 @@ from wamgr.actors import messages as m
 from wamgr.actors.after_close import AfterClose, PendingClose
 from wamgr.actors.base import DispatchingActor
 from wamgr.actors.leases import LeaseLost
-from wamgr.actors.tenant_device import TenantDevice
+from wamgr.actors.tenant_device import CLEARED_BY_OPERATOR, TenantDevice
 from wamgr.actors.tenant_lease import Outcome, Replacement, TenantLease
 from wamgr.actors.tenant_services import TenantServices
 from wamgr.actors.tenant_status import StatusBook
@@ -407,7 +407,7 @@ class TenantActor(DispatchingActor):
             TenantState.LOGGED_OUT,
             attempt=0,
             next_retry_at=None,
-            last_error="credentials cleared by the operator: connect to pair again",
+            last_error=CLEARED_BY_OPERATOR,
         )
 
     def _set_state(self, state: TenantState, **changes: Any) -> None:

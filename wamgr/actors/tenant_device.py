@@ -14,6 +14,29 @@ from wamgr.errors import DatabaseUnavailable
 from wamgr.store.tenants import TenantStore
 from wamgr.transport.base import Transport
 
+#: ``last_error`` of a tenant whose credentials an operator cleared (the actor or the tool).
+CLEARED_BY_OPERATOR = (
+    "credentials cleared by the operator: connect to pair again (wamgr pair TENANT)"
+)
+
+
+def forget_device(
+    transport: Transport, tenants: TenantStore, tenant_id: str, jid: str | None
+) -> None:
+    """Delete the device keys of ``jid`` (only this tenant's) and the tenant's stored JID.
+
+    The one way wamgr forgets a device, whether a tenant's actor does it or ``wamgr
+    clear-auth`` does it with no instance running. Raises DatabaseUnavailable if the JID
+    cannot be forgotten; a failure to delete the keys is logged (the JID is forgotten all
+    the same, so the device is never resumed).
+    """
+    if jid is not None:
+        try:
+            transport.clear_auth(tenant_id, jid)
+        except Exception:
+            logger.bind(tenant=tenant_id).exception("clearing the device credentials failed")
+    tenants.set_jid(tenant_id, None)
+
 
 class TenantDevice:
     """Loads, stores and forgets the device of one tenant."""
@@ -55,8 +78,8 @@ class TenantDevice:
         if self._book.jid is None:
             return
         self._log.warning("clearing credentials of {} ({})", self._book.jid, why)
+        jid, self._book.jid = self._book.jid, None
         try:
-            self._transport.clear_auth(self._id, self._book.jid)
-        except Exception:
-            self._log.exception("clearing the device credentials failed")
-        self.store(None)
+            forget_device(self._transport, self._tenants, self._id, jid)
+        except DatabaseUnavailable as exc:
+            self._log.error("could not forget jid {}: {}", jid, exc.detail)
