@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 #: The most characters of a user's value an error message repeats.
-SHOWN_CHARS_MAX = 40
+SHOWN_CHARS_MAX = 80
 
 
 def _shown(value: object) -> str:

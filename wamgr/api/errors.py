@@ -85,7 +85,16 @@ async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONRespo
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    """No such route (404) or method (405), in the same JSON shape as every other error."""
+    """No such route (404) or method (405), in the same JSON shape as every other error; a
+    body that cannot be parsed (FastAPI's 400) is 422 like every other bad input."""
+    if exc.status_code == 400:
+        return JSONResponse(
+            {
+                "error": "InvalidRequest",
+                "message": f"body: {exc.detail} (send JSON in UTF-8; see /docs)",
+            },
+            status_code=422,
+        )
     if exc.status_code == 404:
         message = f"no route {request.method} {request.url.path}; the routes are at /docs"
     elif exc.status_code == 405:
