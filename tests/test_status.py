@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from wamgr.errors import InvalidRecipient, InvalidTenantId
-from wamgr.status import validate_recipient, validate_tenant_id
+from wamgr.errors import InvalidPhone, InvalidRecipient, InvalidTenantId
+from wamgr.status import (
+    MAX_TEXT_CHARS,
+    normalise_phone,
+    validate_recipient,
+    validate_tenant_id,
+    validate_text,
+)
 
 
 @pytest.mark.parametrize("bad", [".", "..", "-x", "--help", "-"])
@@ -91,3 +97,30 @@ def test_a_huge_recipient_is_not_echoed_back_whole() -> None:
         validate_recipient("1" * 100_000)
 
     assert len(raised.value.format_message()) < 400
+
+
+def test_a_text_whatsapp_can_carry_is_returned_as_it_is() -> None:
+    text = "line 1\r\nline 2\n\tindented " + "é" * 100
+
+    assert validate_text(text) == text
+    assert validate_text("x" * MAX_TEXT_CHARS)
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("x" * (MAX_TEXT_CHARS + 1), "65537 characters"),
+        ("a\x00b", r"control character '\\x00' at 1"),
+        ("esc\x1b[0m", "control character"),
+        ("half \ud800 a pair", "lone surrogate at 5"),
+    ],
+)
+def test_a_text_whatsapp_cannot_carry_says_why(text: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        validate_text(text)
+
+
+@pytest.mark.parametrize("phone", ["1555\n0001111", "1555\t0001111"])
+def test_a_phone_number_with_a_control_character_is_invalid(phone: str) -> None:
+    with pytest.raises(InvalidPhone):
+        normalise_phone(phone)

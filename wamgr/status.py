@@ -106,7 +106,10 @@ def validate_recipient(to: object) -> str:
 
 
 #: Control characters a message text may not hold (all but tab, line feed, carriage return).
-_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_TEXT_CONTROLS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+#: A text with none of them (as the OpenAPI document says it).
+TEXT_PATTERN = f"^[^{_TEXT_CONTROLS}]*$"
+_TEXT_CONTROL = re.compile(f"[{_TEXT_CONTROLS}]")
 
 
 def validate_text(text: str) -> str:

@@ -7,10 +7,13 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from wamgr.status import MAX_TEXT_CHARS, RECIPIENT_PATTERN, TenantState, validate_text
-
-#: Text with no control character but tab and line breaks (for the OpenAPI document).
-_NO_CONTROL_CHARACTERS = "^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+from wamgr.status import (
+    MAX_TEXT_CHARS,
+    RECIPIENT_PATTERN,
+    TEXT_PATTERN,
+    TenantState,
+    validate_text,
+)
 
 
 class TenantOut(BaseModel):
@@ -67,7 +70,7 @@ class MessageIn(BaseModel):
         max_length=MAX_TEXT_CHARS,
         description=f"At most {MAX_TEXT_CHARS} characters (WhatsApp's limit); no control "
         "character but tab and line breaks",
-        json_schema_extra={"pattern": _NO_CONTROL_CHARACTERS},
+        json_schema_extra={"pattern": TEXT_PATTERN},
     )
 
 
