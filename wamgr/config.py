@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from wamgr.transport.base import Transport
 
 
+#: Bytes an HTTP request body may have unless ``max_body_bytes`` says otherwise (1 MiB).
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+
 def _default_instance_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
@@ -88,6 +92,8 @@ class Config:
 
     #: Key every ``/api`` request must carry (X-Api-Key or Bearer); None: loopback only.
     api_key: str | None = field(default=None, repr=False)
+    #: The longest HTTP request body the API reads; a longer one is refused with 413.
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     #: Webhook endpoints (URLs) that get ``session.status`` and ``message.received`` events.
     webhook_urls: tuple[str, ...] = ()
     #: Standard Webhooks secret (``whsec_`` + base64); required with webhook_urls.
@@ -161,8 +167,19 @@ class Config:
             )
 
     def _check_service_settings(self) -> None:
-        if self.api_key is not None and not self.api_key.strip():
+        if self.api_key == "":
             self.api_key = None
+        if self.api_key is not None:
+            _check_api_key(self.api_key)
+        if (
+            not isinstance(self.max_body_bytes, int)
+            or isinstance(self.max_body_bytes, bool)
+            or self.max_body_bytes < 1
+        ):
+            raise ConfigError(
+                f"max_body_bytes must be a whole number of bytes of at least 1, "
+                f"got {self.max_body_bytes!r}"
+            )
         if isinstance(self.webhook_urls, str):
             self.webhook_urls = _parse_urls(self.webhook_urls)
         self.webhook_urls = tuple(self.webhook_urls)
@@ -203,6 +220,22 @@ class Config:
         values.update(_from_env(env))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def _check_api_key(key: object) -> None:
+    """Refuse a key no HTTP client could send as it is (never showing the key)."""
+    if not isinstance(key, str):
+        raise ConfigError(f"api_key must be text, got a {type(key).__name__}")
+    if key != key.strip():
+        raise ConfigError(
+            "api_key has white space at its start or end: HTTP drops it from headers, so no "
+            "client could send the key; remove it"
+        )
+    if not (key.isascii() and key.isprintable()):
+        raise ConfigError(
+            "api_key must be printable ASCII (it travels in an HTTP header), e.g. "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
 
 
 def _parse_bool(text: str) -> bool:
@@ -251,6 +284,7 @@ _SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "inbound_retention": ("inbound_retention_s", float),
     "sweep_interval": ("sweep_interval_s", float),
     "api_key": ("api_key", str),
+    "max_body_bytes": ("max_body_bytes", int),
     "webhook_url": ("webhook_urls", _parse_urls),
     "webhook_secret": ("webhook_secret", str),
     "webhook_timeout": ("webhook_timeout_s", float),

@@ -69,6 +69,18 @@ class TenantStore:
                 )
             return cur.rowcount > 0
 
+    def add(self, tenant_id: str) -> bool:
+        """Create ``tenant_id`` wanted connected if it is new; returns whether this call
+        created it (of many concurrent calls for one new tenant, exactly one does). A known
+        tenant is left as it is."""
+        with self._db.connection() as conn:
+            created = conn.execute(
+                "INSERT INTO wamgr_tenants (tenant_id, desired) VALUES (%s, 'connected')"
+                " ON CONFLICT (tenant_id) DO NOTHING RETURNING tenant_id",
+                (tenant_id,),
+            ).fetchone()
+        return created is not None
+
     def get(self, tenant_id: str) -> TenantRecord | None:
         """The stored tenant, or None if unknown."""
         with self._db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
