@@ -19,17 +19,7 @@ from datetime import datetime
 from wamgr.status import validate_tenant_id
 from wamgr.store.db import Database
 from wamgr.store.inbound import validate_message_id
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookEvent:
-    """One event as written to the outbox: its id, type, tenant and the JSON body sent
-    (built by :mod:`wamgr.webhooks.events`)."""
-
-    webhook_id: str
-    event_type: str
-    tenant_id: str
-    body: str
+from wamgr.webhooks.events import WebhookEvent
 
 
 @dataclass(frozen=True, slots=True)
