@@ -19,6 +19,7 @@ from pathlib import Path
 import psutil
 import psycopg
 import pytest
+from loguru import logger
 
 from wamgr.store import embedded
 
@@ -101,7 +102,14 @@ def _wait(predicate: Callable[[], bool]) -> bool:
 
 @pytest.mark.slow
 def test_the_last_user_to_leave_stops_the_server(home: Path) -> None:
-    url = embedded.acquire(home)
+    lines: list[str] = []
+    sink = logger.add(lines.append, level="INFO", format="{message}")
+    try:
+        url = embedded.acquire(home)
+    finally:
+        logger.remove(sink)
+    assert lines[0].startswith(f"creating the embedded PostgreSQL in {home / 'pgdata'}")
+    assert lines[1].startswith("embedded PostgreSQL ready in")
     assert embedded.acquire(home) == url  # joined, in-process
 
     embedded.release(home)

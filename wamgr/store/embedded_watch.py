@@ -110,10 +110,16 @@ def drop_dead_users(pgdata: Path) -> list[int]:
 
 
 def start_watcher(pgdata: Path) -> None:
-    """Start the watcher of ``pgdata``'s server, detached (its parent is init, not us).
+    """Start the watcher of ``pgdata``'s server, detached (its parent is init, not us),
+    unless one runs already.
 
     Raises OSError or subprocess.SubprocessError if it could not be started.
     """
+    with open(pgdata / WATCH_LOCK_FILE, "a") as lock_file:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # a watcher holds it
     subprocess.run(
         [sys.executable, "-m", _MODULE, "--detach", str(pgdata)],
         stdin=subprocess.DEVNULL,
