@@ -179,6 +179,7 @@ def test_a_relation_names_both_settings_as_written_and_what_to_change():
         ("db_pool_size = true", "db_pool_size must be a whole number, got True"),
         ('clear_auth_on_corruption = "no"', "clear_auth_on_corruption must be true or false"),
         ("wamgr = 5", "\\[wamgr\\] must be a table of settings"),
+        ("lease_ttl = 40\n[wamgr]\nrenew_interval = 5", "'lease_ttl' is outside \\[wamgr\\]"),
     ],
 )
 def test_file_values_that_cannot_work_name_the_file_and_the_key(tmp_path, line, message):

@@ -195,6 +195,12 @@ def _from_file(path: Path) -> dict[str, tuple[Any, str]]:
     table = data.get("wamgr", data)
     if not isinstance(table, dict):
         raise ConfigError(f"config file {path}: [wamgr] must be a table of settings")
+    outside = [key for key in data if key != "wamgr"] if table is not data else []
+    if outside:
+        raise ConfigError(
+            f"config file {path}: {shown(outside[0])} is outside [wamgr] and would be ignored; "
+            "put every setting under [wamgr], or leave [wamgr] out"
+        )
     known = {f.name for f in fields(Config)}
     out = {}
     for key, raw in table.items():
