@@ -56,12 +56,15 @@ def test_bad_env_value_names_the_variable():
         Config.load(env={"WAMGR_LEASE_TTL": "soon"})
 
 
-def test_unknown_file_setting_is_refused(tmp_path):
+@pytest.mark.parametrize(
+    ("line", "meant"),
+    [("lease_ttl_s = 40", "lease_ttl"), ('webhook_urls = ["https://x.example"]', "webhook_url")],
+)
+def test_unknown_file_setting_is_refused(tmp_path, line, meant):
     path = tmp_path / "wamgr.toml"
-    path.write_text("lease_ttl_s = 40\n")
-    with pytest.raises(
-        ConfigError, match=r"unknown setting 'lease_ttl_s'.*did you mean 'lease_ttl'"
-    ):
+    path.write_text(line + "\n")
+    key = line.split()[0]
+    with pytest.raises(ConfigError, match=rf"unknown setting '{key}'.*did you mean '{meant}'"):
         Config.load(path, env={})
 
 

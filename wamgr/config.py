@@ -201,12 +201,12 @@ def _from_file(path: Path) -> dict[str, tuple[Any, str]]:
             f"config file {path}: {shown(outside[0])} is outside [wamgr] and would be ignored; "
             "put every setting under [wamgr], or leave [wamgr] out"
         )
-    known = {f.name for f in fields(Config)}
     out = {}
     for key, raw in table.items():
         setting = BY_KEY.get(key)
         if setting is None:
-            hint = f" (did you mean {key.removesuffix('_s')!r}?)" if key in known else ""
+            meant = BY_FIELD[key].key if key in BY_FIELD else None
+            hint = f" (did you mean {meant!r}?)" if meant else ""
             raise ConfigError(f"config file {path}: unknown setting {shown(key)}{hint}")
         try:
             out[setting.field] = (setting.check(raw, key), key)

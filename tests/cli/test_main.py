@@ -175,7 +175,7 @@ def test_serve_with_unknown_transport_exits_2_before_serving(wamgr: Wamgr) -> No
     result = wamgr("serve", "--transport", "carrier-pigeon")
 
     assert result.exit_code == 2, explain(result)
-    assert result.stderr.startswith("wamgr: transport 'carrier-pigeon' is not one of")
+    assert result.stderr.startswith("wamgr: --transport 'carrier-pigeon' is not one of")
     assert "serving" not in result.output
 
 

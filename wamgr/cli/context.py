@@ -2,7 +2,8 @@
 
 The global options (``--config``, ``--database-url``, ``--home``) live on the root context;
 commands read them through :func:`load_config` and :func:`open_db` rather than each
-repeating them.
+repeating them. An option that is a setting and cannot work (a port past 65535, say) is
+refused while options are parsed, in one line naming it (:class:`BadOption`).
 """
 
 from __future__ import annotations
