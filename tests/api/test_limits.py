@@ -145,5 +145,5 @@ def test_max_body_bytes_is_a_setting(tmp_path) -> None:
     assert from_env.max_body_bytes == 2048
 
     for bad in ("0", "-1", "lots"):
-        with pytest.raises(ConfigError, match="max_body_bytes"):
+        with pytest.raises(ConfigError, match="WAMGR_MAX_BODY_BYTES"):
             Config.load(env={"WAMGR_MAX_BODY_BYTES": bad, "WAMGR_HOME": str(tmp_path)})

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 
@@ -93,7 +93,8 @@ class MessageReceived(LinkEvent):
 
     message_id: str
     sender: str
-    text: str
+    #: Left out of repr, so a log line that shows the event never shows the message.
+    text: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
