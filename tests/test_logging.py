@@ -130,3 +130,9 @@ def test_a_logged_message_event_does_not_show_its_text() -> None:
     for event in (inbound, received):
         assert SECRET_TEXT not in repr(event)
         assert event.text == SECRET_TEXT
+
+
+def test_commands_and_wire_lines_never_carry_message_text_into_logs():
+    from wamgr.actors.messages import SendText
+
+    assert "secret words" not in repr(SendText("15550001111", "secret words"))
