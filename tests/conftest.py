@@ -94,6 +94,15 @@ def db_proxy(database_url: str) -> Iterator[FreezableProxy]:
 
 
 @pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """This test's database as a pool (room for the concurrency tests: 40 connections)."""
+    database = Database(database_url, min_size=1, max_size=40)
+    database.open()
+    yield database
+    database.close()
+
+
+@pytest.fixture
 def clock() -> VirtualClock:
     """A clock that moves only when the test advances it."""
     return VirtualClock()
