@@ -302,10 +302,10 @@ class JidInUse(WamgrError):
         self.jid = jid
         self.owner = owner
         held_by = f"tenant {owner!r}" if owner else "another tenant"
-        remove = f"wamgr tenants remove {owner}" if owner else "remove that tenant"
+        free = f"wamgr clear-auth {owner}" if owner else "wamgr clear-auth on that tenant"
         super().__init__(
             f"device {jid} is already paired to {held_by}, so tenant {tenant_id!r} cannot use "
             f"it (two tenants never share a device): pair {tenant_id} with another phone "
-            f"(wamgr pair {tenant_id}), or to move the phone, {remove} first and then pair "
-            f"{tenant_id}"
+            f"(wamgr pair {tenant_id}); if {held_by} no longer uses this device, free it "
+            f"with `{free}`, then pair {tenant_id} again"
         )

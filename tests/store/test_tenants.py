@@ -51,7 +51,7 @@ def test_a_jid_another_tenant_is_paired_as_is_refused_naming_the_owner(
     assert (refused.value.tenant_id, refused.value.jid, refused.value.owner) == ("b", JID, "a")
     message = refused.value.format_message()
     assert f"device {JID} is already paired to tenant 'a'" in message
-    assert "wamgr pair b" in message and "wamgr tenants remove a" in message
+    assert "wamgr pair b" in message and "wamgr clear-auth a" in message
     assert (_jid(tenants, "a"), _jid(tenants, "b")) == (JID, None)
 
 
