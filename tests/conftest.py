@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from loguru import logger
 from psycopg.conninfo import make_conninfo
 
 from wamgr import Config, ConnectionManager
@@ -100,6 +101,15 @@ def db(database_url: str) -> Iterator[Database]:
     database.open()
     yield database
     database.close()
+
+
+@pytest.fixture
+def logs() -> Iterator[list[str]]:
+    """Every loguru record logged during the test, formatted with its traceback if any."""
+    lines: list[str] = []
+    sink = logger.add(lines.append, format="{level} {message}", level="DEBUG", catch=False)
+    yield lines
+    logger.remove(sink)
 
 
 @pytest.fixture

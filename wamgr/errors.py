@@ -327,3 +327,28 @@ class PairingFailed(WamgrError):
             f"tenant {tenant_id!r} was not paired (state {state}): {why or 'no reason given'}; "
             f"see docs/troubleshooting.md, then run `wamgr pair {tenant_id}` again"
         )
+
+
+class JidInUse(WamgrError):
+    """A tenant paired as a device (JID) that another tenant is already paired as.
+
+    Two tenants never share a device: the second one is refused, its link closed without
+    logout (a logout would unlink the other tenant's device) and the tenant parked in
+    ``failed``.
+    """
+
+    exit_code = 10
+    http_status = 409
+
+    def __init__(self, tenant_id: str, jid: str, owner: str | None):
+        self.tenant_id = tenant_id
+        self.jid = jid
+        self.owner = owner
+        held_by = f"tenant {owner!r}" if owner else "another tenant"
+        free = f"wamgr clear-auth {owner}" if owner else "wamgr clear-auth on that tenant"
+        super().__init__(
+            f"device {jid} is already paired to {held_by}, so tenant {tenant_id!r} cannot use "
+            f"it (two tenants never share a device): pair {tenant_id} with another phone "
+            f"(wamgr pair {tenant_id}); if {held_by} no longer uses this device, free it "
+            f"with `{free}`, then pair {tenant_id} again"
+        )

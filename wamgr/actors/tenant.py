@@ -31,7 +31,7 @@ from wamgr.actors.tenant_lease import Outcome, Replacement, TenantLease
 from wamgr.actors.tenant_services import TenantServices
 from wamgr.actors.tenant_status import StatusBook
 from wamgr.actors.undecryptable import UndecryptableCounter
-from wamgr.errors import ManagerStopped, NotConnected, NotPairing
+from wamgr.errors import JidInUse, ManagerStopped, NotConnected, NotPairing
 from wamgr.status import Desired, TenantState, TenantStatus
 from wamgr.transport.base import (
     Closed,
@@ -195,11 +195,11 @@ class TenantActor(DispatchingActor):
                 self._qr = code
                 self._set_state(TenantState.PAIRING)
             case Paired(jid=jid):
-                self._device.store(jid)
-                self._log.info("paired as {}", jid)
+                if self._keep_device(jid):
+                    self._log.info("paired as {}", jid)
             case Connected(jid=jid):
-                if jid != self._device.jid:
-                    self._device.store(jid)
+                if jid != self._device.jid and not self._keep_device(jid):
+                    return
                 self._connected_at = self._svc.clock.monotonic()
                 self._qr = None
                 if self._svc.metrics is not None:
@@ -302,6 +302,20 @@ class TenantActor(DispatchingActor):
         if self._link is not None and self._close.begin(do_logout, cause):
             self._link.close(do_logout)
 
+    def _keep_device(self, jid: str) -> bool:
+        """Store the device the link paired as; if another tenant is paired as it, close the
+        link without logout (a logout would unlink that tenant's device) and return False."""
+        try:
+            self._device.store(jid)
+        except JidInUse as exc:
+            if self._link is not None and self._close.begin(
+                False, CloseReason.DEVICE_IN_USE, str(exc)
+            ):
+                self._log.warning("refused device {}: {}", jid, exc)
+                self._link.close(do_logout=False)
+            return False
+        return True
+
     def _close_then(
         self, after: AfterClose, done: threading.Event | None = None, do_logout: bool = False
     ) -> bool:
@@ -328,7 +342,7 @@ class TenantActor(DispatchingActor):
             if result.logout:
                 self._device.clear("logged out on request")
             if result.failure is not None:
-                self._report_close(result.failure, event, uptime)
+                self._report_close(result.failure, event, uptime, result.detail)
             elif result.after is AfterClose.REOPEN and self._desired is Desired.CONNECTED:
                 self._open_link()
             else:
@@ -348,9 +362,9 @@ class TenantActor(DispatchingActor):
             self._lease.release()
             self._set_state(TenantState.STOPPED, attempt=0, next_retry_at=None, last_error=None)
 
-    def _report_close(self, cause: CloseReason, event: Closed, uptime: float) -> None:
-        """A close nobody asked for (or one closed for a failure): to the supervisor."""
-        detail = event.detail
+    def _report_close(self, cause: CloseReason, event: Closed, uptime: float, why: str) -> None:
+        """A close nobody asked for (or one closed for a failure, ``why``): to the supervisor."""
+        detail = why or event.detail
         if cause is CloseReason.REQUESTED:  # the link closed itself without saying why
             cause = CloseReason.NETWORK
         if cause is CloseReason.REPLACED:

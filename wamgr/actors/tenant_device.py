@@ -66,12 +66,16 @@ class TenantDevice:
         self._loaded = True
 
     def store(self, jid: str | None) -> None:
-        """Remember (or, with None, forget) the device, here and in the tenants table."""
-        self._book.jid = jid
+        """Remember (or, with None, forget) the device, here and in the tenants table.
+
+        Raises JidInUse if another tenant is paired as ``jid``; the device is then not
+        remembered, so no later link of this tenant resumes another tenant's device.
+        """
         try:
             self._tenants.set_jid(self._id, jid)
         except DatabaseUnavailable as exc:
             self._log.error("could not store jid {}: {}", jid, exc.detail)
+        self._book.jid = jid
 
     def clear(self, why: str) -> None:
         """Delete the device's credentials (only this tenant's) and forget its JID."""

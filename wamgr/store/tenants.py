@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from psycopg.errors import UniqueViolation
 from psycopg.rows import dict_row
 
+from wamgr.errors import JidInUse
 from wamgr.status import Desired, TenantState, TenantStatus
 from wamgr.store.db import Database
 from wamgr.store.outbox import OUTBOX_INSERT, WebhookEvent, outbox_params
@@ -125,12 +127,22 @@ class TenantStore:
         return [row[0] for row in rows]
 
     def set_jid(self, tenant_id: str, jid: str | None) -> None:
-        """Store (or, with None, forget) the device a tenant is paired as."""
+        """Store (or, with None, forget) the device a tenant is paired as.
+
+        Raises JidInUse, naming the owner, when another tenant is paired as ``jid``: the
+        column is unique, so two tenants never share a device, even when they pair at once.
+        """
         with self._db.connection() as conn:
-            conn.execute(
-                "UPDATE wamgr_tenants SET jid = %s, updated_at = now() WHERE tenant_id = %s",
-                (jid, tenant_id),
-            )
+            try:
+                conn.execute(
+                    "UPDATE wamgr_tenants SET jid = %s, updated_at = now() WHERE tenant_id = %s",
+                    (jid, tenant_id),
+                )
+            except UniqueViolation as exc:  # wamgr_tenants_jid_key: only the jid is written
+                row = conn.execute(
+                    "SELECT tenant_id FROM wamgr_tenants WHERE jid = %s", (jid,)
+                ).fetchone()
+                raise JidInUse(tenant_id, str(jid), row[0] if row else None) from exc
 
     def delete(self, tenant_id: str) -> bool:
         """Forget a tenant entirely (its lease too); returns whether it existed."""
