@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,15 +73,19 @@ def test_a_tenant_held_by_a_live_instance_is_standby_elsewhere(make_manager, sim
     assert sim.max_concurrent_sockets() == 1
 
 
-def test_embedded_database_when_no_url_is_given(tmp_path, clock):
-    sim = SimWhatsApp(auto_pair=True, clock=clock)
-    config = Config(database_url=None, home=tmp_path / "home", transport=sim, instance_id="a")
-    with ConnectionManager(config) as mgr:
-        mgr.connect("t1")
-        jid = mgr.wait_for("t1", CONNECTED, timeout=10).jid
-    assert (tmp_path / "home" / "pgdata" / "PG_VERSION").exists()
-    with ConnectionManager(config) as mgr:
-        assert mgr.wait_for("t1", CONNECTED, timeout=10).jid == jid
+def test_embedded_database_when_no_url_is_given(clock):
+    # A folder of its own, not pytest's tmp_path: another pytest session on this machine may
+    # clean old basetemps while the embedded server still runs in one.
+    with tempfile.TemporaryDirectory(prefix="wamgr-test-home-") as folder:
+        home = Path(folder) / "home"
+        sim = SimWhatsApp(auto_pair=True, clock=clock)
+        config = Config(database_url=None, home=home, transport=sim, instance_id="a")
+        with ConnectionManager(config) as mgr:
+            mgr.connect("t1")
+            jid = mgr.wait_for("t1", CONNECTED, timeout=10).jid
+        assert (home / "pgdata" / "PG_VERSION").exists()
+        with ConnectionManager(config) as mgr:
+            assert mgr.wait_for("t1", CONNECTED, timeout=10).jid == jid
 
 
 def test_the_neonize_transport_is_chosen_by_name_and_hosts_end_with_the_manager(
