@@ -39,6 +39,12 @@ RUNNING_STATES = frozenset(
 )
 
 
+#: States that wait for an operator (or a ban's expiry); a shutdown leaves them as they are.
+PARKED_STATES = frozenset(
+    {TenantState.CONFLICT, TenantState.LOGGED_OUT, TenantState.FAILED, TenantState.BANNED}
+)
+
+
 class Desired(enum.StrEnum):
     """What the operator or application asked for a tenant."""
 

@@ -25,14 +25,15 @@ from loguru import logger
 from wamgr.actors import messages as m
 from wamgr.actors.after_close import AfterClose, PendingClose
 from wamgr.actors.base import DispatchingActor
+from wamgr.actors.close_cause import reported_cause
 from wamgr.actors.leases import LeaseLost
 from wamgr.actors.tenant_device import CLEARED_BY_OPERATOR, TenantDevice
-from wamgr.actors.tenant_lease import Outcome, Replacement, TenantLease
+from wamgr.actors.tenant_lease import Outcome, TenantLease
 from wamgr.actors.tenant_services import TenantServices
 from wamgr.actors.tenant_status import StatusBook
 from wamgr.actors.undecryptable import UndecryptableCounter
 from wamgr.errors import JidInUse, ManagerStopped, NotConnected, NotPairing
-from wamgr.status import Desired, TenantState, TenantStatus
+from wamgr.status import PARKED_STATES, Desired, TenantState, TenantStatus
 from wamgr.transport.base import (
     Closed,
     CloseReason,
@@ -47,12 +48,6 @@ from wamgr.transport.base import (
 )
 
 __all__ = ["TenantActor", "TenantServices"]  # TenantServices lives in tenant_services.py
-
-#: States that wait for an operator (or a ban's expiry); shutdown leaves them as they are.
-_PARKED = frozenset(
-    {TenantState.CONFLICT, TenantState.LOGGED_OUT, TenantState.FAILED, TenantState.BANNED}
-)
-
 
 class TenantActor(DispatchingActor):
     """Serialises connect / reconnect / remove / send / link events of one tenant."""
@@ -182,7 +177,7 @@ class TenantActor(DispatchingActor):
         if self._close_then(AfterClose.SHUTDOWN, message.done):
             return
         self._lease.forget()  # the manager releases every closed tenant's lease at once
-        if self._book.state not in _PARKED:
+        if self._book.state not in PARKED_STATES:
             self._set_state(TenantState.STOPPED, owner=None, next_retry_at=None)
         message.done.set()
 
@@ -364,16 +359,7 @@ class TenantActor(DispatchingActor):
 
     def _report_close(self, cause: CloseReason, event: Closed, uptime: float, why: str) -> None:
         """A close nobody asked for (or one closed for a failure, ``why``): to the supervisor."""
-        detail = why or event.detail
-        if cause is CloseReason.REQUESTED:  # the link closed itself without saying why
-            cause = CloseReason.NETWORK
-        if cause is CloseReason.REPLACED:
-            verdict = self._lease.judge_replacement()
-            if verdict is Replacement.SUCCESSOR:
-                cause = CloseReason.LEASE_LOST
-            elif verdict is Replacement.PREDECESSOR:
-                cause = CloseReason.NETWORK
-                detail = f"{detail}, by the previous holder's late socket"
+        cause, detail = reported_cause(cause, why or event.detail, self._lease.judge_replacement)
         self._log.warning("link closed: {} {}", cause, detail)
         self._report_failure(
             cause, detail, uptime_s=uptime, ban_expires_in_s=event.ban_expires_in_s
