@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from loguru import logger
 from psycopg.conninfo import make_conninfo
 
 from wamgr import Config, ConnectionManager
@@ -91,6 +92,24 @@ def db_proxy(database_url: str) -> Iterator[FreezableProxy]:
     proxy = FreezableProxy.for_database(database_url).start()
     yield proxy
     proxy.stop()
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """This test's database as a pool (room for the concurrency tests: 40 connections)."""
+    database = Database(database_url, min_size=1, max_size=40)
+    database.open()
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def logs() -> Iterator[list[str]]:
+    """Every loguru record logged during the test, formatted with its traceback if any."""
+    lines: list[str] = []
+    sink = logger.add(lines.append, format="{level} {message}", level="DEBUG", catch=False)
+    yield lines
+    logger.remove(sink)
 
 
 @pytest.fixture

@@ -104,6 +104,7 @@ def test_temporary_ban_without_expiry_waits_the_default():
         (CloseReason.BAD_USER_AGENT, "409"),
         (CloseReason.CONNECT_FAILURE, "refused"),
         (CloseReason.CORRUPTED_KEYS, "wamgr clear-auth"),
+        (CloseReason.DEVICE_IN_USE, "another tenant"),
     ],
 )
 def test_operator_failures_stop_in_failed_keep_auth_and_release(reason, says):

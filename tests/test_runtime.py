@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from loguru import logger
 
 from wamgr import Config, ConnectionManager, ManagerStopped, StartCancelled, TenantState
 from wamgr.runtime import _StopSteps
@@ -22,15 +20,6 @@ from wamgr.workers.sweeper import Sweeper
 def make_config(database_url: str, home: Path, sim, instance_id: str) -> Config:
     """A manager's settings on the simulator (real clock)."""
     return Config(database_url=database_url, home=home, transport=sim, instance_id=instance_id)
-
-
-@pytest.fixture
-def logs() -> Iterator[list[str]]:
-    """Every loguru record logged during the test."""
-    lines: list[str] = []
-    sink = logger.add(lines.append, format="{level} {message}", level="DEBUG", catch=False)
-    yield lines
-    logger.remove(sink)
 
 
 def test_stop_steps_run_newest_first():

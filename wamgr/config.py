@@ -1,8 +1,10 @@
 """Config: every setting of a manager, from a TOML file, ``WAMGR_*`` variables and flags.
 
-Later sources win: defaults < file < environment < explicit arguments. Every timing is in
-seconds. Inconsistent values are refused at construction with a :class:`ConfigError` that
-names the setting and says what would be valid.
+Later sources win: defaults < file < environment < explicit arguments. A file is read only
+when one is named (``--config FILE`` or ``WAMGR_CONFIG``). Every timing is in seconds. Each
+value is checked for type, finiteness and range wherever it comes from, by its row in
+:mod:`wamgr.config_checks`; a value that cannot work is refused with a :class:`ConfigError`
+of one line that names the setting as its source spells it and says what would be valid.
 """
 
 from __future__ import annotations
@@ -10,16 +12,20 @@ from __future__ import annotations
 import os
 import socket
 import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wamgr.clock import Clock
+from wamgr.config_checks import BY_FIELD, BY_KEY, SETTINGS, check_relations, shown
 from wamgr.errors import ConfigError
 
 if TYPE_CHECKING:
     from wamgr.transport.base import Transport
+
+#: Bytes an HTTP request body may have unless ``max_body_bytes`` says otherwise (1 MiB).
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 
 def _default_instance_id() -> str:
@@ -88,6 +94,8 @@ class Config:
 
     #: Key every ``/api`` request must carry (X-Api-Key or Bearer); None: loopback only.
     api_key: str | None = field(default=None, repr=False)
+    #: The longest HTTP request body the API reads; a longer one is refused with 413.
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     #: Webhook endpoints (URLs) that get ``session.status`` and ``message.received`` events.
     webhook_urls: tuple[str, ...] = ()
     #: Standard Webhooks secret (``whsec_`` + base64); required with webhook_urls.
@@ -104,199 +112,109 @@ class Config:
     clock: Clock | None = None
 
     def __post_init__(self) -> None:
-        self.home = Path(self.home).expanduser()
-        if self.database_url == "":
-            self.database_url = None
-        if not self.instance_id or len(self.instance_id) > 128:
-            raise ConfigError("instance_id must be 1 to 128 characters")
-        positive = (
-            "lease_ttl_s",
-            "renew_interval_s",
-            "renew_deadline_s",
-            "claim_interval_s",
-            "stable_after_s",
-            "undecryptable_window_s",
-            "call_timeout_s",
-            "inbound_retention_s",
-            "sweep_interval_s",
-            "webhook_timeout_s",
-            "webhook_retry_base_s",
-            "webhook_retry_max_s",
-        )
-        for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or value <= 0:
-                raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
-        if self.renew_deadline_s >= self.lease_ttl_s:
-            raise ConfigError(
-                f"renew_deadline ({self.renew_deadline_s:g} s) must be shorter than lease_ttl "
-                f"({self.lease_ttl_s:g} s), so a holder gives up before anyone can take over"
-            )
-        if self.renew_interval_s >= self.renew_deadline_s:
-            raise ConfigError(
-                f"renew_interval ({self.renew_interval_s:g} s) must be shorter than "
-                f"renew_deadline ({self.renew_deadline_s:g} s), or one late renewal fences"
-            )
-        if self.capacity is not None and self.capacity < 1:
-            raise ConfigError(f"capacity must be at least 1 (or unset), got {self.capacity}")
-        if self.connect_rate is not None and self.connect_rate <= 0:
-            raise ConfigError(f"connect_rate must be positive (or unset), got {self.connect_rate}")
-        if not 0.0 <= self.backoff_jitter < 1.0:
-            raise ConfigError(f"backoff_jitter is a fraction in [0, 1), got {self.backoff_jitter}")
-        if self.undecryptable_limit < 1:
-            raise ConfigError("undecryptable_limit must be at least 1")
-        if self.db_pool_size < 2:
-            raise ConfigError("db_pool_size must be at least 2")
-        if self.auth_database_url is not None and not self.auth_database_url.strip():
-            self.auth_database_url = None
-        for name in ("neonize_tenants_per_host", "neonize_host_connects"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be a whole number of at least 1")
-        self._check_service_settings()
-        if isinstance(self.transport, str) and not (
-            self.transport in ("neonize", "sim") or self.transport.startswith("sim://")
-        ):
-            raise ConfigError(
-                f"transport {self.transport!r} is not one of 'neonize', 'sim' or 'sim://HOST:PORT'"
-            )
-
-    def _check_service_settings(self) -> None:
-        if self.api_key is not None and not self.api_key.strip():
-            self.api_key = None
-        if isinstance(self.webhook_urls, str):
-            self.webhook_urls = _parse_urls(self.webhook_urls)
-        self.webhook_urls = tuple(self.webhook_urls)
-        for url in self.webhook_urls:
-            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-                raise ConfigError(f"webhook_url {url!r} is not an http:// or https:// URL")
-        if self.webhook_urls:
-            from wamgr.webhooks.signing import MAKE_SECRET, decode_secret
-
-            if not self.webhook_secret:
-                raise ConfigError(
-                    "webhook_url is set but WAMGR_WEBHOOK_SECRET is not: receivers verify "
-                    f"signatures with it; make one with: {MAKE_SECRET}"
-                )
-            decode_secret(self.webhook_secret)
-        if self.webhook_max_attempts < 1:
-            raise ConfigError("webhook_max_attempts must be at least 1")
+        names = {s.field: s.field for s in SETTINGS}
+        for setting in SETTINGS:
+            value = getattr(self, setting.field)
+            setattr(self, setting.field, setting.check(value, setting.field))
+        check_relations(vars(self), names)
 
     @classmethod
     def load(
         cls,
         path: str | Path | None = None,
         env: Mapping[str, str] | None = None,
+        *,
+        names: Mapping[str, str] | None = None,
         **overrides: Any,
     ) -> Config:
-        """Build a Config from the file at ``path`` (if any), ``env`` and ``overrides``.
+        """Build a Config from a file, ``env`` and ``overrides``; later ones win.
 
-        File keys and variables share names: ``lease_ttl = 30`` in the file is
-        ``WAMGR_LEASE_TTL=30`` in the environment. Overrides that are None are ignored, so
-        unset CLI flags can be passed straight through.
+        The file is ``path``, else the one ``WAMGR_CONFIG`` names, else none: no file is
+        read unless one is named. File keys and variables share names: ``lease_ttl = 30``
+        in the file is ``WAMGR_LEASE_TTL=30`` in the environment. Overrides are keyed by
+        Config field or file key; those that are None are ignored, so unset CLI flags can be
+        passed straight through. ``names`` says how the caller's user wrote an override
+        (``{"instance_id": "--instance-id"}``), for messages.
+
+        Raises ConfigError naming the setting as its source spells it.
         """
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
+        given_names: dict[str, str] = {}
+        if path is None and env.get("WAMGR_CONFIG"):
+            path = env["WAMGR_CONFIG"]
         if path is not None:
-            values.update(_from_file(Path(path)))
-        elif env.get("WAMGR_CONFIG"):
-            values.update(_from_file(Path(env["WAMGR_CONFIG"])))
-        values.update(_from_env(env))
-        values.update({k: v for k, v in overrides.items() if v is not None})
+            for field_name, (value, name) in _from_file(Path(path)).items():
+                values[field_name], given_names[field_name] = value, name
+        for field_name, (value, name) in _from_env(env).items():
+            values[field_name], given_names[field_name] = value, name
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            setting = BY_FIELD.get(key) or BY_KEY.get(key)
+            if setting is None:
+                raise TypeError(f"Config has no setting {key!r}")
+            name = (names or {}).get(key, key)
+            values[setting.field] = setting.check(value, name)
+            given_names[setting.field] = name
+        defaults = {f.name: _default(f) for f in fields(cls) if f.name not in values}
+        check_relations({**defaults, **values}, given_names)
         return cls(**values)
 
 
-def _parse_bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"not a boolean: {text!r}")
-
-
-def _parse_urls(text: str) -> tuple[str, ...]:
-    """URLs separated by commas or white space."""
-    return tuple(part for part in text.replace(",", " ").split() if part)
-
-
-def _parse_optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    def parse_or_none(text: str) -> Any:
-        return None if text.strip().lower() in ("", "none", "unlimited") else parse(text)
-
-    return parse_or_none
-
-
-#: setting key (file key, and env name without WAMGR_) -> (field, parser of text values)
-_SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "database_url": ("database_url", str),
-    "home": ("home", Path),
-    "transport": ("transport", str),
-    "instance_id": ("instance_id", str),
-    "lease_ttl": ("lease_ttl_s", float),
-    "renew_interval": ("renew_interval_s", float),
-    "renew_deadline": ("renew_deadline_s", float),
-    "claim_interval": ("claim_interval_s", float),
-    "capacity": ("capacity", _parse_optional(int)),
-    "connect_rate": ("connect_rate", _parse_optional(float)),
-    "stable_after": ("stable_after_s", float),
-    "backoff_jitter": ("backoff_jitter", float),
-    "undecryptable_limit": ("undecryptable_limit", int),
-    "undecryptable_window": ("undecryptable_window_s", float),
-    "clear_auth_on_corruption": ("clear_auth_on_corruption", _parse_bool),
-    "auth_database_url": ("auth_database_url", str),
-    "neonize_tenants_per_host": ("neonize_tenants_per_host", int),
-    "neonize_host_connects": ("neonize_host_connects", int),
-    "call_timeout": ("call_timeout_s", float),
-    "db_pool_size": ("db_pool_size", int),
-    "inbound_retention": ("inbound_retention_s", float),
-    "sweep_interval": ("sweep_interval_s", float),
-    "api_key": ("api_key", str),
-    "webhook_url": ("webhook_urls", _parse_urls),
-    "webhook_secret": ("webhook_secret", str),
-    "webhook_timeout": ("webhook_timeout_s", float),
-    "webhook_retry_base": ("webhook_retry_base_s", float),
-    "webhook_retry_max": ("webhook_retry_max_s", float),
-    "webhook_max_attempts": ("webhook_max_attempts", int),
-}
+def _default(f: Field[Any]) -> Any:
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    return f.default
 
 
 def setting_names() -> list[str]:
     """Every setting key a file or the environment may use."""
-    return list(_SETTINGS)
+    return list(BY_KEY)
 
 
-def _convert(key: str, raw: Any, source: str) -> tuple[str, Any]:
-    name, parse = _SETTINGS[key]
-    try:
-        return name, parse(raw) if isinstance(raw, str) else raw
-    except ValueError as exc:
-        raise ConfigError(f"{source}: bad value {raw!r} for {key} ({exc})") from exc
-
-
-def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+def _from_env(env: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+    """The settings ``env`` sets: field -> (checked value, variable name)."""
     out = {}
-    for key in _SETTINGS:
-        var = f"WAMGR_{key.upper()}"
-        if var in env:
-            name, value = _convert(key, env[var], var)
-            out[name] = value
+    for setting in BY_KEY.values():
+        var = setting.env
+        if var is not None and var in env:
+            out[setting.field] = (setting.check(env[var], var, text=True), var)
     return out
 
 
-def _from_file(path: Path) -> dict[str, Any]:
+def _from_file(path: Path) -> dict[str, tuple[Any, str]]:
+    """The settings the TOML file at ``path`` sets: field -> (checked value, key)."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"config file {path} does not exist") from exc
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte {exc.start} cannot be read)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     table = data.get("wamgr", data)
-    known = {f.name for f in fields(Config)}
+    if not isinstance(table, dict):
+        raise ConfigError(f"config file {path}: [wamgr] must be a table of settings")
+    outside = [key for key in data if key != "wamgr"] if table is not data else []
+    if outside:
+        raise ConfigError(
+            f"config file {path}: {shown(outside[0])} is outside [wamgr] and would be ignored; "
+            "put every setting under [wamgr], or leave [wamgr] out"
+        )
     out = {}
     for key, raw in table.items():
-        if key not in _SETTINGS:
-            hint = f" (did you mean {key.removesuffix('_s')!r}?)" if key in known else ""
-            raise ConfigError(f"config file {path}: unknown setting {key!r}{hint}")
-        name, value = _convert(key, raw, f"config file {path}")
-        out[name] = value
+        setting = BY_KEY.get(key)
+        if setting is None:
+            meant = BY_FIELD[key].key if key in BY_FIELD else None
+            hint = f" (did you mean {meant!r}?)" if meant else ""
+            raise ConfigError(f"config file {path}: unknown setting {shown(key)}{hint}")
+        try:
+            out[setting.field] = (setting.check(raw, key), key)
+        except ConfigError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
     return out

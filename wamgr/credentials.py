@@ -15,6 +15,7 @@ import dataclasses
 import os
 import socket
 
+from wamgr.actors.tenant_device import CLEARED_BY_OPERATOR, forget_device
 from wamgr.errors import HeldElsewhere, UnknownTenant
 from wamgr.status import TenantState, TenantStatus
 from wamgr.store.db import Database
@@ -25,8 +26,6 @@ from wamgr.transport.base import Transport
 #: Seconds the tool's own lease lasts (it gives it back at once when done).
 LEASE_TTL_S = 60.0
 
-#: ``last_error`` of a tenant whose credentials were cleared.
-CLEARED = "credentials cleared by the operator: connect to pair again (wamgr pair TENANT)"
 
 
 def operator_id() -> str:
@@ -56,8 +55,7 @@ def clear_credentials(
         if record is None:
             raise UnknownTenant(tenant_id)
         old = record.status
-        transport.clear_auth(tenant_id, old.jid)
-        tenants.set_jid(tenant_id, None)
+        forget_device(transport, tenants, tenant_id, old.jid)
         status = dataclasses.replace(
             old,
             state=TenantState.LOGGED_OUT,
@@ -65,7 +63,7 @@ def clear_credentials(
             owner=None,
             attempt=0,
             next_retry_at=None,
-            last_error=CLEARED,
+            last_error=CLEARED_BY_OPERATOR,
         )
         tenants.write_statuses([(status, str(old.state))], writer=operator)
     finally:

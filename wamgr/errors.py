@@ -9,6 +9,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+#: The most characters of a user's value an error message repeats.
+SHOWN_CHARS_MAX = 80
+
+
+def _shown(value: object) -> str:
+    """``value`` as an error message shows it: its repr, cut to :data:`SHOWN_CHARS_MAX`
+    characters with its length named when longer, so a huge value is not echoed back."""
+    if isinstance(value, str) and len(value) > SHOWN_CHARS_MAX:
+        return f"{value[:SHOWN_CHARS_MAX]!r}… ({len(value)} characters)"
+    return repr(value)
+
 
 class WamgrError(Exception):
     """Base of wamgr's errors."""
@@ -37,8 +48,8 @@ class InvalidTenantId(WamgrError, ValueError):
     def __init__(self, tenant_id: object):
         self.tenant_id = tenant_id
         super().__init__(
-            f"invalid tenant id {tenant_id!r}: use 1 to 64 characters, each a letter, a digit, "
-            "'_', '.' or '-'"
+            f"invalid tenant id {_shown(tenant_id)}: use 1 to 64 characters, each a letter, a "
+            "digit, '_', '.' or '-', that do not start with '-' and are not '.' or '..'"
         )
 
 
@@ -281,7 +292,39 @@ class HeldElsewhere(WamgrError):
         )
 
 
+class InvalidRecipient(WamgrError, ValueError):
+    """A message recipient that is neither a phone number nor a WhatsApp JID."""
+
+    exit_code = 2
+    http_status = 422
+    #: The name of the field (argument or body field) that holds the recipient.
+    field = "to"
+
+    def __init__(self, to: object):
+        self.to = to
+        super().__init__(
+            f"to: invalid recipient {_shown(to)}: give a phone number of 7 to 15 digits with "
+            "an optional leading '+' (no spaces), or a WhatsApp JID such as "
+            "15551234567@s.whatsapp.net (servers: s.whatsapp.net, g.us, lid, newsletter, "
+            "broadcast)"
+        )
+
+
 # --- the HTTP API -------------------------------------------------------------------------
+
+
+class BodyTooLarge(WamgrError):
+    """An HTTP request whose body is longer than the server's ``max_body_bytes``."""
+
+    exit_code = 2
+    http_status = 413
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        super().__init__(
+            f"the request body is over the limit of {limit} bytes: send less; the limit is "
+            "the server's max_body_bytes (WAMGR_MAX_BODY_BYTES)"
+        )
 
 
 class ApiKeyRequired(WamgrError):
@@ -328,4 +371,29 @@ class PairingFailed(WamgrError):
         super().__init__(
             f"tenant {tenant_id!r} was not paired (state {state}): {why or 'no reason given'}; "
             f"see docs/troubleshooting.md, then run `wamgr pair {tenant_id}` again"
+        )
+
+
+class JidInUse(WamgrError):
+    """A tenant paired as a device (JID) that another tenant is already paired as.
+
+    Two tenants never share a device: the second one is refused, its link closed without
+    logout (a logout would unlink the other tenant's device) and the tenant parked in
+    ``failed``.
+    """
+
+    exit_code = 10
+    http_status = 409
+
+    def __init__(self, tenant_id: str, jid: str, owner: str | None):
+        self.tenant_id = tenant_id
+        self.jid = jid
+        self.owner = owner
+        held_by = f"tenant {owner!r}" if owner else "another tenant"
+        free = f"wamgr clear-auth {owner}" if owner else "wamgr clear-auth on that tenant"
+        super().__init__(
+            f"device {jid} is already paired to {held_by}, so tenant {tenant_id!r} cannot use "
+            f"it (two tenants never share a device): pair {tenant_id} with another phone "
+            f"(wamgr pair {tenant_id}); if {held_by} no longer uses this device, free it "
+            f"with `{free}`, then pair {tenant_id} again"
         )

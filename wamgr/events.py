@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from wamgr.status import TenantState, TenantStatus
 
@@ -25,7 +25,8 @@ class InboundMessage:
     tenant_id: str
     message_id: str
     sender: str
-    text: str
+    #: Left out of repr, so a log line that shows the event never shows the message.
+    text: str = field(repr=False)
 
 
 ManagerEvent = StatusEvent | InboundMessage

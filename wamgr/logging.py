@@ -1,21 +1,64 @@
 """Log set-up: loguru for everything, with the tenant id on every tenant's line.
 
 Actors bind ``tenant=`` once; this module shows it in the text format and keeps it as a
-field in JSON lines (``--log-json``). Standard-library logging (pykka, psycopg, neonize) is
-routed into loguru by :class:`InterceptHandler`.
+field in JSON lines (``--log-json``). Standard-library logging (pykka, psycopg, uvicorn,
+neonize) is routed into loguru by :class:`InterceptHandler`.
+
+The rules every sink added here keeps (docs/operations.md, "Logs"):
+
+- A traceback shows code, never the values of variables (loguru's ``diagnose`` is off): a
+  message's text or a key in a local variable stays out of the log.
+- Control characters in a message or a bound value are written as escapes (``\\x00``,
+  ``\\n``), so a value from outside (a URL, a tenant id) can neither forge a line nor
+  corrupt a terminal; the password of a URL or conninfo is written as ``***``.
+- A failure is logged once, with one traceback, where it is handled: uvicorn's own
+  "Exception in ASGI application" repeats what the API's error handler has already logged,
+  so it is dropped.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from typing import Any, TextIO
 
 from loguru import logger
+
+#: The levels ``--log-level`` accepts, least severe first.
+LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
 
 TEXT_FORMAT = (
     "<green>{time:YYYY-MM-DD HH:mm:ss.SSS}</green> <level>{level: <7}</level> "
     "<cyan>{extra[tenant]}</cyan> {message}"
 )
+
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+#: C0 controls, DEL and C1 controls -> their escapes.
+_CONTROLS = {
+    code: _NAMED_ESCAPES.get(chr(code), f"\\x{code:02x}")
+    for code in (*range(0x20), *range(0x7F, 0xA0))
+}
+#: ``scheme://user:PASSWORD@`` in a URL, and ``password=PASSWORD`` in a conninfo.
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*):[^\s@/]*@")
+_CONNINFO_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
+
+
+def scrub(text: str) -> str:
+    """``text`` as a log line may hold it: passwords of URLs and conninfos replaced by
+    ``***``, control characters escaped."""
+    text = _URL_PASSWORD.sub(r"\g<head>:***@", text)
+    text = _CONNINFO_PASSWORD.sub(r"\g<head>***", text)
+    return text.translate(_CONTROLS)
+
+
+def scrub_record(record: Any) -> None:
+    """loguru patcher: :func:`scrub` the message and every text value bound to the record."""
+    record["message"] = scrub(record["message"])
+    extra = record["extra"]
+    for key, value in extra.items():
+        if isinstance(value, str):
+            extra[key] = scrub(value)
 
 
 class InterceptHandler(logging.Handler):
@@ -34,12 +77,29 @@ class InterceptHandler(logging.Handler):
         logger.opt(depth=depth, exception=record.exc_info).log(level, record.getMessage())
 
 
-def configure(level: str = "INFO", json: bool = False) -> None:
-    """Send logs to stderr at ``level``, as text or as one JSON object per line."""
+class LoggedByTheApi(logging.Filter):
+    """Drops uvicorn's "Exception in ASGI application": the API's catch-all error handler
+    (``wamgr.api.app``) has logged that failure with its traceback already."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for the repeat, True for everything else."""
+        return not record.getMessage().startswith("Exception in ASGI application")
+
+
+def configure(level: str = "INFO", json: bool = False, sink: TextIO | None = None) -> None:
+    """Send logs to ``sink`` (stderr) at ``level``, as text or as one JSON object per line.
+
+    Replaces every loguru sink; tracebacks show no variable values, and each record is
+    scrubbed (:func:`scrub`).
+    """
     logger.remove()
-    logger.configure(extra={"tenant": "-"})
+    logger.configure(extra={"tenant": "-"}, patcher=scrub_record)
+    options: dict[str, Any] = {"level": level, "diagnose": False, "backtrace": False}
     if json:
-        logger.add(sys.stderr, level=level, serialize=True)
+        logger.add(sink or sys.stderr, serialize=True, **options)
     else:
-        logger.add(sys.stderr, level=level, format=TEXT_FORMAT, colorize=None)
+        logger.add(sink or sys.stderr, format=TEXT_FORMAT, colorize=None, **options)
     logging.basicConfig(handlers=[InterceptHandler()], level=logging.WARNING, force=True)
+    uvicorn_errors = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, LoggedByTheApi) for f in uvicorn_errors.filters):
+        uvicorn_errors.addFilter(LoggedByTheApi())

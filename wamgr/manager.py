@@ -37,6 +37,7 @@ from wamgr.status import (
     TenantState,
     TenantStatus,
     normalise_phone,
+    validate_recipient,
     validate_tenant_id,
 )
 from wamgr.store.commands import Command
@@ -237,8 +238,7 @@ class ConnectionManager:
         in this process.
         """
         tenant_id = validate_tenant_id(tenant_id)
-        if not isinstance(to, str) or not to.strip():
-            raise ValueError("send_text needs a recipient: a phone number or a JID")
+        to = validate_recipient(to)
         rt, deadline = self._call(f"send_text({tenant_id!r})", timeout)
         ref = rt.local.lookup(tenant_id, deadline)
         if ref is None:

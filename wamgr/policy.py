@@ -128,6 +128,9 @@ _RULES: dict[CloseReason, _Rule] = {
         "too many undecryptable messages (corrupted keys): run `wamgr clear-auth TENANT` "
         "and pair again",
     ),
+    CloseReason.DEVICE_IN_USE: _Rule(
+        TenantState.FAILED, "never", False, True, "device in use by another tenant"
+    ),
     CloseReason.PAIRING_TIMEOUT: _Rule(
         TenantState.LOGGED_OUT,
         "never",

@@ -1,4 +1,5 @@
-"""Tenant states, the status record every surface shows, and tenant id validation."""
+"""Tenant states, the status record every surface shows, and validation of what users give:
+tenant ids, phone numbers, message recipients and texts."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from wamgr.errors import InvalidPhone, InvalidTenantId
+from wamgr.errors import InvalidPhone, InvalidRecipient, InvalidTenantId
 
 
 class TenantState(enum.StrEnum):
@@ -38,6 +39,12 @@ RUNNING_STATES = frozenset(
 )
 
 
+#: States that wait for an operator (or a ban's expiry); a shutdown leaves them as they are.
+PARKED_STATES = frozenset(
+    {TenantState.CONFLICT, TenantState.LOGGED_OUT, TenantState.FAILED, TenantState.BANNED}
+)
+
+
 class Desired(enum.StrEnum):
     """What the operator or application asked for a tenant."""
 
@@ -45,17 +52,21 @@ class Desired(enum.StrEnum):
     STOPPED = "stopped"
 
 
-_TENANT_ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+#: 1 to 64 letters, digits, ``_ . -``; not ``.`` or ``..`` (a path would read them as folders)
+#: and not starting with ``-`` (a command line would read it as an option).
+TENANT_ID_PATTERN = r"^(?!-)(?!\.\.?$)[A-Za-z0-9_.\-]{1,64}$"
+_TENANT_ID = re.compile(TENANT_ID_PATTERN.removesuffix("$"))
 
 
 def validate_tenant_id(tenant_id: object) -> str:
-    """Return ``tenant_id`` if it is 1–64 letters, digits, ``_ . -``; else raise InvalidTenantId."""
+    """Return ``tenant_id`` if it is 1–64 letters, digits, ``_ . -``, neither ``.`` nor ``..``
+    and not starting with ``-``; else raise InvalidTenantId."""
     if not isinstance(tenant_id, str) or not _TENANT_ID.fullmatch(tenant_id):
         raise InvalidTenantId(tenant_id)
     return tenant_id
 
 
-_PHONE_NOISE = re.compile(r"[\s+\-().]")
+_PHONE_NOISE = re.compile(r"[ +\-().]")
 
 
 def normalise_phone(phone: object) -> str:
@@ -66,6 +77,64 @@ def normalise_phone(phone: object) -> str:
     if not digits.isdigit() or not 7 <= len(digits) <= 15:
         raise InvalidPhone(phone)
     return digits
+
+
+#: The longest text WhatsApp accepts in one message, in characters.
+MAX_TEXT_CHARS = 65_536
+
+#: WhatsApp servers a message can be sent to: users, groups, hidden users (LIDs), channels,
+#: broadcast lists and status.
+RECIPIENT_SERVERS = ("s.whatsapp.net", "g.us", "lid", "newsletter", "broadcast")
+
+#: A recipient as the API documents it: a phone number (7–15 digits, an optional leading
+#: ``+``; spaces, dashes, dots and parentheses between digits are allowed), or
+#: ``user[.agent][:device]@server`` on one of :data:`RECIPIENT_SERVERS`.
+RECIPIENT_PATTERN = (
+    r"^(\+?[(]?[0-9][0-9 ().-]{5,38}[0-9]|[A-Za-z0-9_-]{1,64}(\.[0-9]{1,3})?(:[0-9]{1,3})?"
+    r"@(s\.whatsapp\.net|g\.us|lid|newsletter|broadcast))$"
+)
+_RECIPIENT = re.compile(RECIPIENT_PATTERN.removeprefix("^").removesuffix("$"), re.ASCII)
+
+
+def validate_recipient(to: object) -> str:
+    """The recipient ``to`` as transports take it: the digits of a phone number (7–15, an
+    optional leading ``+``, spaces, dashes, dots and parentheses ignored), or a JID of a
+    WhatsApp server (see :data:`RECIPIENT_SERVERS`) as given; else raise InvalidRecipient
+    (which is a ValueError)."""
+    if not isinstance(to, str) or not _RECIPIENT.fullmatch(to):
+        raise InvalidRecipient(to)
+    if "@" in to:
+        return to
+    digits = re.sub(r"[^0-9]", "", to)
+    if not 7 <= len(digits) <= 15:
+        raise InvalidRecipient(to)
+    return digits
+
+
+#: Control characters a message text may not hold (all but tab, line feed, carriage return).
+_TEXT_CONTROLS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+#: A text with none of them (as the OpenAPI document says it).
+TEXT_PATTERN = f"^[^{_TEXT_CONTROLS}]*$"
+_TEXT_CONTROL = re.compile(f"[{_TEXT_CONTROLS}]")
+
+
+def validate_text(text: str) -> str:
+    """Return ``text`` if WhatsApp can carry it: at most :data:`MAX_TEXT_CHARS` characters,
+    valid Unicode, no control character but tab and line breaks; else raise ValueError
+    saying which."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"it has {len(text)} characters; WhatsApp takes {MAX_TEXT_CHARS}")
+    found = _TEXT_CONTROL.search(text)
+    if found:
+        raise ValueError(
+            f"it holds the control character {found.group()!r} at {found.start()}; "
+            "only tab and line breaks may be sent"
+        )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"it holds a lone surrogate at {exc.start}") from None
+    return text
 
 
 @dataclass(frozen=True, slots=True)

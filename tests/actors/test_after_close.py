@@ -48,6 +48,22 @@ def test_a_stop_wins_over_the_failure_the_link_was_closed_for():
     assert (result.after, result.failure) == (A.STOP, None)
 
 
+def test_the_detail_of_a_failure_the_tenant_closed_for_reaches_the_result():
+    close = PendingClose()
+    assert close.begin(False, CloseReason.DEVICE_IN_USE, "device x is tenant a's")
+    assert not close.begin(do_logout=True)  # a logout asked meanwhile keeps the detail
+    result = close.end(CloseReason.REQUESTED, fenced=False)
+    assert (result.failure, result.detail) == (CloseReason.DEVICE_IN_USE, "device x is tenant a's")
+    assert result.logout
+
+
+def test_a_fenced_close_drops_the_detail_of_the_failure_it_was_closed_for():
+    close = PendingClose()
+    assert close.begin(False, CloseReason.DEVICE_IN_USE, "device x is tenant a's")
+    result = close.end(CloseReason.REQUESTED, fenced=True)
+    assert (result.failure, result.detail) == (CloseReason.LEASE_LOST, "")
+
+
 def test_a_logout_asked_while_closing_is_remembered_and_the_link_told_once():
     close = PendingClose()
     assert close.begin(do_logout=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import types
 
+from wamgr.config import Config
 from wamgr.errors import OperationTimeout
 
 #: A concrete path for each path parameter of the routes.
@@ -120,7 +121,7 @@ def _failing_manager(error: Exception) -> types.SimpleNamespace:
     def statuses() -> list:
         raise error
 
-    return types.SimpleNamespace(statuses=statuses)
+    return types.SimpleNamespace(statuses=statuses, config=Config())
 
 
 def test_an_error_answers_with_its_own_status_and_a_bug_with_500(serve_api, api_error) -> None:
@@ -134,3 +135,19 @@ def test_an_error_answers_with_its_own_status_and_a_bug_with_500(serve_api, api_
     body = api_error(broken, 500, "InternalError")
     assert body["message"].startswith("KeyError: the server failed")
     assert "oops" not in body["message"]  # the detail stays in the log
+
+
+def test_hostile_path_values_are_422_never_500(mgr, serve_api, api_error) -> None:
+    api = serve_api(mgr)
+
+    for path in ("a%00b", "a%01b", "%2E", "%2E%2E", "-x", "--help", "%ED%A0%80", "x" * 10_000):
+        body = api_error(api.put(f"/api/tenants/{path}"), 422, "InvalidTenantId")
+        assert len(body["message"]) < 400, path  # a huge id is not echoed back whole
+    assert mgr.statuses() == []
+
+
+def test_a_trailing_slash_is_no_route_not_a_redirect(mgr, serve_api, api_error) -> None:
+    api = serve_api(mgr)
+
+    for method, path in (("PUT", "/api/tenants/"), ("GET", "/api/tenants/"), ("GET", "/api/")):
+        api_error(api.request(method, path), 404, "HTTPError")

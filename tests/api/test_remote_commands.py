@@ -56,8 +56,8 @@ def test_reconnect_asked_of_another_instance_reconnects_on_the_owner(pair, sim) 
     status = other.reconnect("t1")
 
     assert status.owner == "inst-0"  # the status the owner stored; the work is done there
-    assert reconnecting.wait(5)
-    owner.wait_for("t1", CONNECTED, timeout=5)
+    assert reconnecting.wait(10)  # a loaded host may take a while; the poll is a 5 s fallback
+    owner.wait_for("t1", CONNECTED, timeout=10)
     assert sim.dial_attempts("t1") == dials + 1
     assert other.local_statuses() == []  # the other instance opened nothing
     assert sim.max_concurrent_sockets() == 1

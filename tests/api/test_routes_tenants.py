@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
 from wamgr import TenantState
 from wamgr.transport.sim import SimWhatsApp
 
@@ -73,3 +77,19 @@ def test_delete_stops_the_tenant_with_or_without_logout(mgr, serve_api, sim: Sim
     assert unlinked.json()["jid"] is None
     assert sim.logouts(jid_b) == 1
     assert api.get("/api/tenants/a").json()["state"] == "stopped"
+
+
+def test_of_concurrent_puts_of_a_new_tenant_exactly_one_is_201(mgr, serve_api) -> None:
+    api = serve_api(mgr)
+    callers = 20
+    start = threading.Barrier(callers)
+
+    def put(_: int) -> int:
+        start.wait(timeout=10)
+        return api.put("/api/tenants/new").status_code
+
+    with ThreadPoolExecutor(callers) as pool:
+        statuses = Counter(pool.map(put, range(callers)))
+
+    assert statuses == {201: 1, 200: callers - 1}
+    assert mgr.tenants_store.add("new") is False

@@ -19,7 +19,6 @@ from click.testing import CliRunner, Result
 from loguru import logger
 
 from wamgr.cli import main
-from wamgr.store.db import Database
 
 Wamgr = Callable[..., Result]
 
@@ -64,13 +63,6 @@ def wamgr(database_url: str, tmp_path: Path) -> Wamgr:
     return run
 
 
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    """This test's database, to arrange rows and check what a command did to them."""
-    database = Database(database_url, max_size=2)
-    database.open()
-    yield database
-    database.close()
 
 
 def ok(result: Result) -> str:

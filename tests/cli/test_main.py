@@ -22,7 +22,7 @@ from typing import Any
 import click
 import psycopg
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from wamgr.cli import main
 from wamgr.cli.main import SERVE_STOP_BUDGET_S
@@ -44,12 +44,25 @@ POLL_INTERVAL_S = 0.1
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"WAMGR_RENEW_INTERVAL": "25"}, "wamgr: renew_interval (25 s) must be shorter than"),
-        ({"WAMGR_RENEW_DEADLINE": "40"}, "wamgr: renew_deadline (40 s) must be shorter than"),
-        ({"WAMGR_CLAIM_INTERVAL": "0"}, "wamgr: claim_interval_s must be a positive number"),
-        ({"WAMGR_LEASE_TTL": "soon"}, "wamgr: WAMGR_LEASE_TTL: bad value 'soon'"),
+        ({"WAMGR_RENEW_INTERVAL": "25"}, "wamgr: WAMGR_RENEW_INTERVAL (25 s) must be shorter than"),
+        ({"WAMGR_RENEW_DEADLINE": "40"}, "wamgr: WAMGR_RENEW_DEADLINE (40 s) must be shorter than"),
+        ({"WAMGR_CLAIM_INTERVAL": "0"}, "wamgr: WAMGR_CLAIM_INTERVAL must be a positive number"),
+        ({"WAMGR_LEASE_TTL": "soon"}, "wamgr: WAMGR_LEASE_TTL must be a number of seconds, got"),
+        ({"WAMGR_LEASE_TTL": "nan"}, "wamgr: WAMGR_LEASE_TTL must be a finite number"),
+        ({"WAMGR_LEASE_TTL": "1e308"}, "wamgr: WAMGR_LEASE_TTL must be at most 31536000 s"),
+        ({"WAMGR_CALL_TIMEOUT": "inf"}, "wamgr: WAMGR_CALL_TIMEOUT must be a finite number"),
+        ({"WAMGR_RENEW_INTERVAL": "0.003"}, "wamgr: WAMGR_RENEW_INTERVAL must be at least 0.1 s"),
     ],
-    ids=["renew_interval", "renew_deadline", "claim_interval", "not_a_number"],
+    ids=[
+        "renew_interval",
+        "renew_deadline",
+        "claim_interval",
+        "not_a_number",
+        "nan",
+        "huge",
+        "infinite_timeout",
+        "milliseconds",
+    ],
 )
 def test_inconsistent_settings_exit_2_with_one_line(
     wamgr: Wamgr, env: dict[str, str], message: str
@@ -60,6 +73,93 @@ def test_inconsistent_settings_exit_2_with_one_line(
     assert result.stdout == ""
     assert result.stderr.startswith(message)
     assert result.stderr.count("\n") == 1
+
+
+def _one_line_exit_2(result: Result, message: str) -> None:
+    assert result.exit_code == 2, explain(result)
+    assert result.exception is None or isinstance(result.exception, SystemExit), explain(result)
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"wamgr: {message}"), explain(result)
+    assert result.stderr.count("\n") == 1, explain(result)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--log-level", "LOUD", "status"], "--log-level must be one of TRACE, DEBUG, INFO"),
+        (["sim", "--port", "99999"], "--port must be a port from 0 to 65535, got '99999'"),
+        (["sim-stats", "--port", "0"], "--port must be a port from 1 to 65535, got '0'"),
+        (["serve", "--port", "http"], "--port must be a port from 0 to 65535, got 'http'"),
+        (["serve", "--transport", "sim://localhost:99999"], "--transport 'sim://localhost:99999'"),
+        (["serve", "--instance-id", "x" * 200], "--instance-id must be 1 to 128 characters"),
+        (["--database-url", "notaurl", "status"], "--database-url is neither a postgresql://"),
+        (["--home", "", "status"], "--home must be a folder path"),
+    ],
+    ids=[
+        "log_level",
+        "sim_port",
+        "sim_stats_port",
+        "serve_port",
+        "transport",
+        "instance_id",
+        "database_url",
+        "home",
+    ],
+)
+def test_a_bad_option_exits_2_with_one_line_naming_it(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    env = {"WAMGR_HOME": str(tmp_path / "home")}
+    result = CliRunner().invoke(main, args, prog_name="wamgr", env=env)
+
+    _one_line_exit_2(result, message)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"WAMGR_DATABASE_URL": "notaurl"}, "WAMGR_DATABASE_URL is neither a postgresql://"),
+        ({"WAMGR_HTTP_PORT": "70000"}, "WAMGR_HTTP_PORT must be a port from 0 to 65535"),
+        ({"WAMGR_TRANSPORT": "5"}, "WAMGR_TRANSPORT '5' is not one of"),
+    ],
+    ids=["database_url", "http_port", "transport"],
+)
+def test_a_bad_variable_exits_2_with_one_line_naming_it(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    env = {"WAMGR_HOME": str(tmp_path / "home"), **env}
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["serve"], prog_name="wamgr", env=env)
+
+    _one_line_exit_2(result, message)
+    assert time.monotonic() - started < 5.0  # refused, not retried for call_timeout
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"home = 5\n", "home must be a folder path (text), got 5"),
+        (b"instance_id = 5\n", "instance_id must be text, got 5"),
+        (b"webhook_url = 5\n", "webhook_url must be a list of http:// or https:// URLs"),
+        (b"transport = 5\n", "transport must be one of 'neonize', 'sim' or 'sim://HOST:PORT'"),
+        (b"call_timeout = 1e308\n", "call_timeout must be at most 86400 s, got 1e+308"),
+        (b"lease_ttl = 0.004\n", "lease_ttl must be at least 1 s, got 0.004"),
+        (b'instance_id = "caf\xe9"\n', "is not UTF-8 text"),
+    ],
+    ids=["home", "instance_id", "webhook_url", "transport", "call_timeout", "ms", "not_utf8"],
+)
+def test_a_bad_config_file_exits_2_with_one_line_naming_file_and_key(
+    wamgr: Wamgr, tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "wamgr.toml"
+    path.write_bytes(content)
+
+    for result in (
+        wamgr("--config", str(path), "status"),
+        wamgr("status", env={"WAMGR_CONFIG": str(path)}),
+    ):
+        _one_line_exit_2(result, f"config file {path}")
+        assert message in result.stderr
 
 
 def test_missing_config_file_exits_2_naming_it(wamgr: Wamgr, tmp_path: Path) -> None:
@@ -75,7 +175,7 @@ def test_serve_with_unknown_transport_exits_2_before_serving(wamgr: Wamgr) -> No
     result = wamgr("serve", "--transport", "carrier-pigeon")
 
     assert result.exit_code == 2, explain(result)
-    assert result.stderr.startswith("wamgr: transport 'carrier-pigeon' is not one of")
+    assert result.stderr.startswith("wamgr: --transport 'carrier-pigeon' is not one of")
     assert "serving" not in result.output
 
 
@@ -105,6 +205,12 @@ def _command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator
             yield from _command_paths(command, (*prefix, name))
         else:
             yield (*prefix, name)
+
+
+def test_serve_help_names_every_transport() -> None:
+    out = ok(CliRunner().invoke(main, ["serve", "--help"], prog_name="wamgr"))
+
+    assert "sim://HOST:PORT" in " ".join(out.split())
 
 
 @pytest.mark.parametrize(

@@ -112,9 +112,24 @@ def test_tenants_remove_wants_the_tenant_stopped_and_keeps_it(wamgr: Wamgr) -> N
     ]
 
 
-def test_tenants_remove_of_unknown_tenant_says_unknown(wamgr: Wamgr) -> None:
-    assert ok(wamgr("tenants", "remove", "ghost")) == "ghost: unknown\n"
+def test_tenants_remove_of_unknown_tenant_exits_3_as_status_does(wamgr: Wamgr) -> None:
+    result = wamgr("tenants", "remove", "ghost")
+
+    assert result.exit_code == 3 == wamgr("status", "ghost").exit_code, explain(result)
+    assert result.stdout == "ghost: unknown\n"
+    assert result.stderr == "wamgr: nothing to remove: unknown tenant ghost\n"
     assert stored_statuses(wamgr) == {}
+
+
+def test_tenants_remove_removes_the_known_ones_and_exits_3_for_the_rest(wamgr: Wamgr) -> None:
+    ok(wamgr("tenants", "add", "a", "b"))
+
+    result = wamgr("tenants", "remove", "ghost", "a", "phantom", "b")
+
+    assert result.exit_code == 3, explain(result)
+    assert result.stdout == "ghost: unknown\na: removed\nphantom: unknown\nb: removed\n"
+    assert result.stderr == "wamgr: nothing to remove: unknown tenant ghost, phantom\n"
+    assert {s["desired"] for s in stored_statuses(wamgr).values()} == {"stopped"}
 
 
 def test_tenants_remove_purge_forgets_the_tenant(wamgr: Wamgr) -> None:
@@ -124,7 +139,9 @@ def test_tenants_remove_purge_forgets_the_tenant(wamgr: Wamgr) -> None:
 
     assert list(stored_statuses(wamgr)) == ["a"]
     assert wamgr("status", "b").exit_code == 3
-    assert ok(wamgr("tenants", "remove", "--purge", "b")) == "b: unknown\n"
+    again = wamgr("tenants", "remove", "--purge", "b")
+    assert again.exit_code == 3, explain(again)
+    assert again.stdout == "b: unknown\n"
 
 
 def test_purged_tenant_can_be_added_again(wamgr: Wamgr) -> None:

@@ -12,14 +12,6 @@ from wamgr.store.inbound import InboundLog
 
 
 @pytest.fixture
-def db(database_url):
-    database = Database(database_url, max_size=20)
-    database.open()
-    yield database
-    database.close()
-
-
-@pytest.fixture
 def inbound(db):
     return InboundLog(db)
 

@@ -16,12 +16,6 @@ from wamgr.store.locks import ProcessingLocks
 SHORT_TTL_S = 0.2
 
 
-@pytest.fixture
-def db(database_url):
-    database = Database(database_url, max_size=40)
-    database.open()
-    yield database
-    database.close()
 
 
 @pytest.fixture

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from wamgr.status import Desired, TenantState, TenantStatus
 from wamgr.store.commands import ANY_INSTANCE, Command, CommandStore
-from wamgr.store.db import Database
 from wamgr.store.leases import LeaseStore
 from wamgr.store.outbox import Outbox
 from wamgr.store.tenants import TenantStore
@@ -19,12 +15,6 @@ URL = "http://127.0.0.1:9/hooks"
 OTHER_URL = "http://127.0.0.1:9/other"
 
 
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url, min_size=1, max_size=4)
-    database.open()
-    yield database
-    database.close()
 
 
 def _change(tenant_id: str, old: str, new: TenantState) -> tuple[TenantStatus, str]:
@@ -129,3 +119,20 @@ def test_commands_go_to_the_live_holder_or_to_any_instance(db) -> None:
         ("held", Command.RECONNECT, "gw-2")
     ]
     assert commands.take("gw-1") == []
+
+
+def test_rows_of_a_disabled_endpoint_are_given_up_not_claimed(db):
+    """A row that slipped in while its endpoint was being disabled is never sent."""
+    outbox = Outbox(db)
+    url = "https://hooks.example/a"
+    outbox.disable_endpoint(url, "410 Gone")
+    with db.connection() as conn:  # as if its insert had seen the endpoint still enabled
+        conn.execute(
+            "INSERT INTO wamgr_outbox (webhook_id, endpoint, event_type, tenant_id, body)"
+            " VALUES ('msg_late', %s, 'session.status', 't1', '{}')",
+            (url,),
+        )
+
+    assert outbox.claim_due("w", [url], 10, 30.0) == []
+    (row,) = outbox.rows(url)
+    assert row["gave_up_at"] is not None and row["last_error"] == "endpoint disabled: 410 Gone"

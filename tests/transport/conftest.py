@@ -1,6 +1,9 @@
-"""Fixtures for the neonize transport: a neonize client whose Go calls are played in Python,
-events fed as Go feeds them, a manager whose tenant is connected through such a client, and
-helpers that write what whatsmeow and wamgr store.
+"""Fixtures for the transports.
+
+The simulator (at the end): a ``sim`` that is closed after the test, and helpers that open
+links and record their events. The neonize transport: a neonize client whose Go calls are
+played in Python, events fed as Go feeds them, a manager whose tenant is connected through
+such a client, and helpers that write what whatsmeow and wamgr store.
 
 ``FakeGoClient`` is a real ``neonize.client.NewClient`` (so registration, the event decoder
 and the QR / login-status entry points are neonize's own) with the calls into Go replaced:
@@ -20,7 +23,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from wamgr.clock import VirtualClock
+from wamgr.transport.base import Closed, LinkEvent, Paired
 from wamgr.transport.neonize.auth import store_url
+from wamgr.transport.sim import SimLink, SimWhatsApp
 
 #: A device JID as whatsmeow stores it (user:device@server).
 JID = "15550001111:7@s.whatsapp.net"
@@ -254,3 +260,51 @@ def connected(make_manager: Any, fake_neonize: FakeNeonize, database_url: str) -
     status = mgr.wait_for("t1", TenantState.CONNECTED, timeout=5)
     assert status.jid == JID
     return mgr, client
+
+
+# --- the simulator -------------------------------------------------------------------------
+
+#: A phone that messages the tenants in the simulator tests.
+PEER = "15559990001@s.whatsapp.net"
+
+
+class Events:
+    """A list-appending ``on_event`` callback."""
+
+    def __init__(self) -> None:
+        self.items: list[LinkEvent] = []
+
+    def __call__(self, event: LinkEvent) -> None:
+        self.items.append(event)
+
+    def kinds(self) -> list[type[LinkEvent]]:
+        return [type(e) for e in self.items]
+
+    def closed(self) -> list[Closed]:
+        return [e for e in self.items if isinstance(e, Closed)]
+
+
+@pytest.fixture
+def sim(clock: VirtualClock) -> Iterator[SimWhatsApp]:
+    """A simulated WhatsApp that pairs new devices at once; closed at the end."""
+    made = SimWhatsApp(auto_pair=True, clock=clock)
+    yield made
+    made.close()
+
+
+def open_link(
+    sim: SimWhatsApp, tenant: str, jid: str | None = None, generation: int = 1
+) -> tuple[SimLink, Events]:
+    """Build and open a link of ``tenant`` (resuming ``jid``, or pairing); its events too."""
+    events = Events()
+    link = sim.create_link(tenant, jid, generation, events)
+    link.open()
+    return link, events
+
+
+def paired_link(sim: SimWhatsApp, tenant: str = "t1") -> tuple[SimLink, Events, str]:
+    """Pair a new device for ``tenant`` (``sim`` must auto-pair); the link, events and JID."""
+    link, events = open_link(sim, tenant)
+    paired = events.items[1]
+    assert isinstance(paired, Paired)
+    return link, events, paired.jid

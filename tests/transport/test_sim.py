@@ -1,4 +1,9 @@
-"""The simulated WhatsApp: pairing, resume, replacement, faults, traffic, threads."""
+"""The simulated WhatsApp through its public face (SimWhatsApp), and so its state machine
+(sim_core.py): pairing, resume, replacement, faults, dial control, traffic, threads.
+
+The link's own promises are in test_sim_link.py, the socket records in test_sim_recorder.py
+and the devices kept across restarts in test_sim_devices.py.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,6 @@ from wamgr.transport.base import (
     CloseReason,
     Connected,
     Link,
-    LinkEvent,
     MessageReceived,
     Paired,
     Qr,
@@ -21,52 +25,7 @@ from wamgr.transport.base import (
 )
 from wamgr.transport.sim import SimLink, SimNotConnected, SimWhatsApp, SocketRecord
 
-PEER = "15559990001@s.whatsapp.net"
-
-
-class Events:
-    """A list-appending ``on_event`` callback."""
-
-    def __init__(self) -> None:
-        self.items: list[LinkEvent] = []
-
-    def __call__(self, event: LinkEvent) -> None:
-        self.items.append(event)
-
-    def kinds(self) -> list[type[LinkEvent]]:
-        return [type(e) for e in self.items]
-
-    def closed(self) -> list[Closed]:
-        return [e for e in self.items if isinstance(e, Closed)]
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
-@pytest.fixture
-def sim(clock: VirtualClock):
-    sim = SimWhatsApp(auto_pair=True, clock=clock)
-    yield sim
-    sim.close()
-
-
-def open_link(
-    sim: SimWhatsApp, tenant: str, jid: str | None = None, generation: int = 1
-) -> tuple[SimLink, Events]:
-    events = Events()
-    link = sim.create_link(tenant, jid, generation, events)
-    link.open()
-    return link, events
-
-
-def pair(sim: SimWhatsApp, tenant: str = "t1") -> tuple[SimLink, Events, str]:
-    link, events = open_link(sim, tenant)
-    paired = events.items[1]
-    assert isinstance(paired, Paired)
-    return link, events, paired.jid
-
+from .conftest import PEER, Events, open_link, paired_link
 
 # --- protocols and pairing -------------------------------------------------------------
 
@@ -90,7 +49,7 @@ def test_auto_pair_shows_qr_then_pairs_and_connects(sim: SimWhatsApp) -> None:
 
 
 def test_each_pairing_creates_a_new_account_with_a_sequential_number(sim: SimWhatsApp) -> None:
-    jids = [pair(sim, f"t{i}")[2] for i in range(3)]
+    jids = [paired_link(sim, f"t{i}")[2] for i in range(3)]
     assert jids == [f"1555000000{i}@s.whatsapp.net" for i in (1, 2, 3)]
     assert sim.accounts() == jids
 
@@ -145,7 +104,7 @@ def test_closing_a_pairing_link_withdraws_its_qr() -> None:
 
 
 def test_resume_by_jid_connects(sim: SimWhatsApp) -> None:
-    first, _, jid = pair(sim)
+    first, _, jid = paired_link(sim)
     first.close(do_logout=False)
 
     _, events = open_link(sim, "t1", jid, generation=2)
@@ -167,7 +126,7 @@ def test_resume_of_an_unknown_account_is_logged_out(sim: SimWhatsApp) -> None:
 def test_second_socket_replaces_the_first_and_both_were_counted(
     sim: SimWhatsApp, clock: VirtualClock
 ) -> None:
-    _, old_events, jid = pair(sim)
+    _, old_events, jid = paired_link(sim)
     clock.advance(5)
 
     _, new_events = open_link(sim, "t1", jid, generation=2)
@@ -184,7 +143,7 @@ def test_second_socket_replaces_the_first_and_both_were_counted(
 
 
 def test_socket_log_records_times_from_the_clock(sim: SimWhatsApp, clock: VirtualClock) -> None:
-    link, _, jid = pair(sim)
+    link, _, jid = paired_link(sim)
     clock.advance(42)
     link.close(do_logout=False)
 
@@ -224,7 +183,7 @@ DROP_REASONS = [
 def test_drop_maps_each_reason_and_unlinks_only_on_logouts(
     sim: SimWhatsApp, reason: str, expected: CloseReason, unlinks: bool
 ) -> None:
-    _, events, jid = pair(sim)
+    _, events, jid = paired_link(sim)
 
     assert sim.drop(jid, reason, detail="boom") is True
 
@@ -245,13 +204,13 @@ def test_drop_maps_each_reason_and_unlinks_only_on_logouts(
 
 
 def test_drop_without_detail_reports_the_usual_text(sim: SimWhatsApp) -> None:
-    _, events, jid = pair(sim)
+    _, events, jid = paired_link(sim)
     sim.drop(jid, "server_error")
     assert events.closed()[0].detail == "503 service unavailable"
 
 
 def test_temporary_ban_reports_its_expiry(sim: SimWhatsApp) -> None:
-    _, events, jid = pair(sim)
+    _, events, jid = paired_link(sim)
 
     sim.drop(jid, "temporary_ban", ban_expires_in_s=120.0)
 
@@ -261,21 +220,21 @@ def test_temporary_ban_reports_its_expiry(sim: SimWhatsApp) -> None:
 
 
 def test_drop_of_an_unknown_reason_lists_the_allowed_ones(sim: SimWhatsApp) -> None:
-    _, _, jid = pair(sim)
+    _, _, jid = paired_link(sim)
     with pytest.raises(ValueError, match=r"'requested'; allowed: network, keepalive_timeout,"):
         sim.drop(jid, "requested")
     assert sim.open_sockets(jid) == 1
 
 
 def test_drop_with_nothing_open_returns_false(sim: SimWhatsApp) -> None:
-    link, _, jid = pair(sim)
+    link, _, jid = paired_link(sim)
     link.close(do_logout=False)
     assert sim.drop(jid, "network") is False
     assert sim.drop("nobody@s.whatsapp.net", "network") is False
 
 
 def test_logout_drop_while_offline_still_unlinks(sim: SimWhatsApp) -> None:
-    link, _, jid = pair(sim)
+    link, _, jid = paired_link(sim)
     link.close(do_logout=False)
 
     assert sim.drop(jid, "logged_out") is False
@@ -288,7 +247,7 @@ def test_logout_drop_while_offline_still_unlinks(sim: SimWhatsApp) -> None:
 
 
 def test_close_with_logout_unlinks_the_device(sim: SimWhatsApp) -> None:
-    link, events, jid = pair(sim)
+    link, events, jid = paired_link(sim)
 
     link.close(do_logout=True)
 
@@ -306,15 +265,15 @@ def test_close_with_logout_unlinks_the_device(sim: SimWhatsApp) -> None:
 
 
 def test_close_without_logout_keeps_the_device(sim: SimWhatsApp) -> None:
-    link, _, jid = pair(sim)
+    link, _, jid = paired_link(sim)
     link.close(do_logout=False)
     assert sim.logouts(jid) == 0
     assert open_link(sim, "t1", jid, 2)[1].items == [Connected(2, jid)]
 
 
 def test_clear_auth_forgets_only_that_device(sim: SimWhatsApp) -> None:
-    a, _, jid_a = pair(sim, "a")
-    b, _, jid_b = pair(sim, "b")
+    a, _, jid_a = paired_link(sim, "a")
+    b, _, jid_b = paired_link(sim, "b")
     a.close(do_logout=False)
     b.close(do_logout=False)
 
@@ -330,7 +289,7 @@ def test_clear_auth_forgets_only_that_device(sim: SimWhatsApp) -> None:
 
 
 def test_held_dials_park_until_released_in_order(sim: SimWhatsApp) -> None:
-    old, _, jid = pair(sim)
+    old, _, jid = paired_link(sim)
     old.close(do_logout=False)
     sim.hold_dials()
 
@@ -368,7 +327,7 @@ def test_closing_a_parked_link_never_counts_a_socket(sim: SimWhatsApp) -> None:
 
 
 def test_fail_dials_fails_the_next_n_without_a_socket(sim: SimWhatsApp) -> None:
-    _, _, jid = pair(sim)
+    _, _, jid = paired_link(sim)
     sim.drop(jid, "network")
     sim.fail_dials(2)
 
@@ -401,56 +360,9 @@ def test_dial_attempts_count_open_calls(sim: SimWhatsApp) -> None:
     assert sim.dial_attempts("c") == 0
 
 
-# --- the one-Closed rule --------------------------------------------------------------
-
-
-def test_a_link_reports_exactly_one_closed_and_nothing_after(sim: SimWhatsApp) -> None:
-    link, events, jid = pair(sim)
-
-    sim.drop(jid, "network")
-    link.close(do_logout=True)
-    link.close(do_logout=False)
-    sim.drop(jid, "network")
-
-    assert events.kinds() == [Qr, Paired, Connected, Closed]
-    assert sim.logouts(jid) == 0  # the socket was already gone
-    with pytest.raises(SimNotConnected):
-        link.send_text(PEER, "hi")
-
-
-def test_a_replaced_link_gets_nothing_more(sim: SimWhatsApp) -> None:
-    old, old_events, jid = pair(sim)
-    open_link(sim, "t1", jid, generation=2)
-
-    old.close(do_logout=True)
-    sim.inbound(jid, PEER, "hello")
-
-    assert old_events.kinds() == [Qr, Paired, Connected, Closed]
-    assert sim.logouts(jid) == 0
-
-
-def test_open_twice_raises(sim: SimWhatsApp) -> None:
-    link, _ = open_link(sim, "t1")
-    with pytest.raises(RuntimeError, match="already"):
-        link.open()
-
-
-def test_close_before_open_reports_closed_and_forbids_open(sim: SimWhatsApp) -> None:
-    events = Events()
-    link = sim.create_link("t1", None, 1, events)
-
-    link.close(do_logout=False)
-    link.close(do_logout=False)
-
-    assert events.items == [Closed(1, CloseReason.REQUESTED)]
-    with pytest.raises(RuntimeError):
-        link.open()
-    assert sim.dial_attempts() == 0
-
-
 def test_closed_simulator_fails_dials_without_events(clock: VirtualClock) -> None:
     sim = SimWhatsApp(auto_pair=True, clock=clock)
-    link, events, _ = pair(sim)
+    link, events, _ = paired_link(sim)
     sim.hold_dials()
     parked, parked_events = open_link(sim, "t2")
 
@@ -472,7 +384,7 @@ def test_closed_simulator_fails_dials_without_events(clock: VirtualClock) -> Non
 
 
 def test_rogue_connect_replaces_the_wamgr_socket(sim: SimWhatsApp) -> None:
-    _, events, jid = pair(sim)
+    _, events, jid = paired_link(sim)
 
     sim.connect_rogue(jid)
 
@@ -488,7 +400,7 @@ def test_rogue_connect_replaces_the_wamgr_socket(sim: SimWhatsApp) -> None:
 
 
 def test_wamgr_socket_replaces_a_rogue_silently(sim: SimWhatsApp) -> None:
-    link, _, jid = pair(sim)
+    link, _, jid = paired_link(sim)
     link.close(do_logout=False)
     sim.connect_rogue(jid)
 
@@ -508,7 +420,7 @@ def test_rogue_needs_an_account(sim: SimWhatsApp) -> None:
 
 
 def test_inbound_delivers_and_redelivers(sim: SimWhatsApp) -> None:
-    _, events, jid = pair(sim)
+    _, events, jid = paired_link(sim)
 
     message_id = sim.inbound(jid, PEER, "hello")
     again = sim.inbound(jid, PEER, "hello", message_id=message_id)
@@ -523,7 +435,7 @@ def test_inbound_delivers_and_redelivers(sim: SimWhatsApp) -> None:
 
 
 def test_undecryptable_delivers(sim: SimWhatsApp) -> None:
-    _, events, jid = pair(sim)
+    _, events, jid = paired_link(sim)
 
     message_id = sim.undecryptable(jid, sender=PEER)
     given = sim.undecryptable(jid, message_id="X1")
@@ -535,7 +447,7 @@ def test_undecryptable_delivers(sim: SimWhatsApp) -> None:
 
 
 def test_traffic_needs_an_open_socket(sim: SimWhatsApp) -> None:
-    link, _, jid = pair(sim)
+    link, _, jid = paired_link(sim)
     link.close(do_logout=False)
 
     with pytest.raises(SimNotConnected, match=jid):
@@ -547,7 +459,7 @@ def test_traffic_needs_an_open_socket(sim: SimWhatsApp) -> None:
 
 
 def test_send_text_records_messages_with_unique_ids(sim: SimWhatsApp) -> None:
-    link, _, jid = pair(sim)
+    link, _, jid = paired_link(sim)
 
     first = link.send_text(PEER, "one")
     second = link.send_text(PEER, "two")
@@ -565,59 +477,13 @@ def test_send_text_when_not_connected_says_why() -> None:
     assert isinstance(SimNotConnected("x"), RuntimeError)
 
 
-# --- callbacks and threads ------------------------------------------------------------
-
-
-def test_callbacks_run_outside_the_lock(sim: SimWhatsApp) -> None:
-    stuck: list[bool] = []
-
-    def on_event(event: LinkEvent) -> None:
-        probe = threading.Thread(target=sim.stats, name="lock-probe")
-        probe.start()
-        probe.join(timeout=5)
-        stuck.append(probe.is_alive())
-
-    sim.create_link("t1", None, 1, on_event).open()
-
-    assert stuck == [False, False, False]
-
-
-def test_a_callback_may_close_its_own_link_and_order_holds(sim: SimWhatsApp) -> None:
-    events = Events()
-    holder: list[SimLink] = []
-
-    def on_event(event: LinkEvent) -> None:
-        events(event)
-        if isinstance(event, Qr):
-            holder[0].close(do_logout=False)
-
-    link = sim.create_link("t1", None, 1, on_event)
-    holder.append(link)
-    link.open()
-
-    # the pairing had already happened when the callback ran; the close comes after it
-    assert events.kinds() == [Qr, Paired, Connected, Closed]
-    assert sim.open_sockets() == 0
-
-
-def test_a_failing_callback_is_contained(sim: SimWhatsApp) -> None:
-    seen: list[LinkEvent] = []
-
-    def on_event(event: LinkEvent) -> None:
-        seen.append(event)
-        raise RuntimeError("subscriber bug")
-
-    link = sim.create_link("t1", None, 1, on_event)
-    link.open()
-    link.close(do_logout=False)
-
-    assert [type(e) for e in seen] == [Qr, Paired, Connected, Closed]
+# --- threads ------------------------------------------------------------------
 
 
 def test_threads_on_distinct_accounts_never_share_a_socket(sim: SimWhatsApp) -> None:
     jids = []
     for i in range(8):
-        link, _, jid = pair(sim, f"t{i}")
+        link, _, jid = paired_link(sim, f"t{i}")
         link.close(do_logout=False)
         jids.append(jid)
     start = threading.Barrier(8)
@@ -652,7 +518,7 @@ def test_threads_on_distinct_accounts_never_share_a_socket(sim: SimWhatsApp) -> 
 def test_threads_racing_on_one_account_leave_one_socket_and_ordered_events(
     sim: SimWhatsApp,
 ) -> None:
-    first, _, jid = pair(sim)
+    first, _, jid = paired_link(sim)
     first.close(do_logout=False)
     start = threading.Barrier(8)
     results: list[tuple[SimLink, Events]] = []
@@ -683,8 +549,8 @@ def test_threads_racing_on_one_account_leave_one_socket_and_ordered_events(
 
 def test_stats_count_accounts_and_sockets(sim: SimWhatsApp) -> None:
     assert sim.stats() == {"max_concurrent_sockets": 0, "accounts": 0, "open_sockets": 0}
-    _, _, jid = pair(sim, "a")
-    pair(sim, "b")
+    _, _, jid = paired_link(sim, "a")
+    paired_link(sim, "b")
     sim.connect_rogue(jid)
 
     assert sim.stats() == {"max_concurrent_sockets": 2, "accounts": 2, "open_sockets": 2}

@@ -4,7 +4,6 @@ listening connection comes back after it broke, and stop does not wait for the p
 from __future__ import annotations
 
 import queue
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -19,12 +18,6 @@ WAIT_S = 5.0
 NEVER_S = 3600.0
 
 
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url, min_size=1, max_size=4)
-    database.open()
-    yield database
-    database.close()
 
 
 @pytest.fixture

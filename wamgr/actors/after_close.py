@@ -52,17 +52,20 @@ class CloseResult:
     ``logout``: a logout was asked, so the device's credentials are cleared first.
     ``failure``: not None when the close goes to the supervisor as a failure, for this reason.
     Otherwise ``after`` says what follows: REOPEN (if still wanted connected), or how to stop.
+    ``detail``: what the tenant said when it closed the link for ``failure`` ("" if nothing).
     """
 
     logout: bool
     after: AfterClose
     failure: CloseReason | None
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class _Closing:
     logout: bool
     cause: CloseReason | None
+    detail: str = ""
 
 
 class PendingClose:
@@ -81,17 +84,18 @@ class PendingClose:
         """Ask for ``after`` once the link has closed (ranked by :func:`after_close`)."""
         self._after = after_close(self._after, after)
 
-    def begin(self, do_logout: bool, cause: CloseReason | None = None) -> bool:
-        """Record that the link is being closed, for ``cause`` (a failure) or on request.
+    def begin(self, do_logout: bool, cause: CloseReason | None = None, detail: str = "") -> bool:
+        """Record that the link is being closed, for ``cause`` (a failure, with ``detail``)
+        or on request.
 
         Returns whether the link must be told; if a close is under way already it need not
         be, but a logout asked now is remembered (the credentials are cleared once closed).
         """
         if self._closing is not None:
             if do_logout and not self._closing.logout:
-                self._closing = _Closing(True, self._closing.cause)
+                self._closing = _Closing(True, self._closing.cause, self._closing.detail)
             return False
-        self._closing = _Closing(do_logout, cause)
+        self._closing = _Closing(do_logout, cause, detail)
         return True
 
     def end(self, reason: CloseReason, fenced: bool) -> CloseResult:
@@ -108,10 +112,11 @@ class PendingClose:
         if after >= AfterClose.STOP:
             return CloseResult(logout, after, None)
         failure = closing.cause if closing is not None else reason
+        detail = closing.detail if closing is not None else ""
         if fenced:
-            failure = CloseReason.LEASE_LOST
+            failure, detail = CloseReason.LEASE_LOST, ""
         if failure is not None:
-            return CloseResult(logout, AfterClose.REPORT, failure)
+            return CloseResult(logout, AfterClose.REPORT, failure, detail)
         if after is AfterClose.REOPEN:
             return CloseResult(logout, AfterClose.REOPEN, None)
         return CloseResult(logout, AfterClose.STOP, None)  # asked to close, nothing follows

@@ -49,7 +49,7 @@ class SendText:
     """Send a text message through the connected link; replies with the message id."""
 
     to: str
-    text: str
+    text: str = field(repr=False)  # message text is never logged
 
 
 @dataclass(frozen=True, slots=True)

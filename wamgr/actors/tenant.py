@@ -25,14 +25,15 @@ from loguru import logger
 from wamgr.actors import messages as m
 from wamgr.actors.after_close import AfterClose, PendingClose
 from wamgr.actors.base import DispatchingActor
+from wamgr.actors.close_cause import reported_cause
 from wamgr.actors.leases import LeaseLost
-from wamgr.actors.tenant_device import TenantDevice
-from wamgr.actors.tenant_lease import Outcome, Replacement, TenantLease
+from wamgr.actors.tenant_device import CLEARED_BY_OPERATOR, TenantDevice
+from wamgr.actors.tenant_lease import Outcome, TenantLease
 from wamgr.actors.tenant_services import TenantServices
 from wamgr.actors.tenant_status import StatusBook
 from wamgr.actors.undecryptable import UndecryptableCounter
-from wamgr.errors import ManagerStopped, NotConnected, NotPairing
-from wamgr.status import Desired, TenantState, TenantStatus
+from wamgr.errors import JidInUse, ManagerStopped, NotConnected, NotPairing
+from wamgr.status import PARKED_STATES, Desired, TenantState, TenantStatus
 from wamgr.transport.base import (
     Closed,
     CloseReason,
@@ -47,12 +48,6 @@ from wamgr.transport.base import (
 )
 
 __all__ = ["TenantActor", "TenantServices"]  # TenantServices lives in tenant_services.py
-
-#: States that wait for an operator (or a ban's expiry); shutdown leaves them as they are.
-_PARKED = frozenset(
-    {TenantState.CONFLICT, TenantState.LOGGED_OUT, TenantState.FAILED, TenantState.BANNED}
-)
-
 
 class TenantActor(DispatchingActor):
     """Serialises connect / reconnect / remove / send / link events of one tenant."""
@@ -182,7 +177,7 @@ class TenantActor(DispatchingActor):
         if self._close_then(AfterClose.SHUTDOWN, message.done):
             return
         self._lease.forget()  # the manager releases every closed tenant's lease at once
-        if self._book.state not in _PARKED:
+        if self._book.state not in PARKED_STATES:
             self._set_state(TenantState.STOPPED, owner=None, next_retry_at=None)
         message.done.set()
 
@@ -195,11 +190,11 @@ class TenantActor(DispatchingActor):
                 self._qr = code
                 self._set_state(TenantState.PAIRING)
             case Paired(jid=jid):
-                self._device.store(jid)
-                self._log.info("paired as {}", jid)
+                if self._keep_device(jid):
+                    self._log.info("paired as {}", jid)
             case Connected(jid=jid):
-                if jid != self._device.jid:
-                    self._device.store(jid)
+                if jid != self._device.jid and not self._keep_device(jid):
+                    return
                 self._connected_at = self._svc.clock.monotonic()
                 self._qr = None
                 if self._svc.metrics is not None:
@@ -302,6 +297,20 @@ class TenantActor(DispatchingActor):
         if self._link is not None and self._close.begin(do_logout, cause):
             self._link.close(do_logout)
 
+    def _keep_device(self, jid: str) -> bool:
+        """Store the device the link paired as; if another tenant is paired as it, close the
+        link without logout (a logout would unlink that tenant's device) and return False."""
+        try:
+            self._device.store(jid)
+        except JidInUse as exc:
+            if self._link is not None and self._close.begin(
+                False, CloseReason.DEVICE_IN_USE, str(exc)
+            ):
+                self._log.warning("refused device {}: {}", jid, exc)
+                self._link.close(do_logout=False)
+            return False
+        return True
+
     def _close_then(
         self, after: AfterClose, done: threading.Event | None = None, do_logout: bool = False
     ) -> bool:
@@ -328,7 +337,7 @@ class TenantActor(DispatchingActor):
             if result.logout:
                 self._device.clear("logged out on request")
             if result.failure is not None:
-                self._report_close(result.failure, event, uptime)
+                self._report_close(result.failure, event, uptime, result.detail)
             elif result.after is AfterClose.REOPEN and self._desired is Desired.CONNECTED:
                 self._open_link()
             else:
@@ -348,18 +357,9 @@ class TenantActor(DispatchingActor):
             self._lease.release()
             self._set_state(TenantState.STOPPED, attempt=0, next_retry_at=None, last_error=None)
 
-    def _report_close(self, cause: CloseReason, event: Closed, uptime: float) -> None:
-        """A close nobody asked for (or one closed for a failure): to the supervisor."""
-        detail = event.detail
-        if cause is CloseReason.REQUESTED:  # the link closed itself without saying why
-            cause = CloseReason.NETWORK
-        if cause is CloseReason.REPLACED:
-            verdict = self._lease.judge_replacement()
-            if verdict is Replacement.SUCCESSOR:
-                cause = CloseReason.LEASE_LOST
-            elif verdict is Replacement.PREDECESSOR:
-                cause = CloseReason.NETWORK
-                detail = f"{detail}, by the previous holder's late socket"
+    def _report_close(self, cause: CloseReason, event: Closed, uptime: float, why: str) -> None:
+        """A close nobody asked for (or one closed for a failure, ``why``): to the supervisor."""
+        cause, detail = reported_cause(cause, why or event.detail, self._lease.judge_replacement)
         self._log.warning("link closed: {} {}", cause, detail)
         self._report_failure(
             cause, detail, uptime_s=uptime, ban_expires_in_s=event.ban_expires_in_s
@@ -407,7 +407,7 @@ class TenantActor(DispatchingActor):
             TenantState.LOGGED_OUT,
             attempt=0,
             next_retry_at=None,
-            last_error="credentials cleared by the operator: connect to pair again",
+            last_error=CLEARED_BY_OPERATOR,
         )
 
     def _set_state(self, state: TenantState, **changes: Any) -> None:

@@ -14,6 +14,29 @@ from wamgr.errors import DatabaseUnavailable
 from wamgr.store.tenants import TenantStore
 from wamgr.transport.base import Transport
 
+#: ``last_error`` of a tenant whose credentials an operator cleared (the actor or the tool).
+CLEARED_BY_OPERATOR = (
+    "credentials cleared by the operator: connect to pair again (wamgr pair TENANT)"
+)
+
+
+def forget_device(
+    transport: Transport, tenants: TenantStore, tenant_id: str, jid: str | None
+) -> None:
+    """Delete the device keys of ``jid`` (only this tenant's) and the tenant's stored JID.
+
+    The one way wamgr forgets a device, whether a tenant's actor does it or ``wamgr
+    clear-auth`` does it with no instance running. Raises DatabaseUnavailable if the JID
+    cannot be forgotten; a failure to delete the keys is logged (the JID is forgotten all
+    the same, so the device is never resumed).
+    """
+    if jid is not None:
+        try:
+            transport.clear_auth(tenant_id, jid)
+        except Exception:
+            logger.bind(tenant=tenant_id).exception("clearing the device credentials failed")
+    tenants.set_jid(tenant_id, None)
+
 
 class TenantDevice:
     """Loads, stores and forgets the device of one tenant."""
@@ -43,20 +66,24 @@ class TenantDevice:
         self._loaded = True
 
     def store(self, jid: str | None) -> None:
-        """Remember (or, with None, forget) the device, here and in the tenants table."""
-        self._book.jid = jid
+        """Remember (or, with None, forget) the device, here and in the tenants table.
+
+        Raises JidInUse if another tenant is paired as ``jid``; the device is then not
+        remembered, so no later link of this tenant resumes another tenant's device.
+        """
         try:
             self._tenants.set_jid(self._id, jid)
         except DatabaseUnavailable as exc:
             self._log.error("could not store jid {}: {}", jid, exc.detail)
+        self._book.jid = jid
 
     def clear(self, why: str) -> None:
         """Delete the device's credentials (only this tenant's) and forget its JID."""
         if self._book.jid is None:
             return
         self._log.warning("clearing credentials of {} ({})", self._book.jid, why)
+        jid, self._book.jid = self._book.jid, None
         try:
-            self._transport.clear_auth(self._id, self._book.jid)
-        except Exception:
-            self._log.exception("clearing the device credentials failed")
-        self.store(None)
+            forget_device(self._transport, self._tenants, self._id, jid)
+        except DatabaseUnavailable as exc:
+            self._log.error("could not forget jid {}: {}", jid, exc.detail)

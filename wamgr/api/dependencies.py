@@ -15,7 +15,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from wamgr.errors import ApiKeyRequired
 from wamgr.manager import ConnectionManager
-from wamgr.status import TenantStatus, validate_tenant_id
+from wamgr.status import TENANT_ID_PATTERN, TenantStatus, validate_tenant_id
 
 _key_header = APIKeyHeader(name="X-Api-Key", auto_error=False)
 _bearer = HTTPBearer(auto_error=False)
@@ -31,7 +31,12 @@ Manager = Annotated[ConnectionManager, Depends(get_manager)]
 
 def valid_tenant_id(
     tenant_id: Annotated[
-        str, Path(description="1 to 64 characters, each a letter, a digit, '_', '.' or '-'")
+        str,
+        Path(
+            description="1 to 64 characters, each a letter, a digit, '_', '.' or '-'; not "
+            "starting with '-', and not '.' or '..'",
+            json_schema_extra={"pattern": TENANT_ID_PATTERN},
+        ),
     ],
 ) -> str:
     """The tenant id in the path; InvalidTenantId (422) if wamgr does not accept it."""
@@ -56,7 +61,10 @@ def require_api_key(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> None:
     """Let the request through if it carries the app's key (``X-Api-Key`` or ``Authorization:
-    Bearer``) or the app has none; else ApiKeyRequired (401). Compared in constant time."""
+    Bearer``) or the app has none; else ApiKeyRequired (401). Compared in constant time.
+
+    The app's :class:`~wamgr.api.guard.RequestGuard` checks the same before the body is
+    read; this declares the key in the OpenAPI document and guards a router mounted alone."""
     expected: bytes | None = request.app.state.api_key
     if expected is None:
         return

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
-from wamgr.status import TenantState
+from wamgr.status import (
+    MAX_TEXT_CHARS,
+    RECIPIENT_PATTERN,
+    TEXT_PATTERN,
+    TenantState,
+    validate_text,
+)
 
 
 class TenantOut(BaseModel):
@@ -53,8 +59,19 @@ class PairCodeOut(BaseModel):
 class MessageIn(BaseModel):
     """A text message to send."""
 
-    to: str = Field(min_length=1, description="A phone number or a JID")
-    text: str = Field(min_length=1)
+    to: str = Field(
+        description="A phone number (7 to 15 digits, country code first, an optional '+') or "
+        "a WhatsApp JID (user@s.whatsapp.net, @g.us, @lid, @newsletter, @broadcast); "
+        "anything else is 422 InvalidRecipient",
+        json_schema_extra={"pattern": RECIPIENT_PATTERN},
+    )
+    text: Annotated[str, AfterValidator(validate_text)] = Field(
+        min_length=1,
+        max_length=MAX_TEXT_CHARS,
+        description=f"At most {MAX_TEXT_CHARS} characters (WhatsApp's limit); no control "
+        "character but tab and line breaks",
+        json_schema_extra={"pattern": TEXT_PATTERN},
+    )
 
 
 class MessageOut(BaseModel):
@@ -93,5 +110,5 @@ class ErrorOut(BaseModel):
 
 #: The error statuses any ``/api`` route may answer, for the OpenAPI document.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (401, 404, 409, 422, 503, 504)
+    code: {"model": ErrorOut} for code in (401, 404, 409, 413, 422, 503, 504)
 }

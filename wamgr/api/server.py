@@ -1,8 +1,9 @@
 """Serving the HTTP API: uvicorn on a named thread, on a socket bound before anything starts.
 
-``wamgr serve`` does this, refusing to listen beyond loopback without an API key:
+``wamgr serve`` does this, refusing to listen beyond loopback without an API key of at least
+16 characters:
 
-    check_binding(host, api_key)                  # no key: loopback only
+    check_binding(host, api_key)                  # no key or a short one: loopback only
     server = HttpServer(app, "127.0.0.1", 8080)   # binds now: a busy port fails here
     server.start()
     ...
@@ -21,6 +22,8 @@ from wamgr.errors import ConfigError
 
 #: Seconds the server gives requests under way to finish when it stops.
 GRACEFUL_STOP_S = 3.0
+#: The shortest API key accepted when listening beyond loopback.
+MIN_PUBLIC_KEY_CHARS = 16
 
 
 def is_loopback(host: str) -> bool:
@@ -39,12 +42,22 @@ def is_loopback(host: str) -> bool:
 
 
 def check_binding(host: str, api_key: str | None) -> None:
-    """Refuse to listen beyond loopback without an API key (ConfigError)."""
-    if api_key is None and not is_loopback(host):
+    """Refuse to listen beyond loopback without an API key, or with one shorter than
+    :data:`MIN_PUBLIC_KEY_CHARS` characters (ConfigError)."""
+    if is_loopback(host):
+        return
+    where = host or "every interface (--host / WAMGR_HTTP_HOST is empty)"
+    if api_key is None:
         raise ConfigError(
-            f"refusing to listen on {host} without an API key: anyone who can reach it could "
+            f"refusing to listen on {where} without an API key: anyone who can reach it could "
             "send messages and log devices out. Set WAMGR_API_KEY (api_key in the config "
             "file), or listen on 127.0.0.1"
+        )
+    if len(api_key) < MIN_PUBLIC_KEY_CHARS:
+        raise ConfigError(
+            f"api_key is {len(api_key)} characters; listening on {where} needs at least "
+            f"{MIN_PUBLIC_KEY_CHARS}, as anyone who can reach it may guess. Make one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
         )
 
 

@@ -16,11 +16,12 @@ import click
 from wamgr import logging as wamgr_logging
 from wamgr.cli.admin import db, locks, webhooks
 from wamgr.cli.commands import connect, disconnect, logout, reconnect, status
-from wamgr.cli.context import load_config
+from wamgr.cli.context import BadOption, Port, load_config, option_name
 from wamgr.cli.pairing import clear_auth, pair
 from wamgr.cli.signals import StopSignals
 from wamgr.cli.sim import sim, sim_stats
 from wamgr.cli.tenants import tenants
+from wamgr.config_checks import shown
 from wamgr.errors import WamgrError
 from wamgr.manager import STOP_BUDGET_S, ConnectionManager
 
@@ -43,9 +44,21 @@ class WamgrGroup(click.Group):
             ctx.exit(exc.exit_code)
 
 
+def _log_level(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    level = value.strip().upper()
+    if level not in wamgr_logging.LEVELS:
+        raise BadOption(
+            f"{option_name(ctx, param)} must be one of {', '.join(wamgr_logging.LEVELS)}, "
+            f"got {shown(value)}"
+        )
+    return level
+
+
 @click.group(cls=WamgrGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "--config", type=click.Path(dir_okay=False, path_type=Path), help="A wamgr.toml file."
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Settings file (TOML). Default: the file WAMGR_CONFIG names; else none is read.",
 )
 @click.option(
     "--database-url", envvar="WAMGR_DATABASE_URL", help="PostgreSQL URL (default: embedded)."
@@ -53,15 +66,21 @@ class WamgrGroup(click.Group):
 @click.option(
     "--home",
     envvar="WAMGR_HOME",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(file_okay=False),
     help="Folder of the embedded database (default ~/.wamgr).",
 )
 @click.option("--log-json", is_flag=True, help="Log one JSON object per line.")
-@click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING…")
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    callback=_log_level,
+    help="TRACE, DEBUG, INFO, WARNING, ERROR or CRITICAL.",
+)
 def main(
     config: Path | None,
     database_url: str | None,
-    home: Path | None,
+    home: str | None,
     log_json: bool,
     log_level: str,
 ) -> None:
@@ -73,13 +92,14 @@ def main(
       wamgr serve --transport sim   # run the service (Ctrl-C stops it cleanly)
       wamgr status --json           # from another shell
     """
-    wamgr_logging.configure(level=log_level.upper(), json=log_json)
+    wamgr_logging.configure(level=log_level, json=log_json)
 
 
 @main.command()
 @click.option(
     "--transport",
-    help="neonize (real WhatsApp), sim (in-process simulator). Default: neonize.",
+    help="neonize (real WhatsApp), sim (in-process simulator) or sim://HOST:PORT (a shared "
+    "`wamgr sim`). Default: neonize.",
 )
 @click.option("--instance-id", help="This instance's name in leases (default host-pid).")
 @click.option(
@@ -92,7 +112,7 @@ def main(
 @click.option(
     "--port",
     envvar="WAMGR_HTTP_PORT",
-    type=click.IntRange(0, 65535),
+    type=Port(),
     default=8080,
     show_default=True,
     help="Port of the HTTP API (0: any free port).",

@@ -10,6 +10,7 @@ import json
 
 import click
 
+from wamgr.cli.context import Port
 from wamgr.cli.signals import StopSignals
 
 #: Seconds ``sim`` may take from SIGTERM or SIGINT to its exit (its server stops in ≤ 5 s).
@@ -18,7 +19,9 @@ SIM_STOP_BUDGET_S = 10.0
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=int, default=7450, show_default=True, help="Port to listen on.")
+@click.option(
+    "--port", type=Port(), default=7450, show_default=True, help="Port to listen on (0: any)."
+)
 @click.option("--manual-pair", is_flag=True, help="Wait for a scan instead of pairing at once.")
 def sim(host: str, port: int, manual_pair: bool) -> None:
     """Serve a simulated WhatsApp over TCP until SIGTERM or SIGINT.
@@ -43,7 +46,7 @@ def sim(host: str, port: int, manual_pair: bool) -> None:
 
 @click.command("sim-stats")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=7450, show_default=True)
+@click.option("--port", type=Port(allow_any=False), default=7450, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def sim_stats(host: str, port: int, as_json: bool) -> None:
     """Print what a running `wamgr sim` has seen: the most sockets one account ever had open

@@ -11,6 +11,7 @@ import click
 
 from wamgr.cli.context import open_db, tenant_ids
 from wamgr.cli.output import print_json, tenant_json
+from wamgr.errors import UnknownTenant
 from wamgr.status import Desired
 from wamgr.store.tenants import TenantStore
 
@@ -49,20 +50,29 @@ def tenants_add(ctx: click.Context, tenant_ids: list[str]) -> None:
 def tenants_remove(ctx: click.Context, tenant_ids: list[str], purge: bool) -> None:
     """Want TENANT_IDS stopped; the instance holding each closes its link (no logout).
 
+    An id that is not known is reported and the exit code is 3, as for `wamgr status`,
+    after the known ones are removed.
+
     \b
     Example:
       wamgr tenants remove shop-1
     """
+    unknown = []
     with open_db(ctx) as db:
         store = TenantStore(db)
         for tenant_id in tenant_ids:
             if purge:
-                gone = store.delete(tenant_id)
-                click.echo(f"{tenant_id}: {'purged' if gone else 'unknown'}")
+                known = store.delete(tenant_id)
+                click.echo(f"{tenant_id}: {'purged' if known else 'unknown'}")
             else:
                 known = store.get(tenant_id) is not None
                 store.set_desired(tenant_id, Desired.STOPPED)
                 click.echo(f"{tenant_id}: {'removed' if known else 'unknown'}")
+            if not known:
+                unknown.append(tenant_id)
+    if unknown:
+        click.echo(f"wamgr: nothing to remove: unknown tenant {', '.join(unknown)}", err=True)
+        ctx.exit(UnknownTenant.exit_code)
 
 
 @tenants.command("list")

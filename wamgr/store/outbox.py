@@ -19,17 +19,7 @@ from datetime import datetime
 from wamgr.status import validate_tenant_id
 from wamgr.store.db import Database
 from wamgr.store.inbound import validate_message_id
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookEvent:
-    """One event as written to the outbox: its id, type, tenant and the JSON body sent
-    (built by :mod:`wamgr.webhooks.events`)."""
-
-    webhook_id: str
-    event_type: str
-    tenant_id: str
-    body: str
+from wamgr.webhooks.events import WebhookEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,15 +99,29 @@ class Outbox:
         self, worker: str, endpoints: Sequence[str], limit: int, claim_s: float
     ) -> list[OutboxRow]:
         """Claim up to ``limit`` due deliveries to ``endpoints`` for ``claim_s`` seconds,
-        oldest first; rows another worker holds (claimed and unexpired) are skipped."""
+        oldest first; rows another worker holds (claimed and unexpired) are skipped.
+
+        Rows of a disabled endpoint are never claimed; the same statement gives them up. A row
+        written while the endpoint was being disabled (its insert saw the endpoint enabled) is
+        thereby given up at the next pass instead of being sent.
+        """
         with self._db.connection() as conn:
             rows = conn.execute(
-                "UPDATE wamgr_outbox o SET claimed_by = %(worker)s,"
+                "WITH gone AS (UPDATE wamgr_outbox o SET gave_up_at = now(),"
+                "   claimed_until = NULL,"
+                "   last_error = 'endpoint disabled: ' || coalesce(d.disabled_reason, '')"
+                "   FROM wamgr_webhook_endpoints d"
+                "  WHERE d.url = o.endpoint AND d.disabled_at IS NOT NULL"
+                "    AND o.endpoint = ANY(%(endpoints)s) AND o.delivered_at IS NULL"
+                "    AND o.gave_up_at IS NULL)"
+                " UPDATE wamgr_outbox o SET claimed_by = %(worker)s,"
                 " claimed_until = now() + %(claim)s * interval '1 second'"
                 " WHERE o.id IN (SELECT id FROM wamgr_outbox"
                 "   WHERE endpoint = ANY(%(endpoints)s) AND delivered_at IS NULL"
                 "   AND gave_up_at IS NULL AND next_attempt_at <= now()"
                 "   AND (claimed_until IS NULL OR claimed_until < now())"
+                "   AND NOT EXISTS (SELECT 1 FROM wamgr_webhook_endpoints d"
+                "                    WHERE d.url = endpoint AND d.disabled_at IS NOT NULL)"
                 "   ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
                 " RETURNING o.id, o.webhook_id, o.endpoint, o.event_type, o.body, o.attempts",
                 {

@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from psycopg.errors import UniqueViolation
 from psycopg.rows import dict_row
 
+from wamgr.errors import JidInUse
 from wamgr.status import Desired, TenantState, TenantStatus
 from wamgr.store.db import Database
 from wamgr.store.outbox import OUTBOX_INSERT, WebhookEvent, outbox_params
@@ -89,6 +91,18 @@ class TenantStore:
                 )
             return cur.rowcount > 0
 
+    def add(self, tenant_id: str) -> bool:
+        """Create ``tenant_id`` wanted connected if it is new; returns whether this call
+        created it (of many concurrent calls for one new tenant, exactly one does). A known
+        tenant is left as it is."""
+        with self._db.connection() as conn:
+            created = conn.execute(
+                "INSERT INTO wamgr_tenants (tenant_id, desired) VALUES (%s, 'connected')"
+                " ON CONFLICT (tenant_id) DO NOTHING RETURNING tenant_id",
+                (tenant_id,),
+            ).fetchone()
+        return created is not None
+
     def get(self, tenant_id: str) -> TenantRecord | None:
         """The stored tenant, or None if unknown. A status whose owner no longer holds a live
         lease on the tenant is shown as such (``standby``, see ``_STALE``), not as stored."""
@@ -134,12 +148,22 @@ class TenantStore:
         return [row[0] for row in rows]
 
     def set_jid(self, tenant_id: str, jid: str | None) -> None:
-        """Store (or, with None, forget) the device a tenant is paired as."""
+        """Store (or, with None, forget) the device a tenant is paired as.
+
+        Raises JidInUse, naming the owner, when another tenant is paired as ``jid``: the
+        column is unique, so two tenants never share a device, even when they pair at once.
+        """
         with self._db.connection() as conn:
-            conn.execute(
-                "UPDATE wamgr_tenants SET jid = %s, updated_at = now() WHERE tenant_id = %s",
-                (jid, tenant_id),
-            )
+            try:
+                conn.execute(
+                    "UPDATE wamgr_tenants SET jid = %s, updated_at = now() WHERE tenant_id = %s",
+                    (jid, tenant_id),
+                )
+            except UniqueViolation as exc:  # wamgr_tenants_jid_key: only the jid is written
+                row = conn.execute(
+                    "SELECT tenant_id FROM wamgr_tenants WHERE jid = %s", (jid,)
+                ).fetchone()
+                raise JidInUse(tenant_id, str(jid), row[0] if row else None) from exc
 
     def delete(self, tenant_id: str) -> bool:
         """Forget a tenant entirely (its lease too); returns whether it existed."""

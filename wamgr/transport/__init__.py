@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from wamgr.errors import ConfigError
@@ -19,6 +20,7 @@ class TransportConfig(Protocol):
 
     transport: str | Transport
     clock: Clock | None
+    home: Path
     auth_database_url: str | None
     neonize_tenants_per_host: int
     neonize_host_connects: int
@@ -28,15 +30,19 @@ def resolve_transport(config: TransportConfig, database_url: str) -> tuple[Trans
     """The transport ``config`` names, and whether the manager owns it (and closes it on stop).
 
     A Transport object passed in is used as is and left open: the caller owns it. The neonize
-    transport gets its own settings, built here and nowhere else.
+    transport gets its own settings, built here and nowhere else. The in-process simulator
+    (``"sim"``) keeps its devices in ``home`` (:data:`~wamgr.transport.sim_devices.DEVICES_FILE`),
+    so a restarted manager resumes them as it would with real WhatsApp.
     """
     choice = config.transport
     if not isinstance(choice, str):
         return choice, False
     if choice == "sim":
         from wamgr.transport.sim import SimWhatsApp
+        from wamgr.transport.sim_devices import DEVICES_FILE
 
-        return SimWhatsApp(auto_pair=True, clock=config.clock), True
+        devices = Path(config.home) / DEVICES_FILE
+        return SimWhatsApp(auto_pair=True, clock=config.clock, devices_file=devices), True
     if choice.startswith("sim://"):
         from wamgr.transport.sim_client import RemoteSimTransport
 

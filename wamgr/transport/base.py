@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 
@@ -36,6 +36,7 @@ class CloseReason(enum.StrEnum):
     BAD_USER_AGENT = "bad_user_agent"  # 409
     CONNECT_FAILURE = "connect_failure"  # any other connect failure code
     CORRUPTED_KEYS = "corrupted_keys"  # too many undecryptable messages
+    DEVICE_IN_USE = "device_in_use"  # paired as a device another tenant is paired as
     PAIRING_TIMEOUT = "pairing_timeout"  # no phone scanned the QR (or typed the code) in time
     LEASE_LOST = "lease_lost"  # the process lost the tenant's lease and fenced itself
 
@@ -93,7 +94,8 @@ class MessageReceived(LinkEvent):
 
     message_id: str
     sender: str
-    text: str
+    #: Left out of repr, so a log line that shows the event never shows the message.
+    text: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)

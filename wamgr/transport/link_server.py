@@ -95,7 +95,9 @@ class LinkSession:
             try:
                 message = json.loads(raw)
             except json.JSONDecodeError:
-                logger.warning("{}: dropped a line that is not JSON: {!r}", self.name, raw[:80])
+                logger.warning(  # the line may carry message text: its size only
+                    "{}: dropped a line of {} bytes that is not JSON", self.name, len(raw)
+                )
                 continue
             try:
                 self._dispatch(message)

@@ -14,14 +14,24 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from wamgr.status import TenantStatus
-from wamgr.store.outbox import WebhookEvent
 
 STATUS_EVENT = "session.status"
 MESSAGE_EVENT = "message.received"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEvent:
+    """One event as the outbox stores it: its id, type, tenant and the JSON body sent."""
+
+    webhook_id: str
+    event_type: str
+    tenant_id: str
+    body: str
 
 
 def _event(

@@ -19,9 +19,8 @@ from loguru import logger
 
 from wamgr.errors import DatabaseUnavailable
 from wamgr.status import TenantStatus
-from wamgr.store.outbox import WebhookEvent
 from wamgr.store.tenants import TenantStore
-from wamgr.webhooks.events import status_event
+from wamgr.webhooks.events import WebhookEvent, status_event
 from wamgr.workers.base import AT_ONCE, Worker
 
 #: Seconds to wait before retrying a batch the database refused.

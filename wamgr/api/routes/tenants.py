@@ -42,10 +42,11 @@ def list_tenants(mgr: Manager) -> Any:
     responses={200: {"model": TenantOut, "description": "Known already"}},
 )
 def put_tenant(tenant_id: TenantId, response: Response, mgr: Manager) -> Any:
-    """Create the tenant (201) or keep it (200), wanted connected, and connect it."""
-    known = mgr.tenants_store is not None and mgr.tenants_store.get(tenant_id) is not None
+    """Create the tenant (201) or keep it (200), wanted connected, and connect it. Of many
+    concurrent PUTs of one new tenant, exactly one answers 201."""
+    created = mgr.tenants_store.add(tenant_id)
     status = mgr.connect(tenant_id)
-    if known:
+    if not created:
         response.status_code = 200
     return status.to_json()
 
