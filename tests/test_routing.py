@@ -13,6 +13,7 @@ def test_a_command_for_a_tenant_held_elsewhere_is_forwarded(make_manager):
     owner, other = make_manager(), make_manager()
     owner.connect("t1")
     owner.wait_for("t1", CONNECTED, timeout=5)
+    assert owner.runtime.writer.flush(5)  # forward() answers with the stored status
 
     status = other.runtime.router.forward("t1", Command.RECONNECT)
 
