@@ -136,7 +136,7 @@ def test_a_crashed_holder_blocks_its_id_for_at_most_the_lease_ttl(
 
 
 def test_a_manager_whose_id_was_taken_over_closes_every_link(
-    make_manager, sim, clock, database_url
+    make_manager, sim, clock, database_url, wait_until
 ):
     mgr = make_manager(
         instance_id="gw-1", lease_ttl_s=30.0, renew_interval_s=10.0, renew_deadline_s=20.0
@@ -160,3 +160,5 @@ def test_a_manager_whose_id_was_taken_over_closes_every_link(
     assert sim.open_sockets() == 0
     assert mgr.connect("a").state is TenantState.STANDBY  # no lease under a lost id
     assert sim.open_sockets() == 0 and sim.dial_attempts("a") == 1
+    runtime = mgr.runtime  # it claims and takes commands no more
+    wait_until(lambda: not runtime.claimer.alive and not runtime.listener.alive, what="no work")

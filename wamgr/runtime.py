@@ -274,7 +274,9 @@ class Runtime:
         # keeper keeps fencing while links close).
         self.supervisor = SupervisorActor.start(cfg, self.clock, self.scheduler)
         push("the supervisor", lambda left: _stop_actors([self.supervisor], left))
-        self.keeper = LeaseKeeper.start(cfg, self.clock, self.scheduler, self.leases, self.metrics)
+        self.keeper = LeaseKeeper.start(
+            cfg, self.clock, self.scheduler, self.leases, self.metrics, self._stop_taking_work
+        )
         push("the lease keeper", lambda left: _stop_actors([self.keeper], left))
 
         # The tenants: on stop every link closes without logout and the leases of the closed
@@ -339,6 +341,13 @@ class Runtime:
         """What a stop step that waits only on the database gets of ``left_s``: at most
         DB_STOP_WAIT_S while the database is failing (its thread holds nothing to lose)."""
         return min(left_s, DB_STOP_WAIT_S) if self.db.failing else left_s
+
+    def _stop_taking_work(self) -> None:
+        """The instance id is another process's now: claim and take commands no more (the
+        keeper has fenced every lease). Flags only, never waits: runs on the keeper's thread."""
+        for worker in (getattr(self, "claimer", None), getattr(self, "listener", None)):
+            if worker is not None:
+                worker.stop(0.0)
 
     def _release_instance_id(self) -> None:
         """Give the instance id up, so a successor may claim it at once."""

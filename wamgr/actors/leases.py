@@ -22,6 +22,7 @@ never waits on the database: renewals run on its worker thread.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -118,9 +119,11 @@ class LeaseKeeper(DispatchingActor):
         scheduler: Scheduler,
         leases: LeaseStore,
         metrics: Metrics | None = None,
+        on_instance_lost: Callable[[], None] | None = None,
     ):
         super().__init__()
         self._metrics = metrics
+        self._on_instance_lost = on_instance_lost
         self._config = config
         self._clock = clock
         self._scheduler = scheduler
@@ -184,6 +187,9 @@ class LeaseKeeper(DispatchingActor):
             )
             for tenant_id in list(self._held):
                 self._fence(tenant_id, "the instance id is another process's now")
+            if self._on_instance_lost is not None:
+                on_lost, self._on_instance_lost = self._on_instance_lost, None  # once
+                on_lost()
         else:
             self._warnings.recovered(logger, "lease renewals succeed again")
             good_until = message.sent_at + self._config.renew_deadline_s
