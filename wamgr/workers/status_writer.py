@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from loguru import logger
 
 from wamgr.errors import DatabaseUnavailable
+from wamgr.log_limits import RateLimitedLog
 from wamgr.status import TenantStatus
 from wamgr.store.tenants import TenantStore
 from wamgr.webhooks.events import WebhookEvent, status_event
@@ -51,6 +52,7 @@ class StatusWriter(Worker):
         super().__init__(name)
         self._tenants = tenants
         self._writer = writer
+        self._warnings = RateLimitedLog()  # an outage repeats the failure every retry
         self._endpoints = tuple(endpoints)
         self._on_events_written = on_events_written
         self._lock = threading.Lock()
@@ -126,7 +128,9 @@ class StatusWriter(Worker):
             if events and self._on_events_written is not None:
                 self._on_events_written()
         except DatabaseUnavailable as exc:
-            logger.warning("could not write {} status changes: {}", len(batch), exc.detail)
+            self._warnings.warning(
+                logger, "could not write {} status changes: {}", len(batch), exc.detail
+            )
             return False
         except Exception:
             logger.exception("status write failed; {} changes dropped", len(batch))
