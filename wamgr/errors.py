@@ -13,6 +13,12 @@ from datetime import UTC, datetime
 SHOWN_CHARS_MAX = 80
 
 
+def _one_line(text: str) -> str:
+    """``text`` with every run of white space (line breaks included) as one space: a
+    driver's multi-line message still makes a one-line error."""
+    return " ".join(text.split())
+
+
 def _shown(value: object) -> str:
     """``value`` as an error message shows it: its repr, cut to :data:`SHOWN_CHARS_MAX`
     characters with its length named when longer, so a huge value is not echoed back."""
@@ -122,9 +128,9 @@ class DatabaseUnavailable(WamgrError):
     http_status = 503
 
     def __init__(self, detail: str):
-        self.detail = detail
+        self.detail = _one_line(detail)
         super().__init__(
-            f"database unavailable: {detail}. Check WAMGR_DATABASE_URL (or, for the embedded "
+            f"database unavailable: {self.detail}. Check WAMGR_DATABASE_URL (or, for the embedded "
             "database, WAMGR_HOME and its pgdata/log file)"
         )
 
@@ -209,7 +215,7 @@ class InvalidDuration(WamgrError, ValueError):
     def __init__(self, name: str, value: object, allowed: str):
         self.name = name
         self.value = value
-        super().__init__(f"{name} must be {allowed}, got {value!r}")
+        super().__init__(f"{name} must be {allowed}, got {_shown(value)}")
 
 
 class InvalidMessageId(WamgrError, ValueError):
@@ -221,7 +227,7 @@ class InvalidMessageId(WamgrError, ValueError):
     def __init__(self, message_id: object):
         self.message_id = message_id
         super().__init__(
-            f"invalid message id {message_id!r}: use 1 to 255 characters of any text but NUL"
+            f"invalid message id {_shown(message_id)}: use 1 to 255 characters of any text but NUL"
         )
 
 
@@ -272,7 +278,7 @@ class InvalidPhone(WamgrError, ValueError):
     def __init__(self, phone: object):
         self.phone = phone
         super().__init__(
-            f"invalid phone number {phone!r}: give the international number, digits only "
+            f"invalid phone number {_shown(phone)}: give the international number, digits only "
             "(7 to 15, country code first, e.g. 15551234567); '+', spaces and dashes are ignored"
         )
 
@@ -369,7 +375,8 @@ class PairingFailed(WamgrError):
         self.tenant_id = tenant_id
         self.state = state
         super().__init__(
-            f"tenant {tenant_id!r} was not paired (state {state}): {why or 'no reason given'}; "
+            f"tenant {tenant_id!r} was not paired (state {state}): "
+            f"{_one_line(why or 'no reason given')}; "
             f"see docs/troubleshooting.md, then run `wamgr pair {tenant_id}` again"
         )
 
