@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from loguru import logger
 from psycopg.conninfo import make_conninfo
 
 from wamgr import Config, ConnectionManager
@@ -183,6 +184,16 @@ def thread_baseline() -> Iterator[Callable[[], set[str]]]:
         return {t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()}
 
     return leftover
+
+
+@pytest.fixture
+def logs() -> Iterator[list[str]]:
+    """Every loguru record logged during the test, as ``"LEVEL message"`` with its traceback
+    if any."""
+    lines: list[str] = []
+    sink = logger.add(lines.append, format="{level} {message}", level="DEBUG", catch=False)
+    yield lines
+    logger.remove(sink)
 
 
 #: Seconds the session waits at its end for leftover non-daemon threads before it fails.
