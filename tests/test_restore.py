@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from wamgr import Config, ConnectionManager, TenantState
 from wamgr.transport.sim import SimWhatsApp
 
@@ -56,6 +58,7 @@ def test_a_tenant_held_by_a_live_instance_is_standby_elsewhere(make_manager, sim
     assert sim.max_concurrent_sockets() == 1
 
 
+@pytest.mark.slow
 def test_embedded_database_when_no_url_is_given(tmp_path, clock):
     sim = SimWhatsApp(auto_pair=True, clock=clock)
     config = Config(database_url=None, home=tmp_path / "home", transport=sim, instance_id="a")
@@ -67,6 +70,7 @@ def test_embedded_database_when_no_url_is_given(tmp_path, clock):
         assert mgr.wait_for("t1", CONNECTED, timeout=10).jid == jid
 
 
+@pytest.mark.slow
 def test_the_neonize_transport_is_chosen_by_name_and_hosts_end_with_the_manager(
     database_url, tmp_path
 ):

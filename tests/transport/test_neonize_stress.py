@@ -33,9 +33,7 @@ class _Events:
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_hundred_clients_start_and_stop_at_once_without_a_crash(database_url, thread_baseline):
-    settings = NeonizeSettings(
-        database_url, tenants_per_host=CLIENTS, host_connects=HOST_CONNECTS
-    )
+    settings = NeonizeSettings(database_url, tenants_per_host=CLIENTS, host_connects=HOST_CONNECTS)
     transport = NeonizeTransport(settings)
     problems: list[str] = []
     reasons: dict[CloseReason, int] = {}
