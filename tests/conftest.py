@@ -10,6 +10,7 @@ from __future__ import annotations
 import faulthandler
 import itertools
 import os
+import queue
 import shutil
 import sys
 import tempfile
@@ -70,15 +71,91 @@ def template_db(pg_server_url: str) -> str:
     return _TEMPLATE
 
 
+class FreshDatabases:
+    """Databases cloned from the template, made ahead and dropped behind on one thread.
+
+    A test takes a database that is already there and gives it back when it is done; the
+    thread makes the next ones and drops the used ones meanwhile, so no test waits for a
+    CREATE or DROP DATABASE (about 0.1 s each): the server works while the test runs.
+    """
+
+    #: Databases kept ready.
+    AHEAD = 2
+    #: Seconds a test waits for its database before it fails.
+    TAKE_TIMEOUT_S = 60.0
+
+    def __init__(self, server_url: str, template: str) -> None:
+        self._server_url = server_url
+        self._template = template
+        self._ready: queue.Queue[str | Exception] = queue.Queue()
+        self._jobs: queue.Queue[str | None] = queue.Queue()  # "" makes one, a name drops it
+        self._failures: list[Exception] = []
+        self._thread = threading.Thread(target=self._run, name="test-databases", daemon=True)
+        for _ in range(self.AHEAD):
+            self._jobs.put("")
+        self._thread.start()
+
+    def take(self) -> str:
+        """The name of a fresh database for one test; the next one is started at once."""
+        self._jobs.put("")
+        made = self._ready.get(timeout=self.TAKE_TIMEOUT_S)
+        if isinstance(made, Exception):
+            raise made
+        return made
+
+    def give_back(self, name: str) -> None:
+        """Drop ``name`` (on the thread; its connections are ended first)."""
+        self._jobs.put(name)
+
+    def close(self) -> None:
+        """Drop every database made here; raise the first drop that failed."""
+        self._jobs.put(None)
+        self._thread.join(self.TAKE_TIMEOUT_S)
+        while not self._ready.empty():
+            made = self._ready.get_nowait()
+            if isinstance(made, str):
+                self._drop(made)
+        if self._failures:
+            raise self._failures[0]
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                if job:
+                    self._drop(job)
+                else:
+                    self._ready.put(self._make())
+            except Exception as exc:  # a failed make fails the test that takes it
+                if job:
+                    self._failures.append(exc)
+                else:
+                    self._ready.put(exc)
+
+    def _make(self) -> str:
+        name = f"wamgr_t{os.getpid()}_{next(_counter)}"
+        with psycopg.connect(self._server_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self._template}"')
+        return name
+
+    def _drop(self, name: str) -> None:
+        with psycopg.connect(self._server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def fresh_databases(pg_server_url: str, template_db: str) -> Iterator[FreshDatabases]:
+    """Makes and drops the per-test databases (see FreshDatabases)."""
+    databases = FreshDatabases(pg_server_url, template_db)
+    yield databases
+    databases.close()
+
+
 @pytest.fixture
-def database_url(pg_server_url: str, template_db: str) -> Iterator[str]:
+def database_url(pg_server_url: str, fresh_databases: FreshDatabases) -> Iterator[str]:
     """A fresh, migrated database of this test's own."""
-    name = f"wamgr_t{os.getpid()}_{next(_counter)}"
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}" STRATEGY FILE_COPY')
+    name = fresh_databases.take()
     yield make_conninfo(pg_server_url, dbname=name)
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    fresh_databases.give_back(name)
 
 
 @pytest.fixture
@@ -101,15 +178,6 @@ def db(database_url: str) -> Iterator[Database]:
     database.open()
     yield database
     database.close()
-
-
-@pytest.fixture
-def logs() -> Iterator[list[str]]:
-    """Every loguru record logged during the test, formatted with its traceback if any."""
-    lines: list[str] = []
-    sink = logger.add(lines.append, format="{level} {message}", level="DEBUG", catch=False)
-    yield lines
-    logger.remove(sink)
 
 
 @pytest.fixture
@@ -193,6 +261,16 @@ def thread_baseline() -> Iterator[Callable[[], set[str]]]:
         return {t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()}
 
     return leftover
+
+
+@pytest.fixture
+def logs() -> Iterator[list[str]]:
+    """Every loguru record logged during the test, as ``"LEVEL message"`` with its traceback
+    if any."""
+    lines: list[str] = []
+    sink = logger.add(lines.append, format="{level} {message}", level="DEBUG", catch=False)
+    yield lines
+    logger.remove(sink)
 
 
 #: Seconds the session waits at its end for leftover non-daemon threads before it fails.

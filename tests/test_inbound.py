@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-
-from wamgr import DatabaseUnavailable, InboundMessage, ManagerStopped, TenantState
+from wamgr import DatabaseUnavailable, InboundMessage, TenantState
 from wamgr.actors import messages as m
 from wamgr.events import ManagerEvent
 
@@ -119,14 +117,6 @@ def test_a_message_whose_id_cannot_be_recorded_is_still_delivered(mgr, sim, monk
     sim.inbound(jid, PEER, "during the outage", message_id="OUT-1")
 
     inbox.wait_for("OUT-1")  # a possible duplicate beats a lost customer message
-
-
-def test_seen_and_locks_need_a_running_manager(mgr):
-    mgr.stop()
-    with pytest.raises(ManagerStopped):
-        mgr.seen("t1", "m1")
-    with pytest.raises(ManagerStopped):
-        mgr.locks.claim("k")
 
 
 def test_a_stalled_inbound_write_does_not_hold_the_tenant_actor(mgr, sim, monkeypatch):

@@ -24,6 +24,7 @@ def test_importing_wamgr_loads_neither_the_manager_nor_the_actors():
     assert not any(name.startswith("wamgr.actors") for name in loaded)
 
 
+@pytest.mark.slow
 def test_a_public_name_loads_its_module_on_first_use():
     loaded = _modules_after("import wamgr; wamgr.ConnectionManager")
     assert "wamgr.manager" in loaded

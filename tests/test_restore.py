@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from wamgr import Config, ConnectionManager, TenantState
 from wamgr.transport.sim import SimWhatsApp
@@ -73,6 +74,7 @@ def test_a_tenant_held_by_a_live_instance_is_standby_elsewhere(make_manager, sim
     assert sim.max_concurrent_sockets() == 1
 
 
+@pytest.mark.slow
 def test_embedded_database_when_no_url_is_given(clock):
     # A folder of its own, not pytest's tmp_path: another pytest session on this machine may
     # clean old basetemps while the embedded server still runs in one.
@@ -88,6 +90,7 @@ def test_embedded_database_when_no_url_is_given(clock):
             assert mgr.wait_for("t1", CONNECTED, timeout=10).jid == jid
 
 
+@pytest.mark.slow
 def test_the_neonize_transport_is_chosen_by_name_and_hosts_end_with_the_manager(
     database_url, tmp_path
 ):

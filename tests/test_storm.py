@@ -7,17 +7,23 @@ import threading
 import time
 
 import psycopg
+import pytest
 
 from wamgr import Config, ConnectionManager, TenantState
 from wamgr.errors import WamgrError
 
-TENANTS = [f"t{i:03d}" for i in range(200)]
-THREADS = 8
-CALLS_PER_THREAD = 2_000
 CALL_TIMEOUT_S = 10.0
 
 
-def test_storm_of_connect_reconnect_remove(database_url, sim, clock, tmp_path, thread_baseline):
+@pytest.mark.parametrize(
+    ("tenant_count", "threads", "calls_per_thread"),
+    [(20, 4, 250), pytest.param(200, 8, 2_000, marks=pytest.mark.slow)],
+    ids=["small", "full"],
+)
+def test_storm_of_connect_reconnect_remove(
+    database_url, sim, clock, tmp_path, thread_baseline, tenant_count, threads, calls_per_thread
+):
+    tenants = [f"t{i:03d}" for i in range(tenant_count)]
     config = Config(
         database_url=database_url,
         home=tmp_path,
@@ -37,8 +43,8 @@ def test_storm_of_connect_reconnect_remove(database_url, sim, clock, tmp_path, t
 
     def worker(seed: int) -> None:
         rng = random.Random(seed)
-        for _ in range(CALLS_PER_THREAD):
-            tenant = rng.choice(TENANTS)
+        for _ in range(calls_per_thread):
+            tenant = rng.choice(tenants)
             op = rng.choices(
                 ["connect", "reconnect", "remove", "is_connection_active"], [4, 2, 2, 4]
             )[0]
@@ -55,22 +61,22 @@ def test_storm_of_connect_reconnect_remove(database_url, sim, clock, tmp_path, t
                 counts[op] += 1
                 slowest[0] = max(slowest[0], took)
 
-    threads = [
-        threading.Thread(target=worker, args=(i,), name=f"storm-{i}") for i in range(THREADS)
+    workers = [
+        threading.Thread(target=worker, args=(i,), name=f"storm-{i}") for i in range(threads)
     ]
-    for t in threads:
+    for t in workers:
         t.start()
-    for t in threads:
+    for t in workers:
         t.join(300)
-    assert not any(t.is_alive() for t in threads)
+    assert not any(t.is_alive() for t in workers)
 
     assert errors == []
-    assert sum(counts.values()) == THREADS * CALLS_PER_THREAD
+    assert sum(counts.values()) == threads * calls_per_thread
     assert slowest[0] < CALL_TIMEOUT_S
     assert sim.max_concurrent_sockets() == 1
 
     # every tenant ends where its last call left it, with at most one socket open
-    for tenant in TENANTS:
+    for tenant in tenants:
         status = mgr.status(tenant) if _known(mgr, tenant) else None
         if status is not None and status.state is TenantState.CONNECTED:
             assert status.jid is not None

@@ -14,9 +14,10 @@ SHOWN_CHARS_MAX = 80
 
 
 def _one_line(text: str) -> str:
-    """``text`` with every run of white space (line breaks included) as one space: a
-    driver's multi-line message still makes a one-line error."""
-    return " ".join(text.split())
+    """``text`` with every run of white space (line breaks included) as one space and other
+    control characters escaped: a driver's multi-line message still makes a one-line error."""
+    folded = " ".join(text.split())
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in folded)
 
 
 def _shown(value: object) -> str:

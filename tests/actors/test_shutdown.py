@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from wamgr import Config, ConnectionManager, ManagerStopped
+from wamgr import Config, ConnectionManager
 from wamgr.clock import VirtualClock
 from wamgr.errors import WamgrError
 from wamgr.transport.sim import SimWhatsApp
@@ -78,11 +78,3 @@ def test_connects_racing_stop_leave_no_socket_open_twenty_times(database_url, tm
     assert [left for left, _ in outcomes] == [0] * 20
     errors = set().union(*(errors for _, errors in outcomes))
     assert all(issubclass(error, WamgrError) for error in errors), errors
-
-
-def test_connect_after_stop_fails_with_manager_stopped(mgr, sim):
-    mgr.connect("t1")
-    mgr.stop()
-    with pytest.raises(ManagerStopped):
-        mgr.connect("t1")
-    assert sim.open_sockets() == 0

@@ -308,10 +308,6 @@ def test_remove_with_logout_unlinks_the_device(mgr, sim):
     assert sim.logouts(jid) == 1
 
 
-def test_remove_of_an_unknown_tenant_is_a_no_op(mgr):
-    assert mgr.remove("nobody") is None
-
-
 def test_send_text_when_connected_and_when_not(mgr, sim):
     with pytest.raises(UnknownTenant):
         mgr.send_text("t1", "15550001111", "hi")

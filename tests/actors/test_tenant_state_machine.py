@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 
-import psycopg
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -19,6 +19,8 @@ from wamgr import Config, ConnectionManager, TenantState
 from wamgr.actors import messages as m
 from wamgr.clock import VirtualClock
 from wamgr.transport.sim import SimWhatsApp
+
+from ..conftest import FreshDatabases
 
 TENANTS = ["a", "b", "c"]
 DROPS = ["network", "keepalive_timeout", "server_error", "logged_out", "temporary_ban"]
@@ -35,16 +37,11 @@ def _quiesce(mgr: ConnectionManager) -> None:
 
 class _Machine(RuleBasedStateMachine):
     server_url: str = ""
-    template: str = ""
-    counter = 0
+    databases: FreshDatabases
 
     @initialize()
     def start(self) -> None:
-        type(self).counter += 1
-        self.dbname = f"wamgr_sm_{type(self).counter}"
-        with psycopg.connect(self.server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{self.dbname}" TEMPLATE "{self.template}"')
+        self.dbname = self.databases.take()
         self.clock = VirtualClock()
         self.sim = SimWhatsApp(auto_pair=True, clock=self.clock)
         config = Config(
@@ -108,15 +105,15 @@ class _Machine(RuleBasedStateMachine):
             self.sim.release_dials()
             self.mgr.stop()
             assert self.sim.open_sockets() == 0
-            with psycopg.connect(self.server_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
+            self.databases.give_back(self.dbname)
 
 
-def test_no_sequence_opens_two_sockets(pg_server_url, template_db):
+@pytest.mark.parametrize("examples", [5, pytest.param(25, marks=pytest.mark.slow)])
+def test_no_sequence_opens_two_sockets(pg_server_url, fresh_databases, examples):
     _Machine.server_url = pg_server_url
-    _Machine.template = template_db
+    _Machine.databases = fresh_databases
     run = settings(
-        max_examples=25,
+        max_examples=examples,
         stateful_step_count=30,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow],

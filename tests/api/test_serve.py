@@ -10,11 +10,13 @@ import sys
 import time
 
 import httpx
+import pytest
 
 #: Seconds the process gets to serve, and to exit after SIGTERM.
 DEADLINE_S = 20.0
 
 
+@pytest.mark.slow
 def test_serve_runs_the_api_and_stops_it_on_sigterm(database_url, tmp_path, api_key) -> None:
     log_path = tmp_path / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WAMGR_")}

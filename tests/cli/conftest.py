@@ -63,8 +63,6 @@ def wamgr(database_url: str, tmp_path: Path) -> Wamgr:
     return run
 
 
-
-
 def ok(result: Result) -> str:
     """The stdout of a run that must have succeeded."""
     assert result.exit_code == 0, explain(result)

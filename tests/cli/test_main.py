@@ -330,7 +330,11 @@ def _leases(database_url: str) -> dict[str, str]:
     return dict(rows)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "signum",
+    [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)],
+    ids=lambda s: s.name,
+)
 def test_serve_runs_tenants_added_before_and_while_it_runs_and_stops_cleanly(
     wamgr: Wamgr, database_url: str, tmp_path: Path, signum: signal.Signals
 ) -> None:
@@ -376,6 +380,7 @@ def test_serve_runs_tenants_added_before_and_while_it_runs_and_stops_cleanly(
         assert status["desired"] == "connected"  # stopping the service is not removing
 
 
+@pytest.mark.slow
 def test_serve_stopped_with_no_tenants_exits_0(
     wamgr: Wamgr, database_url: str, tmp_path: Path
 ) -> None:
@@ -388,14 +393,15 @@ def test_serve_stopped_with_no_tenants_exits_0(
     assert stored_statuses(wamgr) == {}
 
 
+@pytest.mark.parametrize("trials", [1, pytest.param(PAUSE_TRIALS, marks=pytest.mark.slow)])
 def test_serve_stops_within_its_budget_on_sigterm_after_a_pause(
-    wamgr: Wamgr, database_url: str, tmp_path: Path
+    wamgr: Wamgr, database_url: str, tmp_path: Path, trials: int
 ) -> None:
     # Issue #12, defect 5: paused (SIGSTOP) and continued (SIGCONT), serve got SIGTERM on a
     # thread other than the main one, which slept in an untimed wait: 5 of 11 trials kept
     # running. A race, so a few trials here; bench/serve_signals.py runs 20.
     ok(wamgr("tenants", "add", "shop-1"))
-    for trial in range(PAUSE_TRIALS):
+    for trial in range(trials):
         with _serving(database_url, tmp_path, f"paused-{trial}") as serve:
             serve.wait_serving()
             serve.proc.send_signal(signal.SIGSTOP)
@@ -406,6 +412,7 @@ def test_serve_stops_within_its_budget_on_sigterm_after_a_pause(
         assert "Traceback" not in serve.log()
 
 
+@pytest.mark.slow
 def test_a_second_signal_ends_serve_at_once_with_128_plus_the_first(
     database_url: str, tmp_path: Path
 ) -> None:

@@ -83,6 +83,7 @@ def test_pair_with_the_in_process_simulator_pairs_at_once(wamgr):
     assert "paired and connected as" in result.output
 
 
+@pytest.mark.slow
 def test_pair_times_out_when_nobody_scans(wamgr, manual_sim):
     result = wamgr("pair", "shop-1", "--timeout", "1", "--transport", manual_sim.url)
     assert result.exit_code == 10, result.output

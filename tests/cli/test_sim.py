@@ -62,6 +62,7 @@ def test_sim_stats_without_a_simulator_exits_1_naming_the_address(
     assert f"no simulator at 127.0.0.1:{port}" in result.stderr
 
 
+@pytest.mark.slow
 def test_sim_serves_until_sigterm(tmp_path: Path) -> None:
     log_path = tmp_path / "sim.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WAMGR_")}

@@ -16,8 +16,6 @@ from wamgr.store.locks import ProcessingLocks
 SHORT_TTL_S = 0.2
 
 
-
-
 @pytest.fixture
 def locks(db):
     return ProcessingLocks(db, owner="test")

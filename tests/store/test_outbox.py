@@ -15,8 +15,6 @@ URL = "http://127.0.0.1:9/hooks"
 OTHER_URL = "http://127.0.0.1:9/other"
 
 
-
-
 def _change(tenant_id: str, old: str, new: TenantState) -> tuple[TenantStatus, str]:
     return TenantStatus(tenant_id, new, owner="me"), old
 

@@ -40,6 +40,7 @@ def neonize(database_url: str) -> Iterator[Callable[..., NeonizeTransport]]:
         transport.close()
 
 
+@pytest.mark.slow
 def test_connect_backs_off_on_the_dial_failure_and_only_wamgr_retries(make_manager, neonize, clock):
     transport = neonize()
     mgr = make_manager(transport=transport)
@@ -77,6 +78,7 @@ def test_an_unpaired_tenant_connects_as_a_new_device(make_manager, neonize):
     assert _devices(mgr) == []
 
 
+@pytest.mark.slow
 def test_a_stored_jid_without_keys_is_logged_out_and_nothing_crashes(
     make_manager, neonize, database_url
 ):
@@ -91,6 +93,7 @@ def test_a_stored_jid_without_keys_is_logged_out_and_nothing_crashes(
     assert transport.host_stats()[0]["connects"] == 0  # Go was never asked
 
 
+@pytest.mark.slow
 def test_a_stored_device_is_resumed_by_its_jid(make_manager, neonize, database_url):
     transport = neonize()
     mgr = make_manager(transport=transport)
@@ -108,6 +111,7 @@ def test_a_stored_device_is_resumed_by_its_jid(make_manager, neonize, database_u
     assert transport.exited_hosts() == []
 
 
+@pytest.mark.slow
 def test_clear_auth_removes_exactly_one_tenants_device(make_manager, neonize, database_url):
     transport = neonize()
     mgr = make_manager(transport=transport)
@@ -127,6 +131,7 @@ def test_clear_auth_removes_exactly_one_tenants_device(make_manager, neonize, da
     assert mgr.status("t2").jid == JID_B
 
 
+@pytest.mark.slow
 def test_a_dead_host_costs_only_its_own_links(make_manager, neonize, clock):
     # A proxy that accepts and never answers keeps each dial (and its host's gate) busy;
     # the watchdog ends a host whose gate stays shut for 4 s.

@@ -59,6 +59,7 @@ def _transport(proxy, **timeouts) -> RemoteSimTransport:
     return RemoteSimTransport(proxy.sim_url, ChannelTimeouts(**timeouts))
 
 
+@pytest.mark.slow
 def test_a_server_that_stops_answering_closes_the_links_by_the_keepalive(proxy, server):
     transport = _transport(proxy, keepalive_interval_s=0.2, keepalive_timeout_s=1.0)
     events = Events()

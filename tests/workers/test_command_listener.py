@@ -18,8 +18,6 @@ WAIT_S = 5.0
 NEVER_S = 3600.0
 
 
-
-
 @pytest.fixture
 def commands(db: Database) -> CommandStore:
     return CommandStore(db)
