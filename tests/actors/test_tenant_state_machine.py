@@ -112,10 +112,11 @@ class _Machine(RuleBasedStateMachine):
 def test_no_sequence_opens_two_sockets(pg_server_url, fresh_databases, examples):
     _Machine.server_url = pg_server_url
     _Machine.databases = fresh_databases
+    machine = type(f"_Machine{examples}", (_Machine,), {})  # settings apply once per class
     run = settings(
         max_examples=examples,
         stateful_step_count=30,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow],
-    )(_Machine).TestCase
+    )(machine).TestCase
     run().runTest()
