@@ -22,6 +22,20 @@ from wamgr.cli import main
 
 Wamgr = Callable[..., Result]
 
+#: Every field of a TenantStatus, plus ``desired``: the keys of one tenant in JSON output.
+STATUS_KEYS = {
+    "tenant_id",
+    "state",
+    "jid",
+    "owner",
+    "attempt",
+    "next_retry_at",
+    "last_error",
+    "updated_at",
+    "desired",
+    "lease_expires_at",
+}
+
 
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:

@@ -12,21 +12,7 @@ from wamgr.store.db import Database
 from wamgr.store.leases import LeaseStore
 from wamgr.store.tenants import TenantStore
 
-from .conftest import Wamgr, explain, ok
-
-#: Every field of a TenantStatus, plus ``desired``: the keys of one tenant in JSON output.
-STATUS_KEYS = {
-    "tenant_id",
-    "state",
-    "jid",
-    "owner",
-    "attempt",
-    "next_retry_at",
-    "last_error",
-    "updated_at",
-    "desired",
-    "lease_expires_at",
-}
+from .conftest import STATUS_KEYS, Wamgr, explain, ok
 
 
 def _table(stdout: str) -> tuple[list[str], dict[str, list[str]]]:

@@ -6,22 +6,7 @@ import json
 
 import pytest
 
-from .conftest import Wamgr, explain, ok, stored_statuses
-
-#: Every field of a TenantStatus, plus ``desired``: the keys of one tenant in JSON output.
-STATUS_KEYS = {
-    "tenant_id",
-    "state",
-    "jid",
-    "owner",
-    "attempt",
-    "next_retry_at",
-    "last_error",
-    "updated_at",
-    "desired",
-    "lease_expires_at",
-}
-
+from .conftest import STATUS_KEYS, Wamgr, explain, ok, stored_statuses
 
 # --- tenants add / list --------------------------------------------------------------------
 
