@@ -16,10 +16,12 @@ the deadline: :class:`~wamgr.errors.HolderNotAnswering`, naming it.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,6 +33,7 @@ from wamgr.errors import HolderNotAnswering, ManagerStopped, WamgrError
 from wamgr.local_tenants import Deadline
 from wamgr.status import TenantState, TenantStatus
 from wamgr.store.calls import CallStore
+from wamgr.store.db import Database
 from wamgr.workers.reply_listener import ReplyListener
 
 
@@ -152,3 +155,20 @@ class Caller:
             if self._replies.stopping:
                 raise ManagerStopped()
         return None
+
+
+#: Seconds a standalone caller's reply listener gets to end.
+STANDALONE_STOP_S = 5.0
+
+
+@contextlib.contextmanager
+def standalone_caller(db: Database, sender: str) -> Iterator[Caller]:
+    """A Caller for a process that runs no manager (a CLI command), with a reply listener
+    of its own for as long as the ``with`` block lasts."""
+    store = CallStore(db)
+    replies = ReplyListener(store, db.url)
+    replies.start()
+    try:
+        yield Caller(store, replies, sender)
+    finally:
+        replies.stop(STANDALONE_STOP_S)

@@ -91,9 +91,7 @@ def _serve(database_url: str, sim_url: str, instance_id: str, tmp_path: Path, ap
     """Start `wamgr serve` on a free port; returns the process and its log file."""
     log_path = tmp_path / f"{instance_id}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WAMGR_")}
-    env.update(
-        WAMGR_HOME=str(tmp_path / instance_id), WAMGR_API_KEY=api_key, PYTHONUNBUFFERED="1"
-    )
+    env.update(WAMGR_HOME=str(tmp_path / instance_id), WAMGR_API_KEY=api_key, PYTHONUNBUFFERED="1")
     argv = [sys.executable, "-m", "wamgr.cli", "--database-url", database_url, "serve"]
     argv += ["--transport", sim_url, "--instance-id", instance_id, "--port", "0"]
     with log_path.open("w") as log:
