@@ -79,9 +79,7 @@ class CallRunners:
     def stop(self, timeout: float) -> bool:
         """Stop the workers (a call under way finishes) within ``timeout`` seconds in all."""
         end = time.monotonic() + timeout
-        for runner in self._runners:
-            runner.stop(0.0)
-        return all(runner.stop(max(0.0, end - time.monotonic())) for runner in self._runners)
+        return all([runner.stop(max(0.0, end - time.monotonic())) for runner in self._runners])
 
     def _take(self) -> PendingCall | None:
         with self._lock:

@@ -79,6 +79,8 @@ class ReplyListener(Worker):
             self._listening.set()
             self._warnings.recovered(logger, "reply listener: listening again")
             self._wake_all()  # replies that came while nobody listened
+        if self.stopping:  # asked before LISTEN was in place: its notification was missed
+            return AT_ONCE
         for call_id in self._channel.payloads(LISTEN_SLICE_S):
             with self._lock:
                 event = self._waiters.get(call_id)
