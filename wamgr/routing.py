@@ -73,10 +73,8 @@ class TenantCalls:
     def send_text(self, tenant_id: str, to: str, text: str, deadline: Deadline) -> str:
         """Send now through the local link; NotConnected naming the state otherwise."""
         ref = self._local.lookup(tenant_id, deadline)
-        if ref is None:
-            status = self.status(tenant_id, deadline)
-            owner = status.owner if status.owner != self._me else None
-            raise NotConnected(tenant_id, str(status.state), owner)
+        if ref is None:  # nobody else holds it live (or the call would have gone there)
+            raise NotConnected(tenant_id, str(self.status(tenant_id, deadline).state))
         return ask(ref, m.SendText(to, text), deadline)
 
     def pair_code(self, tenant_id: str, phone: str, deadline: Deadline) -> str:

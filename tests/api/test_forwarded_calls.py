@@ -84,6 +84,19 @@ def test_a_send_to_a_tenant_the_holder_cannot_send_with_names_the_holder(
     assert "instance 'inst-0'" in body["message"]
 
 
+def test_a_holder_that_does_not_answer_is_a_504_naming_it(make_manager, serve_api, api_error):
+    owner, other = make_manager(), make_manager(call_timeout_s=0.5)
+    owner.connect("t1")
+    owner.wait_for("t1", CONNECTED, timeout=5)
+    owner.runtime.listener.stop(5)  # alive and holding the lease, but deaf
+    api = serve_api(other)
+
+    body = api_error(api.get("/api/tenants/t1/qr"), 504, "HolderNotAnswering")
+
+    assert body["holder"] == "inst-0" and body["tenant_id"] == "t1"
+    assert "instance 'inst-0'" in body["message"]
+
+
 # --- two `wamgr serve` processes ----------------------------------------------------------
 
 
