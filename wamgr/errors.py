@@ -86,7 +86,7 @@ class NotConnected(WamgrError):
         self.owner = owner  # the instance holding it, when another than the one asked
         hint = {
             "stopped": "connect it first",
-            "standby": "another instance holds it; send through that instance",
+            "standby": "its lease is passing between instances; retry in a few seconds",
             "connecting": "wait until it is connected",
             "pairing": "pair it first (scan the QR or enter the pair code)",
             "backoff": "it is reconnecting; retry after its next_retry_at",
