@@ -27,6 +27,7 @@ SAMPLES: dict[type[WamgrError], WamgrError] = {
     errors.UnknownTenant: errors.UnknownTenant("t1"),
     errors.NotConnected: errors.NotConnected("t1", "backoff"),
     errors.OperationTimeout: errors.OperationTimeout("connect('t1')", 10.0),
+    errors.HolderNotAnswering: errors.HolderNotAnswering("t1", "inst-2", "send_text('t1')", 5.0),
     errors.ManagerStopped: errors.ManagerStopped(),
     errors.DatabaseUnavailable: errors.DatabaseUnavailable("connection refused"),
     errors.InvalidLockKey: errors.InvalidLockKey(""),
@@ -196,6 +197,7 @@ def test_the_api_answers_with_the_errors_status_name_and_message(kind):
         (errors.ApiKeyRequired, True),
         (errors.BodyTooLarge, True),
         (errors.OperationTimeout, False),
+        (errors.HolderNotAnswering, False),
         (errors.ManagerStopped, False),
         (errors.DatabaseUnavailable, False),
     ],
@@ -224,4 +226,5 @@ def test_every_error_is_a_wamgr_error_and_value_errors_stay_value_errors():
     for kind in (errors.InvalidTenantId, errors.InvalidPhone, errors.InvalidRecipient):
         assert issubclass(kind, ValueError)
     assert issubclass(errors.OperationTimeout, TimeoutError)
+    assert issubclass(errors.HolderNotAnswering, errors.OperationTimeout)
     assert issubclass(errors.UnknownTenant, LookupError)

@@ -46,6 +46,7 @@ from wamgr.local_tenants import LocalTenants
 from wamgr.metrics import Metrics
 from wamgr.routing import CommandRouter
 from wamgr.status import TenantStatus
+from wamgr.store.calls import CallStore
 from wamgr.store.commands import CommandStore
 from wamgr.store.db import Database, SessionLimits, open_database
 from wamgr.store.inbound import InboundLog
@@ -113,6 +114,7 @@ class Runtime:
     inbound_log: InboundLog
     outbox: Outbox
     commands: CommandStore
+    calls: CallStore
     transport: Transport
     scheduler: Scheduler
     dispatcher: EventDispatcher
@@ -215,6 +217,7 @@ class Runtime:
         self.inbound_log = InboundLog(self.db)
         self.outbox = Outbox(self.db)
         self.commands = CommandStore(self.db)
+        self.calls = CallStore(self.db)
 
         # The transport outlives every link: the tenants close theirs before it goes.
         self.transport, owns_transport = resolve_transport(cfg, self.db.url)
@@ -300,9 +303,14 @@ class Runtime:
         self.registry = RegistryActor.start(make_tenant, self._publish_status)
         push("the tenants", self._shut_tenants_down)
         self.local = LocalTenants(self.registry, cfg.call_timeout_s)
+        # Forwarded calls: ours wait for replies; those sent here ask the tenants (so the
+        # router's threads end before them).
         self.router = CommandRouter(
-            cfg.instance_id, self.commands, self.tenants, self.local, capacity=cfg.capacity
-        )
+            cfg.instance_id, self.commands, self.tenants, self.local, cfg.capacity,
+            calls=self.calls, leases=self.leases, database_url=self.db.url,
+        )  # fmt: skip
+        self.router.start()
+        push("forwarded calls", lambda left: self.router.stop(self._db_bound(left)))
 
         # Housekeeping of locks and inbound ids; it touches no tenant.
         self.sweeper = Sweeper(
@@ -329,8 +337,9 @@ class Runtime:
             self.claimer.start()  # its first pass restores what should be connected
             push("the claim loop", lambda left: self.claimer.stop(self._db_bound(left)))
         self.listener = CommandListener(
-            self.commands, self.db.url, cfg.instance_id, self.router.apply
-        )
+            self.commands, self.db.url, cfg.instance_id, self.router.apply,
+            calls=self.calls, on_calls=self.router.submit,
+        )  # fmt: skip
         self.listener.start()
         push("the command listener", lambda left: self.listener.stop(self._db_bound(left)))
         self.listener.wait_listening(cfg.call_timeout_s)  # else commands arrive by polling

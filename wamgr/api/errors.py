@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wamgr.errors import (
     HeldElsewhere,
+    HolderNotAnswering,
     InvalidRecipient,
     LockBusy,
     NotConnected,
@@ -52,10 +53,14 @@ def _details(exc: WamgrError) -> dict[str, Any]:
             "owner": exc.owner,
             "expires_at": exc.expires_at.isoformat() if exc.expires_at else None,
         }
-    if isinstance(exc, NotConnected | NotPairing):
+    if isinstance(exc, NotConnected):
+        return {"tenant_id": exc.tenant_id, "state": exc.state, "owner": exc.owner}
+    if isinstance(exc, NotPairing):
         return {"tenant_id": exc.tenant_id, "state": exc.state}
     if isinstance(exc, HeldElsewhere):
         return {"tenant_id": exc.tenant_id, "owner": exc.owner}
+    if isinstance(exc, HolderNotAnswering):
+        return {"tenant_id": exc.tenant_id, "holder": exc.holder}
     if isinstance(exc, UnknownTenant):
         return {"tenant_id": exc.tenant_id}
     if isinstance(exc, InvalidRecipient):
