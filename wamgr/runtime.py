@@ -44,6 +44,7 @@ from wamgr.events import StatusEvent
 from wamgr.inbound import InboundPipeline
 from wamgr.local_tenants import LocalTenants
 from wamgr.metrics import Metrics
+from wamgr.outbound import OutboundQueue
 from wamgr.routing import CommandRouter
 from wamgr.status import TenantStatus
 from wamgr.store.commands import CommandStore
@@ -124,6 +125,7 @@ class Runtime:
     registry: pykka.ActorRef
     local: LocalTenants
     router: CommandRouter
+    outbound: OutboundQueue
     sweeper: Sweeper
     claimer: Claimer
     listener: CommandListener
@@ -303,6 +305,12 @@ class Runtime:
         self.router = CommandRouter(
             cfg.instance_id, self.commands, self.tenants, self.local, capacity=cfg.capacity
         )
+        # The outbound sender asks the tenants to send: it stops before them.
+        self.outbound = OutboundQueue.start(
+            cfg, self.clock, self.db, self.tenants, self.registry, self.metrics, wake_webhooks
+        )
+        push("the outbound queue", self.outbound.stop)
+        self.dispatcher.subscribe(self.outbound.on_event)
 
         # Housekeeping of locks and inbound ids; it touches no tenant.
         self.sweeper = Sweeper(
