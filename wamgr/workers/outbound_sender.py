@@ -194,7 +194,8 @@ class OutboundSender(Worker):
     def _send(self, heads: list[OutboundMessage], refs: dict[str, pykka.ActorRef]) -> bool:
         """Mark ``heads`` sending, have their tenants send them, record what became of them;
         returns whether any was sent."""
-        claimed = self._store.claim([h.message_id for h in heads], self._me, self._clock.time())
+        at = self._clock.time()  # the time the messages are recorded as sent
+        claimed = self._store.claim([h.message_id for h in heads], self._me, at)
         asked = []
         for message in claimed:
             ref = refs.get(message.tenant_id)
@@ -207,7 +208,7 @@ class OutboundSender(Worker):
             if status is OutboundStatus.SENT:
                 self._pacer.sent(message.tenant_id, now)
         self._unrecorded.extend(outcomes)
-        self._record(self._unrecorded)
+        self._record(self._unrecorded, at)
         return any(o[1] is OutboundStatus.SENT for o in outcomes)
 
     def _outcome(
@@ -232,11 +233,13 @@ class OutboundSender(Worker):
         log.debug("message {} sent as {}", message.message_id, wa_id)
         return message.message_id, OutboundStatus.SENT, str(wa_id), None
 
-    def _record(self, outcomes: list[Outcome]) -> None:
-        """Write ``outcomes`` (emptied once written; kept for the next pass if not)."""
+    def _record(self, outcomes: list[Outcome], at: float | None = None) -> None:
+        """Write ``outcomes`` of sends made ``at`` (now if None); emptied once written, kept
+        for the next pass if not."""
         if not outcomes:
             return
-        moved = self._store.settle(list(outcomes), self._me, self._clock.time())
+        at = self._clock.time() if at is None else at
+        moved = self._store.settle(list(outcomes), self._me, at)
         outcomes.clear()
         requeued = sum(1 for o in moved if o.status is OutboundStatus.QUEUED)
         if requeued and self._metrics is not None:
