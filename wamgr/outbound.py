@@ -32,7 +32,6 @@ from wamgr.pacing import PacingSettings
 from wamgr.status import TenantState, validate_recipient, validate_tenant_id, validate_text
 from wamgr.store.db import Database
 from wamgr.store.outbound import RESENDABLE, OutboundMessage, OutboundStatus, OutboundStore
-from wamgr.store.tenants import TenantStore
 from wamgr.workers.outbound_sender import OutboundListener, OutboundSender
 
 __all__ = ["OutboundMessage", "OutboundQueue", "OutboundStatus", "pacing_settings"]
@@ -60,9 +59,8 @@ class OutboundQueue:
     Build it with :meth:`start`, end it with :meth:`stop`.
     """
 
-    def __init__(self, store: OutboundStore, tenants: TenantStore, clock: Clock, config: Config):
+    def __init__(self, store: OutboundStore, clock: Clock, config: Config):
         self.store = store
-        self._tenants = tenants
         self._clock = clock
         self._expires_in_s = config.outbound_expires_in_s
         self.sender: OutboundSender | None = None
@@ -74,13 +72,12 @@ class OutboundQueue:
         config: Config,
         clock: Clock,
         db: Database,
-        tenants: TenantStore,
         registry: pykka.ActorRef,
         metrics: Metrics,
         on_events: Callable[[], None] | None,
     ) -> OutboundQueue:
         """Start the sender, then the listener that wakes it (stop them with :meth:`stop`)."""
-        queue = cls(OutboundStore(db, config.webhook_urls), tenants, clock, config)
+        queue = cls(OutboundStore(db, config.webhook_urls), clock, config)
         queue.sender = OutboundSender(
             queue.store,
             registry,
@@ -136,9 +133,7 @@ class OutboundQueue:
         text = _checked_text(text)
         key = _checked_key(idempotency_key)
         expires_in_s = self._expires_in_s if expires_in is None else _checked_expiry(expires_in)
-        if self._tenants.get(tenant_id) is None:
-            raise UnknownTenant(tenant_id)
-        message, _ = self.store.add(
+        added = self.store.add(
             str(uuid.uuid4()),
             tenant_id,
             {"to": to, "text": text},
@@ -146,9 +141,11 @@ class OutboundQueue:
             expires_in_s=expires_in_s,
             idempotency_key=key,
         )
+        if added is None:
+            raise UnknownTenant(tenant_id)
         if self.sender is not None:
             self.sender.wake()  # this instance may hold the tenant: no need to wait for NOTIFY
-        return message
+        return added[0]
 
     def get(self, tenant_id: str, message_id: str) -> OutboundMessage:
         """The message; UnknownMessage if the tenant has none with that id."""

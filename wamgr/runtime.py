@@ -307,7 +307,7 @@ class Runtime:
         )
         # The outbound sender asks the tenants to send: it stops before them.
         self.outbound = OutboundQueue.start(
-            cfg, self.clock, self.db, self.tenants, self.registry, self.metrics, wake_webhooks
+            cfg, self.clock, self.db, self.registry, self.metrics, wake_webhooks
         )
         push("the outbound queue", self.outbound.stop)
         self.dispatcher.subscribe(self.outbound.on_event)

@@ -102,8 +102,9 @@ _ADD = f"""
 WITH ins AS (
     INSERT INTO wamgr_outbound AS o (message_id, tenant_id, kind, payload, idempotency_key,
                                      created_at, expires_at)
-    VALUES (%(id)s, %(tenant)s, %(kind)s, %(payload)s, %(key)s, to_timestamp(%(now)s),
-            to_timestamp(%(now)s) + %(expires_in)s * interval '1 second')
+    SELECT %(id)s, t.tenant_id, %(kind)s, %(payload)s, %(key)s, to_timestamp(%(now)s),
+           to_timestamp(%(now)s) + %(expires_in)s * interval '1 second'
+      FROM wamgr_tenants t WHERE t.tenant_id = %(tenant)s
     ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
     RETURNING {_COLUMNS}
 )
@@ -163,8 +164,9 @@ class OutboundStore:
         expires_in_s: float,
         idempotency_key: str | None = None,
         kind: str = "text",
-    ) -> tuple[OutboundMessage, bool]:
-        """Queue a message and wake the tenant's holder; returns it and whether it is new.
+    ) -> tuple[OutboundMessage, bool] | None:
+        """Queue a message and wake the tenant's holder; returns it and whether it is new,
+        or None if the tenant does not exist.
 
         With an ``idempotency_key`` the tenant already used, nothing is added and the first
         message with that key is returned (False), whatever its state.
@@ -177,14 +179,14 @@ class OutboundStore:
             row = conn.execute(_ADD, params).fetchone()
             if row is not None:
                 return _message(row), True
+            if idempotency_key is None:
+                return None  # no such tenant
             row = conn.execute(
                 f"SELECT {_COLUMNS} FROM wamgr_outbound o"
                 " WHERE o.tenant_id = %s AND o.idempotency_key = %s",
                 (tenant_id, idempotency_key),
             ).fetchone()
-        if row is None:  # deleted between the two statements: cannot happen today
-            raise DatabaseUnavailable("the message with this idempotency key vanished")
-        return _message(row), False
+        return (_message(row), False) if row is not None else None
 
     def get(self, tenant_id: str, message_id: str) -> OutboundMessage | None:
         """The message, or None if the tenant has none with that id."""
