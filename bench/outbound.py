@@ -9,7 +9,9 @@ messages spread round-robin over the tenants (each message's text carries its nu
 simulator stamps each message when it receives it, so for every message:
 
 - latency = simulator receipt − the moment ``mgr.send`` was called (p50 / p99 / max);
-- throughput = messages / (last receipt − first send), and the ``mgr.send`` rate alone.
+- throughput = messages / (last receipt − first send), and the ``mgr.send`` rate alone;
+- drain: as many messages queued first for tenants no instance runs, then the tenants
+  connected: messages / (first connect → last receipt), the sender's own rate.
 
 Checked: every message reached the simulator exactly once, each tenant's in the order it was
 queued, and all ended ``sent``. The database is the embedded PostgreSQL in a temporary home,
@@ -64,6 +66,28 @@ def _percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
+def _drain(
+    mgr: ConnectionManager, sim: StampingSim, messages: int, tenants: int, threads: int
+) -> float:
+    """Queue ``messages`` for ``tenants`` new tenants that no instance runs yet, then connect
+    them: seconds from the first connect to the last receipt (the sender alone)."""
+    names = [f"d{i:04d}" for i in range(tenants)]
+    for name in names:
+        mgr.tenants_store.add(name)
+    before = len(sim.received)
+    with ThreadPoolExecutor(threads) as pool:
+        list(
+            pool.map(lambda n: mgr.send(names[n % tenants], TO, f"drain {n:06d}"), range(messages))
+        )
+    started = time.perf_counter()
+    for name in names:
+        mgr.connect(name)
+    deadline = time.monotonic() + 600
+    while len(sim.received) < before + messages and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return max(sim.received.values()) - started
+
+
 def run(messages: int, tenants: int, threads: int, database_url: str | None) -> dict[str, Any]:
     """One run; returns the figures and the problems found."""
     home = Path(tempfile.mkdtemp(prefix="wamgr-bench-outbound-"))
@@ -115,8 +139,9 @@ def run(messages: int, tenants: int, threads: int, database_url: str | None) -> 
                 got = [text for _, text, _ in sim.sent_messages(jid)]
                 if got != sorted(got):
                     problems.append(f"{name}: out of order")
+            drain_s = _drain(mgr, sim, messages, tenants, threads)
             left = defaultdict(int)
-            for name in names:
+            for name in [*names, *(f"d{i:04d}" for i in range(tenants))]:
                 for message in mgr.outbound_messages(name, limit=1000):
                     if message.status is not OutboundStatus.SENT:
                         left[str(message.status)] += 1
@@ -134,6 +159,7 @@ def run(messages: int, tenants: int, threads: int, database_url: str | None) -> 
         "latency_p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
         "latency_p99_ms": round(_percentile(latencies, 99) * 1000, 1) if latencies else None,
         "latency_max_ms": round(max(latencies) * 1000, 1) if latencies else None,
+        "drain_per_s": round(messages / drain_s, 1),
         "problems": problems,
     }
 
