@@ -317,3 +317,25 @@ def test_listing_by_status_and_the_errors_of_bad_calls(make_manager) -> None:
             mgr.send("t1", TO, text, **kwargs)
     with pytest.raises(InvalidMessage, match="status: 'lost' is not one of"):
         mgr.outbound_messages("t1", "lost")
+
+
+def test_finished_messages_are_pruned_after_the_retention(make_manager, clock, database_url):
+    from wamgr.store.db import Database
+    from wamgr.store.outbound import OutboundStore
+
+    mgr = _unpaced(make_manager)
+    mgr.tenants_store.add("t1")
+    done = mgr.send("t1", TO, "cancelled")
+    mgr.cancel_outbound("t1", done.message_id)
+    waiting = mgr.send("t1", TO, "still queued", expires_in=30 * 86_400)
+    db = Database(database_url, min_size=1, max_size=1)
+    db.open()
+    try:
+        store = OutboundStore(db)
+        assert store.prune(clock.time() - 1) == 0  # not old enough
+        assert store.prune(clock.time() + 1) == 1
+    finally:
+        db.close()
+    with pytest.raises(UnknownMessage):
+        mgr.outbound("t1", done.message_id)
+    assert mgr.outbound("t1", waiting.message_id).status is QUEUED

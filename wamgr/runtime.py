@@ -309,7 +309,7 @@ class Runtime:
         self.outbound = OutboundQueue.start(
             cfg, self.clock, self.db, self.registry, self.metrics, wake_webhooks
         )
-        push("the outbound queue", self.outbound.stop)
+        push("the outbound queue", lambda left: self.outbound.stop(self._db_bound(left)))
         self.dispatcher.subscribe(self.outbound.on_event)
 
         # Housekeeping of locks and inbound ids; it touches no tenant.

@@ -317,6 +317,17 @@ class OutboundStore:
         (tenants this instance runs in a state that waits)."""
         return self._transition(_FAIL_PARKED, {"now": now, "waiting": list(waiting)})
 
+    def prune(self, before: float) -> int:
+        """Delete the messages that reached a final state (all but queued and sending) before
+        ``before`` (epoch seconds); returns how many."""
+        with self._db.connection() as conn:
+            cur = conn.execute(
+                "DELETE FROM wamgr_outbound WHERE status NOT IN ('queued', 'sending')"
+                " AND finished_at < to_timestamp(%s)",
+                (before,),
+            )
+            return cur.rowcount
+
     def depth(self) -> tuple[int, datetime | None]:
         """How many messages are queued (all tenants), and when the oldest was added."""
         with self._db.connection() as conn:

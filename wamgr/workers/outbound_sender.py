@@ -5,7 +5,8 @@ Each pass of :class:`OutboundSender`:
 
 1. records outcomes a failed pass could not write, then (every ``scan_interval_s``) expires
    the messages past their time, fails those of tenants that will not send (removed, logged
-   out, in conflict, failed) and counts the queue for the metrics;
+   out, in conflict, failed), counts the queue for the metrics and, now and then, deletes
+   messages finished more than :data:`RETENTION_S` ago;
 2. takes the tenants this instance runs that are connected; those it has just started
    sending for get their messages caught ``sending`` made ``unknown`` (their sender died
    mid-send: never sent twice);
@@ -42,8 +43,12 @@ from wamgr.workers.base import AT_ONCE, Worker
 
 #: Seconds between two expiry / failure / depth passes (and the longest idle wait).
 SCAN_INTERVAL_S = 1.0
+#: Seconds a message is kept once it reached its final state (its idempotency key with it).
+RETENTION_S = 7 * 86_400.0
+#: Finished messages past the retention are deleted every this many scans.
+PRUNE_EVERY = 60
 #: Seconds the listener waits for a notification before it looks again.
-LISTEN_POLL_S = 5.0
+LISTEN_POLL_S = 1.0
 #: Seconds before a listening connection that failed is opened again.
 RECONNECT_DELAY_S = 1.0
 #: Why a message caught ``sending`` becomes ``unknown``.
@@ -100,6 +105,7 @@ class OutboundSender(Worker):
         self._on_events = on_events
         self._scan_interval_s = scan_interval_s
         self._next_scan = float("-inf")
+        self._scans = 0
         self._serving: set[str] = set()  # connected tenants whose `sending` rows were checked
         self._unrecorded: list[Outcome] = []  # outcomes a failed write left to record
         self._no_typing: set[str] = set()  # tenants whose link cannot show typing (warned)
@@ -140,6 +146,9 @@ class OutboundSender(Worker):
         now = self._clock.time()
         moved = self._store.expire(now) + self._store.fail_parked(now, sorted(waiting))
         self._moved(moved)
+        if self._scans % PRUNE_EVERY == 0:
+            self._store.prune(now - RETENTION_S)
+        self._scans += 1
         if self._metrics is not None:
             count, oldest = self._store.depth()
             age = max(0.0, now - oldest.timestamp()) if oldest is not None else 0.0
