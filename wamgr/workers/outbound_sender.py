@@ -115,11 +115,12 @@ class OutboundSender(Worker):
         now = self._clock.monotonic()
         self._record(self._unrecorded)
         statuses, refs = self._local()
-        if now >= self._next_scan:
+        connected = sorted(t for t, s in statuses.items() if s is TenantState.CONNECTED)
+        scan = now >= self._next_scan
+        if scan:
             self._scan({t for t, s in statuses.items() if s in _WAITING})
             self._next_scan = now + self._scan_interval_s
-        connected = sorted(t for t, s in statuses.items() if s is TenantState.CONNECTED)
-        self._adopt(connected)
+        self._adopt(connected, every=scan)
         go, due = self._choose(self._store.heads(connected), refs, now)
         if go and self._send(go, refs):
             return AT_ONCE  # each tenant sent one: the next ones may be ready
@@ -154,9 +155,10 @@ class OutboundSender(Worker):
             age = max(0.0, now - oldest.timestamp()) if oldest is not None else 0.0
             self._metrics.outbound_depth(count, age)
 
-    def _adopt(self, connected: Sequence[str]) -> None:
-        """Tenants newly connected here: their messages caught ``sending`` become unknown."""
-        new = [t for t in connected if t not in self._serving]
+    def _adopt(self, connected: Sequence[str], every: bool) -> None:
+        """Messages caught ``sending`` of the tenants newly connected here (``every``: of all
+        connected here) become unknown: between two passes none of ours is in flight."""
+        new = list(connected) if every else [t for t in connected if t not in self._serving]
         if new:
             keep = [o[0] for o in self._unrecorded]
             self._moved(self._store.mark_unknown(new, self._clock.time(), CAUGHT_SENDING, keep))
@@ -184,6 +186,8 @@ class OutboundSender(Worker):
                     continue
             if self._pacer.take(tenant, now):
                 go.append(head)
+            else:  # the process-wide cap went to another tenant meanwhile
+                due.append(max(self._pacer.ready_at(tenant, now), self._pacer.total_ready_at(now)))
         return go, due
 
     def _show_typing(self, head: OutboundMessage, ref: pykka.ActorRef | None) -> None:
