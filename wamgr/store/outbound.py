@@ -70,7 +70,7 @@ class OutboundMessage:
     idempotency_key: str | None
     wa_message_id: str | None  # WhatsApp's id, once sent
     error: str | None
-    attempts: int
+    attempts: int  # sends tried (a tenant that refused it, not connected, does not count)
     created_at: datetime
     expires_at: datetime
     sent_at: datetime | None
@@ -121,6 +121,7 @@ CROSS JOIN LATERAL (SELECT * FROM wamgr_outbound q
 _SETTLE = f"""
 UPDATE wamgr_outbound o
    SET status = u.status, wa_message_id = coalesce(u.wa_id, o.wa_message_id), error = u.error,
+       attempts = o.attempts - CASE WHEN u.status = 'queued' THEN 1 ELSE 0 END,
        sent_at = CASE WHEN u.status = 'sent' THEN to_timestamp(%(now)s) ELSE o.sent_at END,
        finished_at = CASE WHEN u.status = 'queued' THEN NULL ELSE to_timestamp(%(now)s) END
   FROM unnest(%(ids)s::text[], %(statuses)s::text[], %(wa_ids)s::text[], %(errors)s::text[])
