@@ -3,7 +3,7 @@
 Layers, top to bottom (a module may import its own layer and the ones below it):
 
     entry     wamgr.cli, wamgr.api, wamgr.web            what users call
-    facade    wamgr.manager, runtime, routing, forwarding, inbound, local_tenants,
+    facade    wamgr.manager, runtime, routing, forwarding, inbound, outbound, local_tenants,
               credentials
     actors    wamgr.actors, wamgr.workers, wamgr.webhooks (sender)
     edges     wamgr.transport, wamgr.store                I/O: WhatsApp and PostgreSQL
@@ -34,6 +34,7 @@ _LAYERS = [
     ("wamgr.routing", 3),
     ("wamgr.forwarding", 3),
     ("wamgr.inbound", 3),
+    ("wamgr.outbound", 3),
     ("wamgr.local_tenants", 3),
     ("wamgr.credentials", 3),
     ("wamgr.actors", 2),

@@ -37,8 +37,10 @@ if TYPE_CHECKING:
     )
     from wamgr.events import InboundMessage, StatusEvent
     from wamgr.manager import ConnectionManager
+    from wamgr.outbound_errors import InvalidMessage, MessageStateConflict, UnknownMessage
     from wamgr.status import TenantState, TenantStatus
     from wamgr.store.locks import Claim, ProcessingLocks
+    from wamgr.store.outbound import OutboundMessage, OutboundStatus
 
 #: Public name -> the module that defines it.
 _WHERE = {
@@ -53,6 +55,7 @@ _WHERE = {
     "InstanceIdInUse": "wamgr.errors",
     "InvalidDuration": "wamgr.errors",
     "InvalidLockKey": "wamgr.errors",
+    "InvalidMessage": "wamgr.outbound_errors",
     "InvalidMessageId": "wamgr.errors",
     "InvalidPhone": "wamgr.errors",
     "InvalidRecipient": "wamgr.errors",
@@ -60,15 +63,19 @@ _WHERE = {
     "InvalidTenantId": "wamgr.errors",
     "LockBusy": "wamgr.errors",
     "ManagerStopped": "wamgr.errors",
+    "MessageStateConflict": "wamgr.outbound_errors",
     "NotConnected": "wamgr.errors",
     "NotPairing": "wamgr.errors",
     "OperationTimeout": "wamgr.errors",
+    "OutboundMessage": "wamgr.store.outbound",
+    "OutboundStatus": "wamgr.store.outbound",
     "PairingFailed": "wamgr.errors",
     "ProcessingLocks": "wamgr.store.locks",
     "StartCancelled": "wamgr.errors",
     "StatusEvent": "wamgr.events",
     "TenantState": "wamgr.status",
     "TenantStatus": "wamgr.status",
+    "UnknownMessage": "wamgr.outbound_errors",
     "UnknownTenant": "wamgr.errors",
     "WamgrError": "wamgr.errors",
 }
@@ -85,6 +92,7 @@ __all__ = [
     "InstanceIdInUse",
     "InvalidDuration",
     "InvalidLockKey",
+    "InvalidMessage",
     "InvalidMessageId",
     "InvalidPhone",
     "InvalidRecipient",
@@ -92,15 +100,19 @@ __all__ = [
     "JidInUse",
     "LockBusy",
     "ManagerStopped",
+    "MessageStateConflict",
     "NotConnected",
     "NotPairing",
     "OperationTimeout",
+    "OutboundMessage",
+    "OutboundStatus",
     "PairingFailed",
     "ProcessingLocks",
     "StartCancelled",
     "StatusEvent",
     "TenantState",
     "TenantStatus",
+    "UnknownMessage",
     "UnknownTenant",
     "WamgrError",
 ]

@@ -41,6 +41,7 @@ from wamgr.status import (
 from wamgr.store.commands import Command
 from wamgr.store.leases import LeaseStore
 from wamgr.store.locks import ProcessingLocks
+from wamgr.store.outbound import OutboundMessage
 from wamgr.store.tenants import TenantStore
 
 __all__ = ["STOP_BUDGET_S", "ConnectionManager"]
@@ -225,6 +226,44 @@ class ConnectionManager:
         to = validate_recipient(to)
         rt, deadline = self._call(f"send_text({tenant_id!r})", timeout)
         return rt.router.call(tenant_id, CallKind.SEND_TEXT, {"to": to, "text": text}, deadline)
+
+    # --- the durable outbound queue (wamgr.outbound) -----------------------------------
+
+    def send(
+        self,
+        tenant_id: str,
+        to: str,
+        text: str,
+        *,
+        idempotency_key: str | None = None,
+        expires_in: float | None = None,
+    ) -> OutboundMessage:
+        """Queue ``text`` for ``to`` whatever the tenant's state; the instance holding the
+        tenant sends it once connected, in order and paced, never twice. The same
+        ``idempotency_key`` for the tenant returns the first message instead of a new one;
+        ``expires_in`` seconds (``outbound_expires_in`` if None) unsent, it expires."""
+        return self.runtime.outbound.add(
+            tenant_id, to, text, idempotency_key=idempotency_key, expires_in=expires_in
+        )
+
+    def outbound(self, tenant_id: str, message_id: str) -> OutboundMessage:
+        """A queued (or sent, failed…) message; raises UnknownMessage."""
+        return self.runtime.outbound.get(tenant_id, message_id)
+
+    def outbound_messages(
+        self, tenant_id: str, status: str | None = None, limit: int = 100
+    ) -> list[OutboundMessage]:
+        """The tenant's outbound messages (in ``status``, e.g. "queued"), oldest first."""
+        return self.runtime.outbound.list(tenant_id, status, limit)
+
+    def cancel_outbound(self, tenant_id: str, message_id: str) -> OutboundMessage:
+        """Cancel a queued message; raises MessageStateConflict once it is no longer queued."""
+        return self.runtime.outbound.cancel(tenant_id, message_id)
+
+    def resend(self, tenant_id: str, message_id: str) -> OutboundMessage:
+        """Queue again an unknown, failed, expired or cancelled message (MessageStateConflict
+        otherwise): an ``unknown`` one may then reach the recipient twice."""
+        return self.runtime.outbound.resend(tenant_id, message_id)
 
     # --- queries ------------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ from wamgr.events import StatusEvent
 from wamgr.inbound import InboundPipeline
 from wamgr.local_tenants import LocalTenants
 from wamgr.metrics import Metrics
+from wamgr.outbound import OutboundQueue
 from wamgr.routing import CommandRouter
 from wamgr.status import TenantStatus
 from wamgr.store.calls import CallStore
@@ -126,6 +127,7 @@ class Runtime:
     registry: pykka.ActorRef
     local: LocalTenants
     router: CommandRouter
+    outbound: OutboundQueue
     sweeper: Sweeper
     claimer: Claimer
     listener: CommandListener
@@ -311,6 +313,12 @@ class Runtime:
         )  # fmt: skip
         self.router.start()
         push("forwarded calls", lambda left: self.router.stop(self._db_bound(left)))
+        # The outbound sender asks the tenants to send: it stops before them.
+        self.outbound = OutboundQueue.start(
+            cfg, self.clock, self.db, self.registry, self.metrics, wake_webhooks
+        )
+        push("the outbound queue", lambda left: self.outbound.stop(self._db_bound(left)))
+        self.dispatcher.subscribe(self.outbound.on_event)
 
         # Housekeeping of locks and inbound ids; it touches no tenant.
         self.sweeper = Sweeper(

@@ -25,6 +25,7 @@ from wamgr.errors import (
     UnknownTenant,
     WamgrError,
 )
+from wamgr.outbound_errors import InvalidMessage, MessageStateConflict
 
 
 def add_error_handlers(app: FastAPI) -> None:
@@ -63,8 +64,10 @@ def _details(exc: WamgrError) -> dict[str, Any]:
         return {"tenant_id": exc.tenant_id, "holder": exc.holder}
     if isinstance(exc, UnknownTenant):
         return {"tenant_id": exc.tenant_id}
-    if isinstance(exc, InvalidRecipient):
+    if isinstance(exc, InvalidRecipient | InvalidMessage):
         return {"field": exc.field}
+    if isinstance(exc, MessageStateConflict):
+        return {"tenant_id": exc.tenant_id, "message_id": exc.message_id, "status": exc.status}
     return {}
 
 
