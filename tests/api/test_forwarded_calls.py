@@ -44,7 +44,9 @@ def test_send_qr_pair_code_and_clear_auth_over_http_through_the_non_holder(
     jid = sim.enter_code(code.json()["code"])
     owner.wait_for("t1", CONNECTED, timeout=5)
 
-    sent = api.post("/api/tenants/t1/messages", json={"to": "15550001111", "text": "hi"})
+    sent = api.post(
+        "/api/tenants/t1/messages", json={"to": "15550001111", "text": "hi", "queue": False}
+    )
 
     assert sent.status_code == 202, sent.text
     assert sim.sent_messages(jid) == [("15550001111", "hi", sent.json()["message_id"])]
@@ -55,7 +57,9 @@ def test_send_qr_pair_code_and_clear_auth_over_http_through_the_non_holder(
 
     assert cleared.status_code == 200 and cleared.json()["state"] == "logged_out"
     body = api_error(
-        api.post("/api/tenants/t1/messages", json={"to": "15550001111", "text": "x"}),
+        api.post(
+            "/api/tenants/t1/messages", json={"to": "15550001111", "text": "x", "queue": False}
+        ),
         409,
         "NotConnected",
     )
@@ -75,7 +79,9 @@ def test_a_send_to_a_tenant_the_holder_cannot_send_with_names_the_holder(
     api = serve_api(other)
 
     body = api_error(
-        api.post("/api/tenants/t1/messages", json={"to": "15550001111", "text": "x"}),
+        api.post(
+            "/api/tenants/t1/messages", json={"to": "15550001111", "text": "x", "queue": False}
+        ),
         409,
         "NotConnected",
     )
@@ -157,7 +163,10 @@ def test_two_serve_processes_send_qr_and_pair_code_through_the_non_holder(
             jid = sim.enter_code(code.json()["code"])
             _until(lambda: a.get("/api/tenants/shop-1").json()["state"] == "connected", "pairing")
 
-            sent = b.post("/api/tenants/shop-1/messages", json={"to": "15550001111", "text": "yo"})
+            sent = b.post(
+                "/api/tenants/shop-1/messages",
+                json={"to": "15550001111", "text": "yo", "queue": False},
+            )
 
             assert sent.status_code == 202, sent.text
             assert sim.sent_messages(jid) == [("15550001111", "yo", sent.json()["message_id"])]
