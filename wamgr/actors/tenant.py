@@ -49,7 +49,6 @@ from wamgr.transport.base import (
 
 __all__ = ["TenantActor", "TenantServices"]  # TenantServices lives in tenant_services.py
 
-
 class TenantActor(DispatchingActor):
     """Serialises connect / reconnect / remove / send / link events of one tenant."""
 

@@ -402,3 +402,4 @@ class NeonizeLink:
 
     def __repr__(self) -> str:
         return f"NeonizeLink(uuid={self.uuid!r}, state={self._state.value})"
+

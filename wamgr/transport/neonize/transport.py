@@ -233,6 +233,7 @@ class NeonizeTransport:
         if not host.dismissed:
             logger.warning("{} (pid {}) {}", host.name, host.pid, _exit_text(code))
 
+
     def _forget(self, host: _Host, code: int | None) -> None:
         """Drop an exited host and record its exit once (close() and its reader both call)."""
         with self._lock:
