@@ -52,14 +52,9 @@ class OutboundStatus(enum.StrEnum):
 
 
 #: States a message can be resent from (``resend``): it is certainly not on its way.
-RESENDABLE = frozenset(
-    {
-        OutboundStatus.FAILED,
-        OutboundStatus.EXPIRED,
-        OutboundStatus.CANCELLED,
-        OutboundStatus.UNKNOWN,
-    }
-)
+RESENDABLE = frozenset(OutboundStatus) - {
+    OutboundStatus.QUEUED, OutboundStatus.SENDING, OutboundStatus.SENT
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,19 +230,15 @@ class OutboundStore:
         """Queue again a message that is failed, expired, cancelled or unknown, in its old
         place in the tenant's order, with as long to live as it first had; returns it, or
         None if it is in none of those states (or does not exist)."""
+        params = {"now": now, "tenant": tenant_id, "id": message_id, "me": self._me,
+                  "from": list(RESENDABLE)}  # fmt: skip
         with self._db.connection() as conn:
             row = conn.execute(
                 "UPDATE wamgr_outbound o SET status = 'queued', error = NULL, finished_at = NULL,"
                 " expires_at = to_timestamp(%(now)s) + (o.expires_at - o.created_at)"
                 " WHERE o.tenant_id = %(tenant)s AND o.message_id = %(id)s"
                 f" AND o.status = ANY(%(from)s) RETURNING {_COLUMNS}, {_NOTIFY_HOLDER}",
-                {
-                    "now": now,
-                    "tenant": tenant_id,
-                    "id": message_id,
-                    "from": list(RESENDABLE),
-                    "me": self._me,
-                },
+                params,
             ).fetchone()
         return _message(row) if row is not None else None
 
