@@ -120,6 +120,7 @@ def test_one_idempotency_key_makes_one_message_under_16_threads(
     assert other.message_id != got[0]
 
 
+@pytest.mark.slow  # 96 steps of the clock; tests/test_pacing.py is the fast representative
 def test_100_messages_at_20_a_minute_take_285_virtual_seconds_burst_first(
     make_manager, sim: SimWhatsApp, clock: VirtualClock, wait_until
 ):

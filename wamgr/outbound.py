@@ -4,8 +4,9 @@ A message is stored in PostgreSQL (``wamgr_outbound``) and answered at once, wha
 tenant's state; the instance that holds the tenant's lease sends it once the tenant is
 connected, in order, paced (:mod:`wamgr.pacing`), from its
 :class:`~wamgr.workers.outbound_sender.OutboundSender`. Any instance can queue for any
-tenant: the insert wakes every instance's listener (``NOTIFY wamgr_outbound``), and only the
-holder has the tenant connected, so only the holder sends. A periodic pass is the backstop.
+tenant: the insert wakes the holder's listener (``NOTIFY wamgr_outbound``), and only the
+holder has the tenant connected, so only the holder sends. A periodic pass is the backstop
+(a message for a tenant no instance holds waits for the one that takes it over).
 
 States: ``queued`` → ``sending`` → ``sent``; or ``failed`` (the tenant logged out, is in
 conflict, failed or was removed), ``expired`` (not sent within ``expires_in``),
@@ -77,7 +78,7 @@ class OutboundQueue:
         on_events: Callable[[], None] | None,
     ) -> OutboundQueue:
         """Start the sender, then the listener that wakes it (stop them with :meth:`stop`)."""
-        queue = cls(OutboundStore(db, config.webhook_urls), clock, config)
+        queue = cls(OutboundStore(db, config.webhook_urls, config.instance_id), clock, config)
         queue.sender = OutboundSender(
             queue.store,
             registry,
@@ -90,7 +91,7 @@ class OutboundQueue:
         )
         queue.sender.start()
         queue.listener = OutboundListener(
-            db, queue.sender.wake, connect_timeout_s=config.call_timeout_s
+            db, config.instance_id, queue.sender.wake, connect_timeout_s=config.call_timeout_s
         )
         try:
             queue.listener.start()

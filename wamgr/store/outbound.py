@@ -1,11 +1,12 @@
 """The durable outbound queue's table, ``wamgr_outbound``, and its wake-up channel (SQL only).
 
 Any instance adds a message (:meth:`OutboundStore.add`) and, in the same statement, sends
-``NOTIFY wamgr_outbound, '<tenant>'``; the instance holding the tenant's lease listens
-(:class:`OutboundChannel`) and sends it. A message moves ``queued -> sending -> sent``; the
-move to ``sending`` is committed before the send, so a row found ``sending`` by an instance
-that did not put it there is one whose sender died mid-send: it becomes ``unknown``
-(:meth:`OutboundStore.mark_unknown`), never sent again unless resent.
+``NOTIFY wamgr_outbound, '<holder>'`` to the instance holding the tenant's lease (unless that
+is itself), which listens (:class:`OutboundChannel`) and sends it. A message moves
+``queued -> sending -> sent``; the move to ``sending`` is committed before the send, so a
+row found ``sending`` by an instance that did not put it there is one whose sender died
+mid-send: it becomes ``unknown`` (:meth:`OutboundStore.mark_unknown`), never sent again
+unless resent.
 
 Every change of state that has a webhook event (``message.sent`` / ``failed`` / ``expired``
 / ``unknown``) writes the event's outbox rows in the same transaction
@@ -29,8 +30,13 @@ from wamgr.store.db import Database
 from wamgr.store.outbox import OUTBOX_INSERT, outbox_params
 from wamgr.webhooks.events import OUTBOUND_EVENT_STATES, WebhookEvent, outbound_event
 
-#: The NOTIFY channel; the payload is the tenant id of the message added or resent.
+#: The NOTIFY channel; the payload is the instance that holds the tenant of the message added
+#: or resent (no notification when none holds it, or when it is the instance adding it).
 CHANNEL = "wamgr_outbound"
+#: Notify the live holder of the tenant of ``o`` unless it is ``%(me)s``.
+_NOTIFY_HOLDER = f"""(SELECT pg_notify('{CHANNEL}', l.owner) FROM wamgr_leases l
+                      WHERE l.tenant_id = o.tenant_id AND l.expires_at > now()
+                        AND l.owner IS DISTINCT FROM %(me)s)"""
 
 
 class OutboundStatus(enum.StrEnum):
@@ -46,14 +52,9 @@ class OutboundStatus(enum.StrEnum):
 
 
 #: States a message can be resent from (``resend``): it is certainly not on its way.
-RESENDABLE = frozenset(
-    {
-        OutboundStatus.FAILED,
-        OutboundStatus.EXPIRED,
-        OutboundStatus.CANCELLED,
-        OutboundStatus.UNKNOWN,
-    }
-)
+RESENDABLE = frozenset(OutboundStatus) - {
+    OutboundStatus.QUEUED, OutboundStatus.SENDING, OutboundStatus.SENT
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,7 @@ WITH ins AS (
     ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
     RETURNING {_COLUMNS}
 )
-SELECT ins.*, pg_notify('{CHANNEL}', ins.tenant_id) FROM ins
+SELECT o.*, {_NOTIFY_HOLDER} FROM ins AS o
 """
 
 _HEADS = f"""
@@ -149,9 +150,10 @@ class OutboundStore:
     ``endpoints`` are the webhook URLs each state change writes its event for.
     """
 
-    def __init__(self, db: Database, endpoints: Sequence[str] = ()):
+    def __init__(self, db: Database, endpoints: Sequence[str] = (), me: str | None = None):
         self._db = db
         self._endpoints = list(endpoints)
+        self._me = me  # this instance: it needs no notification for its own tenants
 
     # --- the application's side ---------------------------------------------------------
 
@@ -174,7 +176,7 @@ class OutboundStore:
         """
         params = {
             "id": message_id, "tenant": tenant_id, "kind": kind, "payload": Jsonb(payload),
-            "key": idempotency_key, "now": now, "expires_in": expires_in_s,
+            "key": idempotency_key, "now": now, "expires_in": expires_in_s, "me": self._me,
         }  # fmt: skip
         with self._db.connection() as conn:
             row = conn.execute(_ADD, params).fetchone()
@@ -228,14 +230,15 @@ class OutboundStore:
         """Queue again a message that is failed, expired, cancelled or unknown, in its old
         place in the tenant's order, with as long to live as it first had; returns it, or
         None if it is in none of those states (or does not exist)."""
+        params = {"now": now, "tenant": tenant_id, "id": message_id, "me": self._me,
+                  "from": list(RESENDABLE)}  # fmt: skip
         with self._db.connection() as conn:
             row = conn.execute(
                 "UPDATE wamgr_outbound o SET status = 'queued', error = NULL, finished_at = NULL,"
                 " expires_at = to_timestamp(%(now)s) + (o.expires_at - o.created_at)"
                 " WHERE o.tenant_id = %(tenant)s AND o.message_id = %(id)s"
-                f" AND o.status = ANY(%(from)s) RETURNING {_COLUMNS},"
-                f" pg_notify('{CHANNEL}', o.tenant_id)",
-                {"now": now, "tenant": tenant_id, "id": message_id, "from": list(RESENDABLE)},
+                f" AND o.status = ANY(%(from)s) RETURNING {_COLUMNS}, {_NOTIFY_HOLDER}",
+                params,
             ).fetchone()
         return _message(row) if row is not None else None
 
@@ -369,13 +372,14 @@ def _event_of(message: OutboundMessage) -> WebhookEvent:
 
 
 class OutboundChannel:
-    """A dedicated connection that LISTENs for messages added to the queue (any tenant).
+    """A dedicated connection that LISTENs for messages added for tenants ``instance_id`` holds.
 
     Not from the pool: a LISTEN lives as long as its connection. Opening it raises
     DatabaseUnavailable if the database cannot be reached.
     """
 
-    def __init__(self, database_url: str, *, connect_timeout_s: float):
+    def __init__(self, database_url: str, instance_id: str, *, connect_timeout_s: float):
+        self._me = instance_id
         try:
             self._conn = psycopg.connect(
                 database_url, autocommit=True, connect_timeout=max(1, int(connect_timeout_s))
@@ -389,11 +393,15 @@ class OutboundChannel:
             raise DatabaseUnavailable(str(exc).strip()) from exc
 
     def wait(self, timeout_s: float, stop: Callable[[], bool]) -> bool:
-        """Wait at most ``timeout_s`` seconds for a notification; returns whether one came.
-        Raises DatabaseUnavailable if the connection broke."""
+        """Wait at most ``timeout_s`` seconds for a notification to this instance; returns
+        whether one came. ``stop()`` is asked at every notification (for anyone) and ends
+        the wait when true. Raises DatabaseUnavailable if the connection broke."""
         try:
-            for _ in self._conn.notifies(timeout=timeout_s, stop_after=1):
-                return not stop()
+            for notify in self._conn.notifies(timeout=timeout_s):
+                if stop():
+                    return False
+                if notify.payload == self._me:
+                    return True
         except psycopg.Error as exc:
             raise DatabaseUnavailable(str(exc).strip()) from exc
         return False

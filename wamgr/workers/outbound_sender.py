@@ -276,7 +276,8 @@ class OutboundSender(Worker):
 
 
 class OutboundListener(Worker):
-    """LISTENs for messages added to the queue anywhere and wakes the sender (``wake``).
+    """LISTENs for messages added anywhere for tenants this instance holds, and wakes the
+    sender (``wake``).
 
     A notification missed while the connection is re-opened costs at most the sender's scan
     interval: the sender also looks by itself.
@@ -287,6 +288,7 @@ class OutboundListener(Worker):
     def __init__(
         self,
         db: Database,
+        instance_id: str,
         wake: Callable[[], None],
         *,
         connect_timeout_s: float,
@@ -294,6 +296,7 @@ class OutboundListener(Worker):
     ):
         super().__init__(name)
         self._db = db
+        self._me = instance_id
         self._wake = wake
         self._connect_timeout_s = connect_timeout_s
         self._channel: OutboundChannel | None = None
@@ -302,7 +305,9 @@ class OutboundListener(Worker):
     def iterate(self) -> float:
         """(Re)open the channel if needed, then wake the sender at every notification."""
         if self._channel is None:
-            self._channel = OutboundChannel(self._db.url, connect_timeout_s=self._connect_timeout_s)
+            self._channel = OutboundChannel(
+                self._db.url, self._me, connect_timeout_s=self._connect_timeout_s
+            )
             self._warnings.recovered(logger, "outbound listener: listening again")
         if self._channel.wait(LISTEN_POLL_S, stop=lambda: self.stopping):
             self._wake()
