@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from wamgr.errors import (
         ConfigError,
         DatabaseUnavailable,
+        DeliveryNotFound,
         HeldElsewhere,
         InstanceIdInUse,
         InvalidDuration,
@@ -22,10 +23,14 @@ if TYPE_CHECKING:
         InvalidMessageId,
         InvalidPhone,
         InvalidRecipient,
+        InvalidSetting,
         InvalidTenantId,
         JidInUse,
         LockBusy,
         ManagerStopped,
+        MediaRefused,
+        MediaTooLarge,
+        MediaUnavailable,
         NotConnected,
         NotPairing,
         OperationTimeout,
@@ -34,10 +39,11 @@ if TYPE_CHECKING:
         UnknownTenant,
         WamgrError,
     )
-    from wamgr.events import InboundMessage, StatusEvent
+    from wamgr.events import InboundMessage, MessageAck, StatusEvent
     from wamgr.manager import ConnectionManager
     from wamgr.status import TenantState, TenantStatus
     from wamgr.store.locks import Claim, ProcessingLocks
+    from wamgr.tenant_settings import TenantSettings, TenantWebhook
 
 #: Public name -> the module that defines it.
 _WHERE = {
@@ -68,7 +74,15 @@ _WHERE = {
     "TenantState": "wamgr.status",
     "TenantStatus": "wamgr.status",
     "UnknownTenant": "wamgr.errors",
+    "DeliveryNotFound": "wamgr.errors",
+    "InvalidSetting": "wamgr.errors",
+    "MediaRefused": "wamgr.errors",
+    "MediaTooLarge": "wamgr.errors",
+    "MediaUnavailable": "wamgr.errors",
     "WamgrError": "wamgr.errors",
+    "TenantWebhook": "wamgr.tenant_settings",
+    "TenantSettings": "wamgr.tenant_settings",
+    "MessageAck": "wamgr.events",
 }
 
 __all__ = [
@@ -77,6 +91,7 @@ __all__ = [
     "ConfigError",
     "ConnectionManager",
     "DatabaseUnavailable",
+    "DeliveryNotFound",
     "HeldElsewhere",
     "InboundMessage",
     "InstanceIdInUse",
@@ -85,10 +100,15 @@ __all__ = [
     "InvalidMessageId",
     "InvalidPhone",
     "InvalidRecipient",
+    "InvalidSetting",
     "InvalidTenantId",
     "JidInUse",
     "LockBusy",
     "ManagerStopped",
+    "MediaRefused",
+    "MediaTooLarge",
+    "MediaUnavailable",
+    "MessageAck",
     "NotConnected",
     "NotPairing",
     "OperationTimeout",

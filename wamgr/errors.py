@@ -405,3 +405,14 @@ class JidInUse(WamgrError):
             f"(wamgr pair {tenant_id}); if {held_by} no longer uses this device, free it "
             f"with `{free}`, then pair {tenant_id} again"
         )
+
+
+# The errors of per-tenant settings, outgoing messages and webhook deliveries live in their
+# own module (this one stays readable) and are wamgr errors like these: re-exported here.
+from wamgr.message_errors import (  # noqa: E402
+    DeliveryNotFound as DeliveryNotFound,
+)
+from wamgr.message_errors import InvalidSetting as InvalidSetting  # noqa: E402
+from wamgr.message_errors import MediaRefused as MediaRefused  # noqa: E402
+from wamgr.message_errors import MediaTooLarge as MediaTooLarge  # noqa: E402
+from wamgr.message_errors import MediaUnavailable as MediaUnavailable  # noqa: E402

@@ -53,6 +53,7 @@ from wamgr.store.instances import InstanceClaim, InstanceStore
 from wamgr.store.leases import LeaseStore
 from wamgr.store.locks import ProcessingLocks
 from wamgr.store.outbox import Outbox
+from wamgr.store.tenant_settings import TenantSettingsStore
 from wamgr.store.tenants import TenantStore
 from wamgr.transport import resolve_transport
 from wamgr.transport.base import Transport
@@ -117,6 +118,7 @@ class Runtime:
     scheduler: Scheduler
     dispatcher: EventDispatcher
     webhooks: WebhookSender | None
+    settings: TenantSettingsStore
     writer: StatusWriter
     inbound: InboundPipeline
     supervisor: pykka.ActorRef
@@ -214,6 +216,7 @@ class Runtime:
         self.locks = ProcessingLocks(self.db, owner=cfg.instance_id)
         self.inbound_log = InboundLog(self.db)
         self.outbox = Outbox(self.db)
+        self.settings = TenantSettingsStore(self.db)
         self.commands = CommandStore(self.db)
 
         # The transport outlives every link: the tenants close theirs before it goes.
@@ -233,22 +236,22 @@ class Runtime:
         push("the event dispatcher", self.dispatcher.stop)
 
         # Webhooks: the status writer and the inbound pipeline add outbox rows until they end,
-        # so delivery ends after them; what is not sent then stays for the next start.
-        if cfg.webhook_urls:
-            self.webhooks = WebhookSender(
-                self.outbox,
-                cfg.instance_id,
-                cfg.webhook_urls,
-                decode_secret(cfg.webhook_secret or ""),
-                timeout_s=cfg.webhook_timeout_s,
-                retry_base_s=cfg.webhook_retry_base_s,
-                retry_max_s=cfg.webhook_retry_max_s,
-                max_attempts=cfg.webhook_max_attempts,
-                metrics=self.metrics,
-            )
-            self.webhooks.start()  # deliveries left from before a restart go first
-            push("webhook delivery", self.webhooks.stop)
-        wake_webhooks = self.webhooks.wake if self.webhooks is not None else None
+        # so delivery ends after them; what is not sent then stays for the next start. The
+        # sender runs without global endpoints too: tenants may have their own.
+        self.webhooks = WebhookSender(
+            self.outbox,
+            cfg.instance_id,
+            cfg.webhook_urls,
+            decode_secret(cfg.webhook_secret) if cfg.webhook_secret else None,
+            timeout_s=cfg.webhook_timeout_s,
+            retry_base_s=cfg.webhook_retry_base_s,
+            retry_max_s=cfg.webhook_retry_max_s,
+            max_attempts=cfg.webhook_max_attempts,
+            metrics=self.metrics,
+        )
+        self.webhooks.start()  # deliveries left from before a restart go first
+        push("webhook delivery", self.webhooks.stop)
+        wake_webhooks = self.webhooks.wake
 
         # Tenants submit statuses and inbound messages until their last link has closed, so
         # the writer and the inbound pipeline end after the tenants.
@@ -292,6 +295,7 @@ class Runtime:
             keeper=self.keeper,
             on_inbound=self.inbound.submit,
             metrics=self.metrics,
+            proxy_of=self.settings.proxy,
         )
 
         def make_tenant(tenant_id: str, registry: pykka.ActorRef) -> pykka.ActorRef:

@@ -12,6 +12,7 @@ from wamgr.store.db import Database
 from wamgr.store.leases import LeaseStore
 from wamgr.store.locks import ProcessingLocks
 from wamgr.store.outbox import Outbox
+from wamgr.transport.base import MessageReceived
 from wamgr.webhooks.events import message_event
 
 from .conftest import Wamgr, explain, ok
@@ -51,7 +52,9 @@ def outbox(db: Database) -> Outbox:
     its only delivery given up."""
     box = Outbox(db)
     for n in range(3):
-        event = message_event("shop-1", f"m{n}", "15550001111@s.whatsapp.net", "hi")
+        event = message_event(
+            "shop-1", MessageReceived(0, f"m{n}", "15550001111@s.whatsapp.net", "hi")
+        )
         assert box.record_inbound("shop-1", f"m{n}", event, [HOOK_A, HOOK_B])
     a_rows = box.rows(HOOK_A)
     box.delivered(a_rows[1]["id"], 200)

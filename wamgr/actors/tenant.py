@@ -44,10 +44,12 @@ from wamgr.transport.base import (
     PairCode,
     Paired,
     Qr,
+    Receipt,
     Undecryptable,
 )
 
 __all__ = ["TenantActor", "TenantServices"]  # TenantServices lives in tenant_services.py
+
 
 class TenantActor(DispatchingActor):
     """Serialises connect / reconnect / remove / send / link events of one tenant."""
@@ -64,7 +66,7 @@ class TenantActor(DispatchingActor):
     }
     events = {
         **dict.fromkeys(
-            (Qr, PairCode, Paired, Connected, Closed, MessageReceived, Undecryptable),
+            (Qr, PairCode, Paired, Connected, Closed, MessageReceived, Receipt, Undecryptable),
             "_on_link_event",
         ),
         m.ApplyDecision: "_on_decision",
@@ -201,7 +203,7 @@ class TenantActor(DispatchingActor):
                     self._svc.metrics.link_connected()
                 self._set_state(TenantState.CONNECTED, last_error=None, next_retry_at=None)
                 self._log.info("connected as {}", jid)
-            case MessageReceived():
+            case MessageReceived() | Receipt():
                 self._svc.on_inbound(self._id, event)
             case Undecryptable():
                 if self._undecryptable.too_many(self._svc.clock.monotonic()):
@@ -263,8 +265,9 @@ class TenantActor(DispatchingActor):
         self._qr = None
         self._undecryptable.clear()
         try:
+            proxy = self._svc.proxy_of(self._id)  # the tenant's setting, read at each dial
             link = self._svc.transport.create_link(
-                self._id, self._device.jid, generation, self._deliver
+                self._id, self._device.jid, generation, self._deliver, proxy=proxy
             )
         except Exception as exc:
             self._log.opt(exception=exc).warning("building a link failed")

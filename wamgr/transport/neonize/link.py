@@ -402,4 +402,3 @@ class NeonizeLink:
 
     def __repr__(self) -> str:
         return f"NeonizeLink(uuid={self.uuid!r}, state={self._state.value})"
-
