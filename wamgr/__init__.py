@@ -116,8 +116,10 @@ __all__ = [
     "ProcessingLocks",
     "StartCancelled",
     "StatusEvent",
+    "TenantSettings",
     "TenantState",
     "TenantStatus",
+    "TenantWebhook",
     "UnknownTenant",
     "WamgrError",
 ]

@@ -18,7 +18,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from wamgr.errors import (
     HeldElsewhere,
     InvalidRecipient,
+    InvalidSetting,
     LockBusy,
+    MediaRefused,
     NotConnected,
     NotPairing,
     UnknownTenant,
@@ -58,7 +60,7 @@ def _details(exc: WamgrError) -> dict[str, Any]:
         return {"tenant_id": exc.tenant_id, "owner": exc.owner}
     if isinstance(exc, UnknownTenant):
         return {"tenant_id": exc.tenant_id}
-    if isinstance(exc, InvalidRecipient):
+    if isinstance(exc, InvalidRecipient | InvalidSetting | MediaRefused):
         return {"field": exc.field}
     return {}
 
