@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from wamgr import TenantState, UnknownTenant
 from wamgr.errors import InvalidSetting
+from wamgr.status import Desired
 from wamgr.tenant_settings import MASK, TenantSettings, TenantWebhook, mask_url
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -107,3 +109,62 @@ def test_events_may_be_a_comma_separated_string_and_star_means_all() -> None:
 def test_mask_url_leaves_a_url_without_password_alone() -> None:
     assert mask_url("http://proxy.example:3128") == "http://proxy.example:3128"
     assert mask_url("http://u:p@proxy.example:3128") == f"http://u:{MASK}@proxy.example:3128"
+
+
+# --- through the manager: stored, read at every dial, masked when shown ----------------------
+
+
+def test_configure_stores_settings_that_the_next_dial_uses(make_manager, sim) -> None:
+    mgr = make_manager()
+    mgr.connect("t1")
+    mgr.wait_for("t1", TenantState.CONNECTED, timeout=5)
+
+    stored = mgr.configure("t1", proxy=PROXY, send_rate=10)
+    mgr.reconnect("t1")
+    mgr.wait_for("t1", TenantState.CONNECTED, timeout=5)
+
+    assert sim.dial_proxies("t1") == [None, PROXY]
+    assert mgr.settings("t1") == stored and stored.send_rate == 10.0
+    assert mgr.configure("t1", send_burst=4).proxy == PROXY  # keywords change only themselves
+    replaced = mgr.configure("t1", TenantSettings(metadata={"a": 1}))  # an object: all of them
+    assert (replaced.proxy, replaced.send_rate, replaced.metadata) == (None, None, {"a": 1})
+
+
+def test_a_proxy_that_refuses_is_a_dial_failure_that_says_so(make_manager, sim) -> None:
+    mgr = make_manager()
+    sim.refuse_proxy(PROXY)
+    mgr.configure("t1", create=True, proxy=PROXY)
+
+    mgr.connect("t1")
+    status = mgr.wait_for("t1", TenantState.BACKOFF, timeout=5)
+
+    assert "proxy socks5://10.0.0.5:1080 refused the connection" in status.last_error
+    assert "s3cr3t-pw" not in status.last_error
+
+
+def test_configure_refuses_an_unknown_tenant_unless_asked_to_create_it(make_manager) -> None:
+    mgr = make_manager()
+    with pytest.raises(UnknownTenant):
+        mgr.configure("nobody", send_rate=5)
+    with pytest.raises(UnknownTenant):
+        mgr.settings("nobody")
+
+    mgr.configure("new", create=True, send_rate=5)
+
+    record = mgr.tenants_store.get("new")
+    assert record is not None and record.desired is Desired.STOPPED  # not dialled yet
+    assert mgr.settings("new").send_rate == 5.0
+
+
+def test_secrets_never_reach_the_log(make_manager, logs) -> None:
+    mgr = make_manager()
+    mgr.configure(
+        "t1",
+        create=True,
+        proxy=PROXY,
+        webhooks=[{"url": "https://crm.example/h", "secret": SECRET}],
+    )
+    mgr.connect("t1")
+    text = "\n".join(logs)
+    assert "settings changed" in text
+    assert "s3cr3t-pw" not in text and SECRET not in text
