@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Query
 from wamgr.api.dependencies import Manager
 from wamgr.api.schemas import DeliveryOut, RetriedOut
 from wamgr.errors import DeliveryNotFound
-from wamgr.status import TENANT_ID_PATTERN
+from wamgr.status import TENANT_ID_PATTERN, validate_tenant_id
 from wamgr.store.outbox import Delivery
 from wamgr.webhooks.sender import shown_url
 
@@ -45,11 +45,18 @@ def list_deliveries(
         Literal["dead", "pending", "delivered"] | None, Query(description="Only these")
     ] = None,
     tenant_id: Annotated[
-        str | None, Query(max_length=64, pattern=TENANT_ID_PATTERN, description="Of one tenant")
+        str | None,
+        Query(
+            max_length=64,
+            description="Of one tenant",
+            json_schema_extra={"pattern": TENANT_ID_PATTERN},
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
     """Webhook deliveries, newest first (``status=dead``: the ones given up)."""
+    if tenant_id is not None:
+        tenant_id = validate_tenant_id(tenant_id)
     return [delivery_json(d) for d in mgr.runtime.outbox.deliveries(status, tenant_id, limit)]
 
 
