@@ -95,12 +95,16 @@ def test_a_refused_proxy_never_repeats_its_password() -> None:
 
 
 def test_events_may_be_a_comma_separated_string_and_star_means_all() -> None:
-    hooks = TenantSettings().changed(
-        webhooks=[
-            {"url": "https://a.example", "events": "message.received, message.ack"},
-            {"url": "https://b.example", "events": "*"},
-        ]
-    ).webhooks
+    hooks = (
+        TenantSettings()
+        .changed(
+            webhooks=[
+                {"url": "https://a.example", "events": "message.received, message.ack"},
+                {"url": "https://b.example", "events": "*"},
+            ]
+        )
+        .webhooks
+    )
     assert hooks[0].events == ("message.received", "message.ack")
     assert hooks[0].wants("message.ack") and not hooks[0].wants("session.status")
     assert hooks[1].events == () and hooks[1].wants("session.status")

@@ -173,9 +173,7 @@ def test_a_dead_delivery_is_listed_and_sent_again_with_its_webhook_id(
 
     assert outbox.retry_dead([dead.id]) == [dead.id]
     mgr.runtime.webhooks.wake()
-    wait_until(
-        lambda: dead.id in {d.id for d in outbox.deliveries("delivered")}, what="sent again"
-    )
+    wait_until(lambda: dead.id in {d.id for d in outbox.deliveries("delivered")}, what="sent again")
 
     attempts = [d for d in receiver.deliveries if d.event["type"] == "message.received"]
     assert len(attempts) == 3 and {d.headers["webhook-id"] for d in attempts} == {dead.webhook_id}

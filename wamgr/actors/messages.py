@@ -19,6 +19,8 @@ from wamgr.transport.base import CloseReason
 if TYPE_CHECKING:
     import pykka
 
+    from wamgr.transport.outgoing import Outgoing
+
 
 # --- commands to a tenant (asked by the facade) -------------------------------------------
 
@@ -50,6 +52,22 @@ class SendText:
 
     to: str
     text: str = field(repr=False)  # message text is never logged
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send any outgoing message (``wamgr.transport.outgoing``, already checked) through the
+    connected link; replies with its message id (None for a receipt or presence)."""
+
+    message: Outgoing = field(repr=False)  # may hold text or media: never logged
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadMedia:
+    """The bytes and mime type of inbound message ``message_id``'s media, from the link that
+    received it; MediaUnavailable if it has none (or forgot it), NotConnected without a link."""
+
+    message_id: str
 
 
 @dataclass(frozen=True, slots=True)

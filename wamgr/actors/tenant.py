@@ -29,10 +29,11 @@ from wamgr.actors.close_cause import reported_cause
 from wamgr.actors.leases import LeaseLost
 from wamgr.actors.tenant_device import CLEARED_BY_OPERATOR, TenantDevice
 from wamgr.actors.tenant_lease import Outcome, TenantLease
+from wamgr.actors.tenant_sending import TenantSending
 from wamgr.actors.tenant_services import TenantServices
 from wamgr.actors.tenant_status import StatusBook
 from wamgr.actors.undecryptable import UndecryptableCounter
-from wamgr.errors import JidInUse, ManagerStopped, NotConnected, NotPairing
+from wamgr.errors import JidInUse, ManagerStopped, NotPairing
 from wamgr.status import PARKED_STATES, Desired, TenantState, TenantStatus
 from wamgr.transport.base import (
     Closed,
@@ -51,7 +52,7 @@ from wamgr.transport.base import (
 __all__ = ["TenantActor", "TenantServices"]  # TenantServices lives in tenant_services.py
 
 
-class TenantActor(DispatchingActor):
+class TenantActor(TenantSending, DispatchingActor):
     """Serialises connect / reconnect / remove / send / link events of one tenant."""
 
     commands = {
@@ -59,6 +60,8 @@ class TenantActor(DispatchingActor):
         m.Reconnect: "_on_reconnect",
         m.Remove: "_on_remove",
         m.SendText: "_on_send_text",
+        m.Send: "_on_send",
+        m.DownloadMedia: "_on_download_media",
         m.GetStatus: "_on_get_status",
         m.GetQr: "_on_get_qr",
         m.ClearAuth: "_on_clear_auth",
@@ -141,13 +144,6 @@ class TenantActor(DispatchingActor):
         self._set_state(TenantState.STOPPED, attempt=0, next_retry_at=None, last_error=None)
         message.done.set()
         return self._status()
-
-    def _on_send_text(self, message: m.SendText) -> str:
-        if self._link is None or self._book.state is not TenantState.CONNECTED:
-            raise NotConnected(self._id, str(self._book.state))
-        message_id = self._link.send_text(message.to, message.text)
-        self._log.debug("sent message {} to {}", message_id, message.to)
-        return message_id
 
     def _on_clear_auth(self, message: m.ClearAuth) -> TenantStatus:
         self._device.load()
