@@ -21,7 +21,6 @@ from loguru import logger
 
 from wamgr.errors import WamgrError
 from wamgr.events import InboundMessage, ManagerEvent, MessageAck
-from wamgr.store.inbound import InboundLog
 from wamgr.store.outbox import Outbox
 from wamgr.transport.base import MessageReceived, Receipt
 from wamgr.webhooks.events import ack_event, message_event
@@ -35,7 +34,6 @@ class InboundPipeline(Worker):
 
     def __init__(
         self,
-        inbound: InboundLog,
         outbox: Outbox,
         endpoints: Sequence[str],
         publish: Callable[[ManagerEvent], None],
@@ -43,7 +41,6 @@ class InboundPipeline(Worker):
         name: str = "wamgr-inbound",
     ):
         super().__init__(name)
-        self._inbound = inbound
         self._outbox = outbox
         self._endpoints = list(endpoints)
         self._publish = publish

@@ -264,7 +264,6 @@ class Runtime:
         self.writer.start()
         push("the status writer", lambda left: self.writer.stop(self._db_bound(left)))
         self.inbound = InboundPipeline(
-            self.inbound_log,
             self.outbox,
             cfg.webhook_urls,
             self.dispatcher.publish,
