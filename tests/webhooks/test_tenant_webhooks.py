@@ -55,7 +55,8 @@ def test_a_tenant_endpoint_gets_only_its_tenants_chosen_events_and_the_global_on
             len(_events(ds, "/hooks", "message.received")) == 2
             and len(_events(ds, "/hooks", "message.ack")) == 1
             and len(_events(ds, "/own")) == 1
-        )
+        ),
+        timeout=30.0,  # many deliveries: generous on a loaded machine
     )
 
     own = _events(deliveries, "/own")
@@ -116,7 +117,8 @@ def test_every_inbound_kind_and_receipt_is_an_event_with_its_fields(hooked, rece
         lambda ds: (
             len([d for d in ds if d.event["type"] == "message.received"]) == len(kinds)
             and any(d.event["type"] == "message.ack" for d in ds)
-        )
+        ),
+        timeout=30.0,
     )
 
     received = {
