@@ -52,6 +52,11 @@ SAMPLES: dict[type[WamgrError], WamgrError] = {
     outbound_errors.MessageStateConflict: outbound_errors.MessageStateConflict(
         "t1", "m-1", "sent", "a queued message can be cancelled"
     ),
+    errors.InvalidSetting: errors.InvalidSetting("proxy", "give the proxy's port"),
+    errors.MediaRefused: errors.MediaRefused("mime", "WhatsApp takes an image as image/jpeg"),
+    errors.MediaTooLarge: errors.MediaTooLarge("image", 6_000_000, 5_242_880),
+    errors.DeliveryNotFound: errors.DeliveryNotFound(42),
+    errors.MediaUnavailable: errors.MediaUnavailable("t1", "m-1", "not received here"),
 }
 
 #: Errors only the HTTP API raises (a Python caller never sees them).

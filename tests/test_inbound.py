@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 
-from wamgr import DatabaseUnavailable, InboundMessage, TenantState
+from wamgr import DatabaseUnavailable, InboundMessage, MessageAck, TenantState
 from wamgr.actors import messages as m
 from wamgr.events import ManagerEvent
+from wamgr.transport.base import InboundKind
 
 CONNECTED = TenantState.CONNECTED
 PEER = "15550002222@s.whatsapp.net"
@@ -113,10 +114,12 @@ def test_a_message_whose_id_cannot_be_recorded_is_still_delivered(mgr, sim, monk
     mgr.connect("t1")
     jid = mgr.wait_for("t1", CONNECTED, timeout=5).jid
 
-    def unavailable(tenant_id: str, message_id: str) -> bool:
+    def unavailable(*_args: object) -> bool:
         raise DatabaseUnavailable("simulated outage")
 
-    monkeypatch.setattr(mgr.runtime.inbound_log, "seen", unavailable)
+    # the id and its webhook events are recorded in one statement (for the global endpoints
+    # and the tenant's own), whether or not any endpoint is configured
+    monkeypatch.setattr(mgr.runtime.outbox, "record_inbound", unavailable)
     sim.inbound(jid, PEER, "during the outage", message_id="OUT-1")
 
     inbox.wait_for("OUT-1")  # a possible duplicate beats a lost customer message
@@ -130,14 +133,14 @@ def test_a_stalled_inbound_write_does_not_hold_the_tenant_actor(mgr, sim, monkey
     mgr.connect("t1")
     jid = mgr.wait_for("t1", CONNECTED, timeout=5).jid
     stalled, release = threading.Event(), threading.Event()
-    record = mgr.runtime.inbound_log.seen
+    record = mgr.runtime.outbox.record_inbound
 
-    def hanging(tenant_id: str, message_id: str) -> bool:
+    def hanging(*args: object) -> bool:
         stalled.set()
         release.wait(10)
-        return record(tenant_id, message_id)
+        return record(*args)
 
-    monkeypatch.setattr(mgr.runtime.inbound_log, "seen", hanging)
+    monkeypatch.setattr(mgr.runtime.outbox, "record_inbound", hanging)
     sim.inbound(jid, PEER, "while the database hangs", message_id="SLOW-1")
     assert stalled.wait(5)
 
@@ -161,3 +164,60 @@ def test_messages_reach_subscribers_in_the_order_they_came(mgr, sim):
         sim.inbound(jid, PEER, "in order", message_id=message_id)
     inbox.wait_for(ids[-1])
     assert inbox.ids() == ids
+
+
+def test_every_inbound_kind_reaches_subscribers_with_its_fields(make_manager, sim) -> None:
+    mgr = make_manager()
+    inbox = Inbox()
+    mgr.subscribe(inbox)
+    mgr.connect("t1")
+    jid = mgr.wait_for("t1", CONNECTED, timeout=5).jid
+    kinds = [k for k in InboundKind if k is not InboundKind.OTHER]
+    media = b"\x00\x01 bytes"
+    for n, kind in enumerate(kinds):
+        sim.deliver_message(
+            jid,
+            kind,
+            sender=PEER,
+            chat="120363000000000001@g.us" if kind == "image" else None,
+            text=f"t{n}",
+            quoted_id="Q" if kind == "reaction" else None,
+            media=media if kind in {"image", "video", "audio", "document", "sticker"} else None,
+            mime="audio/ogg",
+            voice=kind == "audio",
+            message_id=f"K{n}",
+        )
+    inbox.wait_for(f"K{len(kinds) - 1}")
+
+    got = {message.message_id: message for message in inbox.messages}
+    for n, kind in enumerate(kinds):
+        message = got[f"K{n}"]
+        assert (message.kind, message.text, message.sender) == (kind, f"t{n}", PEER)
+    assert got["K0"].chat == PEER and not got["K0"].is_group
+    image = got[f"K{kinds.index(InboundKind.IMAGE)}"]
+    assert image.is_group and image.chat == "120363000000000001@g.us"
+    assert (image.media.size, image.media.mime) == (len(media), "audio/ogg")
+    assert got[f"K{kinds.index(InboundKind.AUDIO)}"].media.voice is True
+    assert got[f"K{kinds.index(InboundKind.REACTION)}"].quoted_id == "Q"
+
+
+def test_a_receipt_reaches_subscribers_as_a_message_ack(make_manager, sim) -> None:
+    mgr = make_manager()
+    acks: list[MessageAck] = []
+    arrived = threading.Event()
+
+    def subscriber(event: ManagerEvent) -> None:
+        if isinstance(event, MessageAck):
+            acks.append(event)
+            arrived.set()
+
+    mgr.subscribe(subscriber)
+    mgr.connect("t1")
+    jid = mgr.wait_for("t1", CONNECTED, timeout=5).jid
+    sent = mgr.send_text("t1", PEER, "hello")
+    sim.receipt(jid, [sent], "read", sender=PEER)
+
+    assert arrived.wait(DELIVERY_TIMEOUT_S)
+    assert [(a.tenant_id, a.message_ids, a.status, a.sender) for a in acks] == [
+        ("t1", (sent,), "read", PEER)
+    ]

@@ -9,6 +9,7 @@ Layers, top to bottom (a module may import its own layer and the ones below it):
     edges     wamgr.transport, wamgr.store                I/O: WhatsApp and PostgreSQL
     core      errors, status, clock, policy, config, events, metrics, qr, logging,
               transport.base (the Link protocol and its events: vocabulary, no I/O),
+              transport.outgoing (what a link sends, media limits: vocabulary),
               webhooks.signing, webhooks.events           no I/O, no threads of their own
 """
 
@@ -43,6 +44,7 @@ _LAYERS = [
     ("wamgr.transport", 1),
     ("wamgr.store", 1),
     ("wamgr.transport.base", 0),
+    ("wamgr.transport.outgoing", 0),
     ("wamgr.webhooks.signing", 0),
     ("wamgr.webhooks.events", 0),
     ("wamgr", 0),

@@ -172,7 +172,7 @@ def test_typing_shows_before_each_message_for_a_time_that_grows_with_it(
     text = "a message of some forty characters......"
 
     message = mgr.send("t1", TO, text)
-    wait_until(lambda: sim.activity(jid) == [("presence", TO, "composing")])
+    wait_until(lambda: sim.activity(jid) == [("presence", TO, "typing")])
     clock.advance(typing_seconds(text) - 0.1)
     threading.Event().wait(0.2)
     assert mgr.outbound("t1", message.message_id).status is QUEUED
@@ -180,7 +180,7 @@ def test_typing_shows_before_each_message_for_a_time_that_grows_with_it(
     wait_until(lambda: mgr.outbound("t1", message.message_id).status is SENT)
 
     wa_id = mgr.outbound("t1", message.message_id).wa_message_id
-    assert sim.activity(jid) == [("presence", TO, "composing"), ("message", TO, wa_id)]
+    assert sim.activity(jid) == [("presence", TO, "typing"), ("message", TO, wa_id)]
     assert typing_seconds(text) > typing_seconds("hi")
 
 
@@ -275,8 +275,9 @@ def test_messages_of_a_tenant_that_will_not_send_fail_with_the_reason(
     # It may pass through `sending` on its way (the tenant refuses it there).
     _advance_until(
         clock,
-        lambda: mgr.outbound("t1", message.message_id).status
-        not in (QUEUED, OutboundStatus.SENDING),
+        lambda: (
+            mgr.outbound("t1", message.message_id).status not in (QUEUED, OutboundStatus.SENDING)
+        ),
     )
 
     failed = mgr.outbound("t1", message.message_id)

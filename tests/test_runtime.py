@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 from wamgr import Config, ConnectionManager, ManagerStopped, StartCancelled, TenantState
-from wamgr.runtime import _StopSteps
 from wamgr.status import Desired
+from wamgr.stop_steps import StopSteps
 from wamgr.workers.sweeper import Sweeper
 
 
@@ -24,7 +24,7 @@ def make_config(database_url: str, home: Path, sim, instance_id: str) -> Config:
 
 def test_stop_steps_run_newest_first():
     ran: list[str] = []
-    steps = _StopSteps()
+    steps = StopSteps()
     for name in ("database", "actors", "claim loop"):
         steps.push(name, lambda _left, name=name: ran.append(name))
     steps.run(5.0)
@@ -35,7 +35,7 @@ def test_stop_steps_run_newest_first():
 
 def test_a_failing_step_does_not_skip_the_rest():
     ran: list[str] = []
-    steps = _StopSteps()
+    steps = StopSteps()
     steps.push("database", lambda _left: ran.append("database"))
     steps.push("broken", lambda _left: 1 / 0)
     steps.run(5.0)
@@ -44,7 +44,7 @@ def test_a_failing_step_does_not_skip_the_rest():
 
 def test_every_step_gets_what_is_left_of_one_budget():
     budgets: list[float] = []
-    steps = _StopSteps()
+    steps = StopSteps()
     steps.push("second", budgets.append)
     steps.push("first", lambda left: (budgets.append(left), threading.Event().wait(0.2)))
     steps.run(1.0)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from wamgr.errors import (
         ConfigError,
         DatabaseUnavailable,
+        DeliveryNotFound,
         HeldElsewhere,
         HolderNotAnswering,
         InstanceIdInUse,
@@ -23,10 +24,14 @@ if TYPE_CHECKING:
         InvalidMessageId,
         InvalidPhone,
         InvalidRecipient,
+        InvalidSetting,
         InvalidTenantId,
         JidInUse,
         LockBusy,
         ManagerStopped,
+        MediaRefused,
+        MediaTooLarge,
+        MediaUnavailable,
         NotConnected,
         NotPairing,
         OperationTimeout,
@@ -35,12 +40,13 @@ if TYPE_CHECKING:
         UnknownTenant,
         WamgrError,
     )
-    from wamgr.events import InboundMessage, StatusEvent
+    from wamgr.events import InboundMessage, MessageAck, StatusEvent
     from wamgr.manager import ConnectionManager
     from wamgr.outbound_errors import InvalidMessage, MessageStateConflict, UnknownMessage
     from wamgr.status import TenantState, TenantStatus
     from wamgr.store.locks import Claim, ProcessingLocks
     from wamgr.store.outbound import OutboundMessage, OutboundStatus
+    from wamgr.tenant_settings import TenantSettings, TenantWebhook
 
 #: Public name -> the module that defines it.
 _WHERE = {
@@ -77,7 +83,15 @@ _WHERE = {
     "TenantStatus": "wamgr.status",
     "UnknownMessage": "wamgr.outbound_errors",
     "UnknownTenant": "wamgr.errors",
+    "DeliveryNotFound": "wamgr.errors",
+    "InvalidSetting": "wamgr.errors",
+    "MediaRefused": "wamgr.errors",
+    "MediaTooLarge": "wamgr.errors",
+    "MediaUnavailable": "wamgr.errors",
     "WamgrError": "wamgr.errors",
+    "TenantWebhook": "wamgr.tenant_settings",
+    "TenantSettings": "wamgr.tenant_settings",
+    "MessageAck": "wamgr.events",
 }
 
 __all__ = [
@@ -86,6 +100,7 @@ __all__ = [
     "ConfigError",
     "ConnectionManager",
     "DatabaseUnavailable",
+    "DeliveryNotFound",
     "HeldElsewhere",
     "HolderNotAnswering",
     "InboundMessage",
@@ -96,10 +111,15 @@ __all__ = [
     "InvalidMessageId",
     "InvalidPhone",
     "InvalidRecipient",
+    "InvalidSetting",
     "InvalidTenantId",
     "JidInUse",
     "LockBusy",
     "ManagerStopped",
+    "MediaRefused",
+    "MediaTooLarge",
+    "MediaUnavailable",
+    "MessageAck",
     "MessageStateConflict",
     "NotConnected",
     "NotPairing",
@@ -110,8 +130,10 @@ __all__ = [
     "ProcessingLocks",
     "StartCancelled",
     "StatusEvent",
+    "TenantSettings",
     "TenantState",
     "TenantStatus",
+    "TenantWebhook",
     "UnknownMessage",
     "UnknownTenant",
     "WamgrError",

@@ -27,7 +27,6 @@ from wamgr.transport.base import Transport
 LEASE_TTL_S = 60.0
 
 
-
 def operator_id() -> str:
     """The lease owner name of this tool run."""
     return f"wamgr-clear-auth@{socket.gethostname()}-{os.getpid()}"

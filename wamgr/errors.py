@@ -9,23 +9,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-#: The most characters of a user's value an error message repeats.
-SHOWN_CHARS_MAX = 80
-
-
-def _one_line(text: str) -> str:
-    """``text`` with every run of white space (line breaks included) as one space and other
-    control characters escaped: a driver's multi-line message still makes a one-line error."""
-    folded = " ".join(text.split())
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in folded)
-
-
-def _shown(value: object) -> str:
-    """``value`` as an error message shows it: its repr, cut to :data:`SHOWN_CHARS_MAX`
-    characters with its length named when longer, so a huge value is not echoed back."""
-    if isinstance(value, str) and len(value) > SHOWN_CHARS_MAX:
-        return f"{value[:SHOWN_CHARS_MAX]!r}… ({len(value)} characters)"
-    return repr(value)
+from wamgr.error_text import one_line as _one_line
+from wamgr.error_text import shown as _shown
 
 
 class WamgrError(Exception):
@@ -421,3 +406,14 @@ class JidInUse(WamgrError):
             f"(wamgr pair {tenant_id}); if {held_by} no longer uses this device, free it "
             f"with `{free}`, then pair {tenant_id} again"
         )
+
+
+# The errors of per-tenant settings, outgoing messages and webhook deliveries live in their
+# own module (this one stays readable) and are wamgr errors like these: re-exported here.
+from wamgr.message_errors import (  # noqa: E402
+    DeliveryNotFound as DeliveryNotFound,
+)
+from wamgr.message_errors import InvalidSetting as InvalidSetting  # noqa: E402
+from wamgr.message_errors import MediaRefused as MediaRefused  # noqa: E402
+from wamgr.message_errors import MediaTooLarge as MediaTooLarge  # noqa: E402
+from wamgr.message_errors import MediaUnavailable as MediaUnavailable  # noqa: E402

@@ -5,10 +5,11 @@ which only queues it: the database write that decides whether the message is new
 the pipeline's own thread, so a slow or stalled database never holds a tenant's actor (and
 the lease fence queued behind it). Messages leave in the order they came, one at a time.
 
-For each message, ONE statement records its id (``wamgr_inbound``) and, when webhooks are
-configured, its outbox rows, so of any number of deliveries of one message, in any number of
-processes, exactly one goes on. If the id cannot be recorded the message is delivered
-anyway: a possible duplicate is better than a lost customer message.
+For each message, ONE statement records its id (``wamgr_inbound``) and its outbox rows (for
+the global endpoints and the tenant's own), so of any number of deliveries of one message,
+in any number of processes, exactly one goes on. If the id cannot be recorded the message is
+delivered anyway: a possible duplicate is better than a lost customer message. A receipt (delivered,
+read, played) becomes a ``message.ack`` event the same way, without dedup.
 """
 
 from __future__ import annotations
@@ -19,11 +20,10 @@ from collections.abc import Callable, Sequence
 from loguru import logger
 
 from wamgr.errors import WamgrError
-from wamgr.events import InboundMessage, ManagerEvent
-from wamgr.store.inbound import InboundLog
+from wamgr.events import InboundMessage, ManagerEvent, MessageAck
 from wamgr.store.outbox import Outbox
-from wamgr.transport.base import MessageReceived
-from wamgr.webhooks.events import message_event
+from wamgr.transport.base import MessageReceived, Receipt
+from wamgr.webhooks.events import ack_event, message_event
 from wamgr.workers.base import Worker
 
 
@@ -34,7 +34,6 @@ class InboundPipeline(Worker):
 
     def __init__(
         self,
-        inbound: InboundLog,
         outbox: Outbox,
         endpoints: Sequence[str],
         publish: Callable[[ManagerEvent], None],
@@ -42,15 +41,14 @@ class InboundPipeline(Worker):
         name: str = "wamgr-inbound",
     ):
         super().__init__(name)
-        self._inbound = inbound
         self._outbox = outbox
         self._endpoints = list(endpoints)
         self._publish = publish
         self._on_outbox_rows = on_outbox_rows
-        self._queue: queue.SimpleQueue[tuple[str, MessageReceived]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[str, MessageReceived | Receipt]] = queue.SimpleQueue()
 
-    def submit(self, tenant_id: str, message: MessageReceived) -> None:
-        """Queue a message a tenant's link received; never blocks."""
+    def submit(self, tenant_id: str, message: MessageReceived | Receipt) -> None:
+        """Queue a message (or a receipt) a tenant's link received; never blocks."""
         self._queue.put((tenant_id, message))
         self.wake()
 
@@ -62,23 +60,55 @@ class InboundPipeline(Worker):
         """Handle what was queued before the stop (the tenants' links are closed by then)."""
         self._handle_queued()
 
-    def handle(self, tenant_id: str, message: MessageReceived) -> None:
-        """Record one message and, if it is new, publish it to the subscribers."""
+    def handle(self, tenant_id: str, message: MessageReceived | Receipt) -> None:
+        """Record one message and, if it is new, publish it to the subscribers; a receipt
+        becomes a ``message.ack`` webhook event and a MessageAck for subscribers."""
+        if isinstance(message, Receipt):
+            self._acknowledge(tenant_id, message)
+            return
         if not self._first_delivery(tenant_id, message):
             logger.bind(tenant=tenant_id).debug(
                 "dropped a redelivery of message {}", message.message_id
             )
             return
-        self._publish(InboundMessage(tenant_id, message.message_id, message.sender, message.text))
+        self._publish(
+            InboundMessage(
+                tenant_id,
+                message.message_id,
+                message.sender,
+                message.text,
+                kind=message.kind,
+                chat=message.chat or message.sender,
+                is_group=message.is_group,
+                quoted_id=message.quoted_id,
+                media=message.media,
+            )
+        )
+
+    def _acknowledge(self, tenant_id: str, receipt: Receipt) -> None:
+        try:
+            if self._outbox.record_events([ack_event(tenant_id, receipt)], self._endpoints):
+                self._wake_sender()
+        except WamgrError as exc:
+            logger.bind(tenant=tenant_id).warning(
+                "could not record a receipt ({}); its webhook event is lost",
+                exc.format_message(),
+            )
+        self._publish(
+            MessageAck(tenant_id, receipt.message_ids, receipt.status, receipt.chat, receipt.sender)
+        )
+
+    def _wake_sender(self) -> None:
+        if self._on_outbox_rows is not None:
+            self._on_outbox_rows()
 
     def _first_delivery(self, tenant_id: str, message: MessageReceived) -> bool:
         try:
-            if not self._endpoints:
-                return self._inbound.seen(tenant_id, message.message_id)
-            event = message_event(tenant_id, message.message_id, message.sender, message.text)
+            # Always through the outbox: the tenant may have its own endpoints.
+            event = message_event(tenant_id, message)
             new = self._outbox.record_inbound(tenant_id, message.message_id, event, self._endpoints)
-            if new and self._on_outbox_rows is not None:
-                self._on_outbox_rows()
+            if new:
+                self._wake_sender()
             return new
         except WamgrError as exc:
             logger.bind(tenant=tenant_id).warning(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from loguru import logger
 
@@ -43,6 +44,8 @@ from wamgr.store.leases import LeaseStore
 from wamgr.store.locks import ProcessingLocks
 from wamgr.store.outbound import OutboundMessage
 from wamgr.store.tenants import TenantStore
+from wamgr.tenant_settings import FIELDS as SETTING_FIELDS
+from wamgr.tenant_settings import TenantSettings
 
 __all__ = ["STOP_BUDGET_S", "ConnectionManager"]
 
@@ -264,6 +267,42 @@ class ConnectionManager:
         """Queue again an unknown, failed, expired or cancelled message (MessageStateConflict
         otherwise): an ``unknown`` one may then reach the recipient twice."""
         return self.runtime.outbound.resend(tenant_id, message_id)
+
+    # --- per-tenant settings ------------------------------------------------------------
+
+    def configure(
+        self,
+        tenant_id: str,
+        settings: TenantSettings | None = None,
+        *,
+        create: bool = False,
+        **changes: Any,
+    ) -> TenantSettings:
+        """Set the tenant's settings and return them (see :mod:`wamgr.tenant_settings`):
+        ``proxy``, ``webhooks``, ``send_rate``, ``send_burst``, ``metadata``.
+
+        A ``TenantSettings`` replaces them all; keyword ``changes`` change only the settings
+        named (None clears one). Raises InvalidSetting naming the field, UnknownTenant unless
+        the tenant exists (or ``create``: added wanted stopped). A new proxy is used from
+        the tenant's next dial (``reconnect`` to apply it now).
+        """
+        tenant_id = validate_tenant_id(tenant_id)
+        store = self.runtime.settings
+        base = TenantSettings() if settings is not None else store.get(tenant_id)
+        if settings is not None:
+            changes = {f: getattr(settings, f) for f in SETTING_FIELDS} | changes
+        updated = base.changed(**changes)
+        store.put(tenant_id, updated, create=create)
+        logger.bind(tenant=tenant_id).info("settings changed: {}", ", ".join(sorted(changes)))
+        return updated
+
+    def settings(self, tenant_id: str) -> TenantSettings:
+        """The tenant's settings (defaults if it has none); UnknownTenant if never added.
+        Show them with ``.shown()``: secrets masked."""
+        tenant_id = validate_tenant_id(tenant_id)
+        if self.runtime.tenants.get(tenant_id) is None:
+            raise UnknownTenant(tenant_id)
+        return self.runtime.settings.get(tenant_id)
 
     # --- queries ------------------------------------------------------------------------
 

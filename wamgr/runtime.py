@@ -27,7 +27,6 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import pykka
 from loguru import logger
@@ -47,6 +46,8 @@ from wamgr.metrics import Metrics
 from wamgr.outbound import OutboundQueue
 from wamgr.routing import CommandRouter
 from wamgr.status import TenantStatus
+from wamgr.stop_steps import MIN_STEP_S as _MIN_STEP_S
+from wamgr.stop_steps import StopSteps
 from wamgr.store.calls import CallStore
 from wamgr.store.commands import CommandStore
 from wamgr.store.db import Database, SessionLimits, open_database
@@ -55,6 +56,7 @@ from wamgr.store.instances import InstanceClaim, InstanceStore
 from wamgr.store.leases import LeaseStore
 from wamgr.store.locks import ProcessingLocks
 from wamgr.store.outbox import Outbox
+from wamgr.store.tenant_settings import TenantSettingsStore
 from wamgr.store.tenants import TenantStore
 from wamgr.transport import resolve_transport
 from wamgr.transport.base import Transport
@@ -69,8 +71,6 @@ from wamgr.workers.sweeper import Sweeper
 
 #: Seconds ``stop()`` gives links to close and leases to be released, in all.
 STOP_BUDGET_S = 20.0
-#: Seconds a single stop step gets at least, even when the budget is spent.
-_MIN_STEP_S = 0.1
 #: Seconds a stop step may wait for a database that is failing (a connection, a worker
 #: that waits on one); what it could not write then is lost or expires by itself.
 DB_STOP_WAIT_S = 0.5
@@ -79,27 +79,6 @@ DB_STOP_WAIT_S = 0.5
 def _never() -> bool:
     """A start that nothing cancels."""
     return False
-
-
-@dataclass
-class _StopSteps:
-    """How to stop what has been started, newest first."""
-
-    steps: list[tuple[str, Callable[[float], object]]] = field(default_factory=list)
-
-    def push(self, what: str, stop: Callable[[float], object]) -> None:
-        """Remember that ``stop(seconds_left)`` ends ``what``."""
-        self.steps.append((what, stop))
-
-    def run(self, budget_s: float) -> None:
-        """Run every step, newest first, within ``budget_s`` seconds in all."""
-        end = time.monotonic() + budget_s
-        while self.steps:
-            what, stop = self.steps.pop()
-            try:
-                stop(max(_MIN_STEP_S, end - time.monotonic()))
-            except Exception:
-                logger.exception("stopping {} failed; going on with the rest", what)
 
 
 class Runtime:
@@ -120,6 +99,7 @@ class Runtime:
     scheduler: Scheduler
     dispatcher: EventDispatcher
     webhooks: WebhookSender | None
+    settings: TenantSettingsStore
     writer: StatusWriter
     inbound: InboundPipeline
     supervisor: pykka.ActorRef
@@ -137,7 +117,7 @@ class Runtime:
         self.clock = clock
         self.metrics = metrics
         self.webhooks = None
-        self._stops = _StopSteps()
+        self._stops = StopSteps()
         self._cancelled: Callable[[], bool] = _never
         self._opened: Database | None = None  # the database, once open
 
@@ -218,6 +198,7 @@ class Runtime:
         self.locks = ProcessingLocks(self.db, owner=cfg.instance_id)
         self.inbound_log = InboundLog(self.db)
         self.outbox = Outbox(self.db)
+        self.settings = TenantSettingsStore(self.db)
         self.commands = CommandStore(self.db)
         self.calls = CallStore(self.db)
 
@@ -238,22 +219,22 @@ class Runtime:
         push("the event dispatcher", self.dispatcher.stop)
 
         # Webhooks: the status writer and the inbound pipeline add outbox rows until they end,
-        # so delivery ends after them; what is not sent then stays for the next start.
-        if cfg.webhook_urls:
-            self.webhooks = WebhookSender(
-                self.outbox,
-                cfg.instance_id,
-                cfg.webhook_urls,
-                decode_secret(cfg.webhook_secret or ""),
-                timeout_s=cfg.webhook_timeout_s,
-                retry_base_s=cfg.webhook_retry_base_s,
-                retry_max_s=cfg.webhook_retry_max_s,
-                max_attempts=cfg.webhook_max_attempts,
-                metrics=self.metrics,
-            )
-            self.webhooks.start()  # deliveries left from before a restart go first
-            push("webhook delivery", self.webhooks.stop)
-        wake_webhooks = self.webhooks.wake if self.webhooks is not None else None
+        # so delivery ends after them; what is not sent then stays for the next start. The
+        # sender runs without global endpoints too: tenants may have their own.
+        self.webhooks = WebhookSender(
+            self.outbox,
+            cfg.instance_id,
+            cfg.webhook_urls,
+            decode_secret(cfg.webhook_secret) if cfg.webhook_secret else None,
+            timeout_s=cfg.webhook_timeout_s,
+            retry_base_s=cfg.webhook_retry_base_s,
+            retry_max_s=cfg.webhook_retry_max_s,
+            max_attempts=cfg.webhook_max_attempts,
+            metrics=self.metrics,
+        )
+        self.webhooks.start()  # deliveries left from before a restart go first
+        push("webhook delivery", self.webhooks.stop)
+        wake_webhooks = self.webhooks.wake
 
         # Tenants submit statuses and inbound messages until their last link has closed, so
         # the writer and the inbound pipeline end after the tenants.
@@ -266,7 +247,6 @@ class Runtime:
         self.writer.start()
         push("the status writer", lambda left: self.writer.stop(self._db_bound(left)))
         self.inbound = InboundPipeline(
-            self.inbound_log,
             self.outbox,
             cfg.webhook_urls,
             self.dispatcher.publish,
@@ -297,6 +277,7 @@ class Runtime:
             keeper=self.keeper,
             on_inbound=self.inbound.submit,
             metrics=self.metrics,
+            proxy_of=self.settings.proxy,
         )
 
         def make_tenant(tenant_id: str, registry: pykka.ActorRef) -> pykka.ActorRef:

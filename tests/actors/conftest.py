@@ -118,7 +118,7 @@ class FakeTransport:
         self.defer_closes = False
         self.fail_open = False
 
-    def create_link(self, tenant_id, jid, generation, on_event) -> FakeLink:
+    def create_link(self, tenant_id, jid, generation, on_event, proxy=None) -> FakeLink:
         link = FakeLink(self, tenant_id, jid, generation, on_event)
         self.links.append(link)
         return link

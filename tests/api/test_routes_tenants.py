@@ -32,6 +32,7 @@ def test_put_creates_then_keeps_and_get_shows_every_status_field(mgr, serve_api)
         "next_retry_at",
         "last_error",
         "updated_at",
+        "settings",
     }
     assert shown["state"] == "connected" and shown["owner"] == "inst-0" and shown["jid"]
     assert [t["tenant_id"] for t in listed] == ["t1"]

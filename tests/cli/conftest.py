@@ -35,6 +35,8 @@ STATUS_KEYS = {
     "desired",
     "lease_expires_at",
 }
+#: The keys of one tenant in ``wamgr status --json``: its status and its settings (masked).
+STATUS_JSON_KEYS = STATUS_KEYS | {"settings"}
 
 
 @pytest.fixture(autouse=True)

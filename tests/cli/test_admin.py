@@ -12,6 +12,8 @@ from wamgr.store.db import Database
 from wamgr.store.leases import LeaseStore
 from wamgr.store.locks import ProcessingLocks
 from wamgr.store.outbox import Outbox
+from wamgr.store.tenants import TenantStore
+from wamgr.transport.base import MessageReceived
 from wamgr.webhooks.events import message_event
 
 from .conftest import Wamgr, explain, ok
@@ -51,7 +53,9 @@ def outbox(db: Database) -> Outbox:
     its only delivery given up."""
     box = Outbox(db)
     for n in range(3):
-        event = message_event("shop-1", f"m{n}", "15550001111@s.whatsapp.net", "hi")
+        event = message_event(
+            "shop-1", MessageReceived(0, f"m{n}", "15550001111@s.whatsapp.net", "hi")
+        )
         assert box.record_inbound("shop-1", f"m{n}", event, [HOOK_A, HOOK_B])
     a_rows = box.rows(HOOK_A)
     box.delivered(a_rows[1]["id"], 200)
@@ -273,3 +277,43 @@ def test_locks_clear_processing_refuses_an_invalid_key(wamgr: Wamgr) -> None:
     assert result.exit_code == 2, explain(result)
     assert "invalid processing-lock key" in result.stderr
     assert "1 to 255 characters" in result.stderr
+
+
+# --- webhooks dead / retry ------------------------------------------------------------------
+
+
+def _dead(database_url: str, count: int) -> list[int]:
+    """``count`` dead deliveries of tenant shop-1 to an endpoint with a token in its URL."""
+    db = Database(database_url)
+    db.open()
+    try:
+        TenantStore(db).add("shop-1")
+        outbox = Outbox(db)
+        for n in range(count):
+            event = message_event("shop-1", MessageReceived(0, f"d{n}", "1555", "x"))
+            outbox.record_inbound("shop-1", f"d{n}", event, ["https://crm.example/h?token=sekrit"])
+        for row in outbox.rows():
+            outbox.failed(row["id"], 503, "HTTP 503", None)
+        return [row["id"] for row in outbox.rows()]
+    finally:
+        db.close()
+
+
+def test_webhooks_dead_lists_and_retry_sends_again(wamgr, database_url) -> None:
+    first, second = _dead(database_url, 2)
+
+    table = ok(wamgr("webhooks", "dead"))
+    listed = json.loads(ok(wamgr("webhooks", "dead", "--tenant", "shop-1", "--json")))
+    one = ok(wamgr("webhooks", "retry", str(first)))
+    again = wamgr("webhooks", "retry", str(first))
+    rest = ok(wamgr("webhooks", "retry", "--all"))
+    neither = wamgr("webhooks", "retry")
+
+    assert "message.received" in table and "HTTP 503" in table and "sekrit" not in table
+    assert [d["id"] for d in listed] == [second, first]
+    assert listed[0]["endpoint"] == "https://crm.example/h"
+    assert one == f"retried 1 deliveries: [{first}]\n"
+    assert again.exit_code == 3 and "no dead webhook delivery" in again.output, explain(again)
+    assert rest == f"retried 1 deliveries: [{second}]\n"
+    assert neither.exit_code == 2, explain(neither)
+    assert ok(wamgr("webhooks", "dead")) == "no dead webhook deliveries\n"

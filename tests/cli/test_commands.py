@@ -12,7 +12,7 @@ from wamgr.store.db import Database
 from wamgr.store.leases import LeaseStore
 from wamgr.store.tenants import TenantStore
 
-from .conftest import STATUS_KEYS, Wamgr, explain, ok
+from .conftest import STATUS_JSON_KEYS, Wamgr, explain, ok
 
 
 def _table(stdout: str) -> tuple[list[str], dict[str, list[str]]]:
@@ -59,7 +59,7 @@ def test_status_of_one_tenant_as_json_is_one_object_with_every_field(wamgr: Wamg
     shown = json.loads(ok(wamgr("status", "a", "--json")))
 
     assert isinstance(shown, dict)
-    assert set(shown) == STATUS_KEYS
+    assert set(shown) == STATUS_JSON_KEYS
     assert shown["tenant_id"] == "a"
     assert shown["state"] == "stopped"
     assert shown["desired"] == "connected"
@@ -80,7 +80,7 @@ def test_status_json_without_tenant_is_a_list(wamgr: Wamgr) -> None:
 
     assert isinstance(listed, list)
     assert [entry["tenant_id"] for entry in listed] == ["a", "b"]
-    assert all(set(entry) == STATUS_KEYS for entry in listed)
+    assert all(set(entry) == STATUS_JSON_KEYS for entry in listed)
 
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["table", "json"])

@@ -134,3 +134,57 @@ def test_purged_tenant_can_be_added_again(wamgr: Wamgr) -> None:
     ok(wamgr("tenants", "remove", "--purge", "a"))
 
     assert ok(wamgr("tenants", "add", "a")) == "a: added\n"
+
+
+# --- settings: tenants add|set, status --json ----------------------------------------------
+
+PROXY = "socks5://alice:cl1-pw@10.0.0.5:1080"
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def test_tenants_add_with_settings_and_set_changes_only_what_is_given(
+    wamgr: Wamgr, database_url: str
+) -> None:
+    added = wamgr(
+        "tenants", "add", "shop-1",
+        "--proxy", PROXY,
+        "--webhook", "https://crm.example/h",
+        "--events", "message.received,message.ack",
+        "--send-rate", "12",
+        env={"WAMGR_TENANT_WEBHOOK_SECRET": SECRET},
+    )  # fmt: skip
+    changed = wamgr("tenants", "set", "shop-1", "--send-burst", "3", "--metadata", '{"a": 1}')
+    shown = json.loads(ok(wamgr("tenants", "set", "shop-1", "--json")))
+    status = json.loads(ok(wamgr("status", "shop-1", "--json")))
+
+    assert ok(added) == "shop-1: added\n"
+    assert "send_burst\t3" in ok(changed)
+    assert shown == {
+        "proxy": "socks5://alice:***@10.0.0.5:1080",
+        "webhooks": [
+            {
+                "url": "https://crm.example/h",
+                "events": ["message.received", "message.ack"],
+                "secret": "***",
+            }
+        ],
+        "send_rate": 12.0,
+        "send_burst": 3,
+        "metadata": {"a": 1},
+    }
+    assert status["settings"] == shown and status["desired"] == "connected"
+    for result in (added, changed):
+        assert "cl1-pw" not in result.output and SECRET not in result.output
+    assert "cl1-pw" not in json.dumps(status)
+
+
+def test_a_bad_setting_exits_2_naming_it_and_an_unknown_tenant_3(wamgr: Wamgr) -> None:
+    ok(wamgr("tenants", "add", "shop-1"))
+
+    bad = wamgr("tenants", "set", "shop-1", "--proxy", "ftp://x:1")
+    orphan = wamgr("tenants", "set", "shop-1", "--events", "message.ack")
+    unknown = wamgr("tenants", "set", "nobody", "--send-rate", "3")
+
+    assert bad.exit_code == 2 and "proxy: the scheme must be" in bad.output, explain(bad)
+    assert orphan.exit_code == 2 and "--webhook" in orphan.output, explain(orphan)
+    assert unknown.exit_code == 3, explain(unknown)

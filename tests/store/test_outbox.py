@@ -9,6 +9,7 @@ from wamgr.store.commands import ANY_INSTANCE, Command, CommandStore
 from wamgr.store.leases import LeaseStore
 from wamgr.store.outbox import Outbox
 from wamgr.store.tenants import TenantStore
+from wamgr.transport.base import MessageReceived
 from wamgr.webhooks.events import message_event, status_event
 
 URL = "http://127.0.0.1:9/hooks"
@@ -49,10 +50,12 @@ def test_status_events_are_written_with_the_rows_the_fence_lets_through(db) -> N
 
 def test_an_inbound_message_is_one_event_however_often_it_arrives(db) -> None:
     outbox = Outbox(db)
-    event = message_event("t1", "m-1", "15550002222", "hi")
+    event = message_event("t1", MessageReceived(0, "m-1", "15550002222", "hi"))
 
     first = outbox.record_inbound("t1", "m-1", event, [URL])
-    again = outbox.record_inbound("t1", "m-1", message_event("t1", "m-1", "x", "y"), [URL])
+    again = outbox.record_inbound(
+        "t1", "m-1", message_event("t1", MessageReceived(0, "m-1", "x", "y")), [URL]
+    )
 
     assert (first, again) == (True, False)
     assert [r["webhook_id"] for r in outbox.rows()] == [event.webhook_id]
@@ -63,7 +66,9 @@ def test_workers_claim_disjoint_rows_and_a_dead_workers_rows_come_back_with_thei
 ) -> None:
     outbox = Outbox(db)
     for n in range(4):
-        outbox.record_inbound("t1", f"m-{n}", message_event("t1", f"m-{n}", "s", "t"), [URL])
+        outbox.record_inbound(
+            "t1", f"m-{n}", message_event("t1", MessageReceived(0, f"m-{n}", "s", "t")), [URL]
+        )
 
     a = outbox.claim_due("a", [URL], 3, claim_s=0.2)
     b = outbox.claim_due("b", [URL], 3, claim_s=0.2)
@@ -78,7 +83,9 @@ def test_workers_claim_disjoint_rows_and_a_dead_workers_rows_come_back_with_thei
 
 def test_a_failed_attempt_waits_and_a_given_up_row_is_done(db) -> None:
     outbox = Outbox(db)
-    outbox.record_inbound("t1", "m-1", message_event("t1", "m-1", "s", "t"), [URL])
+    outbox.record_inbound(
+        "t1", "m-1", message_event("t1", MessageReceived(0, "m-1", "s", "t")), [URL]
+    )
     (row,) = outbox.claim_due("w", [URL], 10, claim_s=10)
 
     outbox.failed(row.id, 500, "HTTP 500", retry_in_s=60)
@@ -93,10 +100,14 @@ def test_a_failed_attempt_waits_and_a_given_up_row_is_done(db) -> None:
 
 def test_a_disabled_endpoint_gets_no_new_events(db) -> None:
     outbox = Outbox(db)
-    outbox.record_inbound("t1", "m-1", message_event("t1", "m-1", "s", "t"), [URL])
+    outbox.record_inbound(
+        "t1", "m-1", message_event("t1", MessageReceived(0, "m-1", "s", "t")), [URL]
+    )
 
     assert outbox.disable_endpoint(URL, "410 Gone") == 1
-    outbox.record_inbound("t1", "m-2", message_event("t1", "m-2", "s", "t"), [URL, OTHER_URL])
+    outbox.record_inbound(
+        "t1", "m-2", message_event("t1", MessageReceived(0, "m-2", "s", "t")), [URL, OTHER_URL]
+    )
 
     assert [r["endpoint"] for r in outbox.rows() if r["gave_up_at"] is None] == [OTHER_URL]
     assert list(outbox.disabled_endpoints()) == [URL]

@@ -39,6 +39,7 @@ class Script:
 
     dial_error: str | None = None
     logged_in: bool = True  # is_logged_in of a resumed device
+    media: bytes = b""  # what download_any returns
 
 
 @dataclass
@@ -167,11 +168,14 @@ def _fake_client_class() -> type:
             self.stopped = threading.Event()
             self.socket_up = False
             self.sent: list[tuple[str, str]] = []
+            self.messages: list[tuple[str, Any]] = []  # every message sent, as built
+            self.proxy_settings: Any = None  # what connect() was given
 
         def connect(self, proxy_settings: Any = None) -> None:
             from wamgr.transport.neonize.jids import jid_string
 
             self.calls.append("connect")
+            self.proxy_settings = proxy_settings
             self.connect_args = (jid_string(self.jid) if self.jid else None, self.new_device)
             if self.script.dial_error:
                 raise NeonizeError(self.script.dial_error)
@@ -208,7 +212,63 @@ def _fake_client_class() -> type:
         def send_message(self, to: Any, message: Any, *args: Any, **kwargs: Any) -> Any:
             self.calls.append("send_message")
             self.sent.append((f"{to.User}@{to.Server}", message.conversation))
+            self.messages.append((f"{to.User}@{to.Server}", message))
             return SendResponse(ID=f"3EB0{len(self.sent):04d}")
+
+        # neonize's builders upload media to WhatsApp; played here: the message they build.
+        def _built(self, field: str, **values: Any) -> Any:
+            from wamgr.transport.neonize.lib import E2EMessage
+
+            self.calls.append(f"build {field}")
+            message = E2EMessage()
+            getattr(message, field).SetInParent()
+            for name, value in values.items():
+                setattr(getattr(message, field), name, value)
+            return message
+
+        def build_image_message(self, file: bytes, caption: Any = None, **kw: Any) -> Any:
+            return self._built("imageMessage", caption=caption or "", fileLength=len(file))
+
+        def build_video_message(self, file: bytes, caption: Any = None, **kw: Any) -> Any:
+            return self._built("videoMessage", caption=caption or "", fileLength=len(file))
+
+        def build_audio_message(self, file: bytes, ptt: bool = False, **kw: Any) -> Any:
+            return self._built("audioMessage", PTT=ptt, fileLength=len(file))
+
+        def build_document_message(self, file: bytes, caption: Any = None, **kw: Any) -> Any:
+            return self._built(
+                "documentMessage",
+                caption=caption or "",
+                fileName=kw.get("filename") or "",
+                mimetype=kw.get("mimetype") or "",
+                fileLength=len(file),
+            )
+
+        def build_sticker_message(self, file: bytes, passthrough: bool = False, **kw: Any) -> Any:
+            assert passthrough, "wamgr sends webp stickers as they are"
+            return self._built("stickerMessage", fileLength=len(file))
+
+        def build_reaction(self, chat: Any, sender: Any, message_id: str, reaction: str) -> Any:
+            from wamgr.transport.neonize.lib import E2EMessage
+
+            self.calls.append(f"build_reaction {sender.User} {message_id} {reaction}")
+            message = E2EMessage()
+            message.reactionMessage.key.ID = message_id
+            message.reactionMessage.text = reaction
+            return message
+
+        def mark_read(self, *ids: str, chat: Any, sender: Any, receipt: Any, **kw: Any) -> None:
+            self.calls.append(f"mark_read {' '.join(ids)} {chat.User} {receipt.name}")
+
+        def send_presence(self, presence: Any) -> None:
+            self.calls.append(f"send_presence {presence.name}")
+
+        def send_chat_presence(self, jid: Any, state: Any, media: Any) -> None:
+            self.calls.append(f"send_chat_presence {jid.User} {state.name} {media.name}")
+
+        def download_any(self, message: Any, path: Any = None) -> bytes:
+            self.calls.append("download_any")
+            return self.script.media
 
         def PairPhone(self, phone: str, show_push_notification: bool, **kwargs: Any) -> str:
             self.calls.append("PairPhone")

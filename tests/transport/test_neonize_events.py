@@ -161,7 +161,6 @@ def _translate_cases():
             "pairing failed: unknown",
         ),
         ("a status update", _message(src(Chat=broadcast, Sender=peer)), None, None),
-        ("a group's", _message(src(Chat=peer, Sender=peer, IsGroup=True)), None, None),
     ]
 
 
@@ -208,7 +207,9 @@ def test_signals_that_do_not_close_report_their_event():
     assert nev.translate(ev.ConnectedEv(status=True), FACTS) == Connected(7, JID)
     assert nev.translate(
         ev.MessageEv(Info=info, Message=E2EMessage(conversation="hi")), FACTS
-    ) == MessageReceived(7, "M1", "15559998888@s.whatsapp.net", "hi")
+    ) == MessageReceived(
+        7, "M1", "15559998888@s.whatsapp.net", "hi", chat="15559998888@s.whatsapp.net"
+    )
     assert nev.translate(ev.UndecryptableMessageEv(Info=info), FACTS) == Undecryptable(
         7, "M1", "15559998888@s.whatsapp.net"
     )
@@ -217,7 +218,7 @@ def test_signals_that_do_not_close_report_their_event():
         ev.KeepAliveRestoredEv(),
         ev.KeepAliveTimeoutEv(ErrorCount=1, LastSuccess=int(NOW) - 59),
         ev.UndecryptableMessageEv(Info=info, IsUnavailable=True),
-        ev.ReceiptEv(),  # not subscribed: no row
+        ev.ReceiptEv(),  # a receipt of no message (and no type wamgr reports)
     ):
         assert nev.translate(quiet, FACTS) is None, quiet
 
@@ -401,13 +402,14 @@ def test_messages_reach_subscribers_once_per_id(connected):
     feed(client, message("A", "hello"))
     feed(client, message("A", "hello"))  # redelivered
     feed(client, message("B", "mine", IsFromMe=True))  # our own: not for subscribers
-    feed(client, message("C", "group", IsGroup=True))
-    feed(client, message("D"))  # no text (media without caption...)
+    feed(client, message("C", "group", IsGroup=True))  # a group's: reported, is_group
+    feed(client, message("D"))  # no content wamgr reports (see test_neonize_messages.py)
     feed(client, message("E", "via lid", sender=lid, alt=jid_proto("15557776666@s.whatsapp.net")))
     feed(client, message("LAST", "bye"))
     assert arrived.wait(5)
     assert [(m.message_id, m.sender, m.text) for m in inbox] == [
         ("A", "15559998888@s.whatsapp.net", "hello"),
+        ("C", "15559998888@s.whatsapp.net", "group"),
         ("E", "15557776666@s.whatsapp.net", "via lid"),
         ("LAST", "15559998888@s.whatsapp.net", "bye"),
     ]

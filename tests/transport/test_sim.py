@@ -23,6 +23,7 @@ from wamgr.transport.base import (
     Transport,
     Undecryptable,
 )
+from wamgr.transport.outgoing import MediaKind, MediaOut, Presence, PresenceOut
 from wamgr.transport.sim import SimLink, SimNotConnected, SimWhatsApp, SocketRecord
 
 from .conftest import PEER, Events, open_link, paired_link
@@ -474,13 +475,18 @@ def test_presence_and_messages_are_recorded_in_the_order_they_were_shown(
 ) -> None:
     link, _, jid = paired_link(sim)
 
-    link.send_presence(PEER, "composing")
+    link.send(PresenceOut(Presence.TYPING, PEER))
     sent = link.send_text(PEER, "one")
+    image = link.send(MediaOut(PEER, MediaKind.IMAGE, b"\xff\xd8", "image/jpeg"))
     link.close(do_logout=False)
 
-    assert sim.activity(jid) == [("presence", PEER, "composing"), ("message", PEER, sent)]
+    assert sim.activity(jid) == [
+        ("presence", PEER, "typing"),
+        ("message", PEER, sent),
+        ("message", PEER, image),
+    ]
     with pytest.raises(SimNotConnected):
-        link.send_presence(PEER, "composing")
+        link.send(PresenceOut(Presence.TYPING, PEER))
     assert sim.activity("nobody@s.whatsapp.net") == []
 
 

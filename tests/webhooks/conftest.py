@@ -30,6 +30,7 @@ class Delivery:
 
     headers: dict[str, str]
     body: str
+    path: str = "/hooks"  # the URL path it was posted to
 
     @property
     def event(self) -> dict:
@@ -70,6 +71,7 @@ def receiver() -> Iterator[Receiver]:
             delivery = Delivery(
                 {k.lower(): v for k, v in self.headers.items()},
                 self.rfile.read(length).decode(),
+                self.path,
             )
             with state.changed:
                 seen = sum(

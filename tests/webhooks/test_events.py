@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 from wamgr.status import TenantState, TenantStatus
+from wamgr.transport.base import MessageReceived
 from wamgr.webhooks.events import MESSAGE_EVENT, STATUS_EVENT, message_event, status_event
 
 
@@ -45,7 +46,7 @@ def test_a_status_event_reports_old_and_new_state_with_the_status_fields() -> No
 def test_a_message_event_carries_the_message_and_is_stamped_now() -> None:
     before = datetime.now(UTC)
 
-    event = message_event("t1", "m-1", "15550002222", "hello")
+    event = message_event("t1", MessageReceived(0, "m-1", "15550002222", "hello"))
 
     body = json.loads(event.body)
     assert (event.event_type, event.tenant_id) == (MESSAGE_EVENT, "t1")
@@ -53,8 +54,13 @@ def test_a_message_event_carries_the_message_and_is_stamped_now() -> None:
     assert body["data"] == {
         "tenant_id": "t1",
         "message_id": "m-1",
+        "type": "text",
         "sender": "15550002222",
+        "chat": "15550002222",
+        "is_group": False,
         "text": "hello",
+        "quoted_id": None,
+        "media": None,
     }
     stamped = datetime.fromisoformat(body["timestamp"].replace("Z", "+00:00"))
     assert before - timedelta(milliseconds=1) <= stamped <= datetime.now(UTC)
@@ -64,7 +70,7 @@ def test_every_event_gets_its_own_id() -> None:
     status = TenantStatus("t1", TenantState.CONNECTED)
 
     ids = {status_event(status, "connecting").webhook_id for _ in range(50)}
-    ids |= {message_event("t1", "m-1", "s", "t").webhook_id for _ in range(50)}
+    ids |= {message_event("t1", MessageReceived(0, "m-1", "s", "t")).webhook_id for _ in range(50)}
 
     assert len(ids) == 100
     assert all(i.startswith("msg_") and len(i) == 4 + 32 for i in ids)

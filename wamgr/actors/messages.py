@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING
 
 from wamgr.policy import Decision
 from wamgr.status import TenantState, TenantStatus
-from wamgr.transport.base import CloseReason, Link
+from wamgr.transport.base import CloseReason
 
 if TYPE_CHECKING:
     import pykka
+
+    from wamgr.transport.outgoing import Outgoing
 
 
 # --- commands to a tenant (asked by the facade) -------------------------------------------
@@ -51,22 +53,21 @@ class SendText:
     to: str
     text: str = field(repr=False)  # message text is never logged
 
-    def through(self, link: Link) -> str:
-        """Send it through ``link``."""
-        return link.send_text(self.to, self.text)
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send any outgoing message (``wamgr.transport.outgoing``, already checked) through the
+    connected link; replies with its message id (None for a receipt or presence)."""
+
+    message: Outgoing = field(repr=False)  # may hold text or media: never logged
 
 
 @dataclass(frozen=True, slots=True)
-class SendPresence:
-    """Show ``state`` ("composing": typing…, "paused") in the chat with ``to`` through the
-    connected link; replies None. Raises AttributeError for a link that cannot."""
+class DownloadMedia:
+    """The bytes and mime type of inbound message ``message_id``'s media, from the link that
+    received it; MediaUnavailable if it has none (or forgot it), NotConnected without a link."""
 
-    to: str
-    state: str
-
-    def through(self, link: Link) -> None:
-        """Send it through ``link``."""
-        link.send_presence(self.to, self.state)  # type: ignore[attr-defined]
+    message_id: str
 
 
 @dataclass(frozen=True, slots=True)

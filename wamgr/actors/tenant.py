@@ -29,10 +29,11 @@ from wamgr.actors.close_cause import reported_cause
 from wamgr.actors.leases import LeaseLost
 from wamgr.actors.tenant_device import CLEARED_BY_OPERATOR, TenantDevice
 from wamgr.actors.tenant_lease import Outcome, TenantLease
+from wamgr.actors.tenant_sending import TenantSending
 from wamgr.actors.tenant_services import TenantServices
 from wamgr.actors.tenant_status import StatusBook
 from wamgr.actors.undecryptable import UndecryptableCounter
-from wamgr.errors import JidInUse, ManagerStopped, NotConnected, NotPairing
+from wamgr.errors import JidInUse, ManagerStopped, NotPairing
 from wamgr.status import PARKED_STATES, Desired, TenantState, TenantStatus
 from wamgr.transport.base import (
     Closed,
@@ -44,20 +45,23 @@ from wamgr.transport.base import (
     PairCode,
     Paired,
     Qr,
+    Receipt,
     Undecryptable,
 )
 
 __all__ = ["TenantActor", "TenantServices"]  # TenantServices lives in tenant_services.py
 
-class TenantActor(DispatchingActor):
+
+class TenantActor(TenantSending, DispatchingActor):
     """Serialises connect / reconnect / remove / send / link events of one tenant."""
 
     commands = {
         m.Connect: "_on_connect",
         m.Reconnect: "_on_reconnect",
         m.Remove: "_on_remove",
-        m.SendText: "_on_send",
-        m.SendPresence: "_on_send",
+        m.SendText: "_on_send_text",
+        m.Send: "_on_send",
+        m.DownloadMedia: "_on_download_media",
         m.GetStatus: "_on_get_status",
         m.GetQr: "_on_get_qr",
         m.ClearAuth: "_on_clear_auth",
@@ -65,7 +69,7 @@ class TenantActor(DispatchingActor):
     }
     events = {
         **dict.fromkeys(
-            (Qr, PairCode, Paired, Connected, Closed, MessageReceived, Undecryptable),
+            (Qr, PairCode, Paired, Connected, Closed, MessageReceived, Receipt, Undecryptable),
             "_on_link_event",
         ),
         m.ApplyDecision: "_on_decision",
@@ -141,13 +145,6 @@ class TenantActor(DispatchingActor):
         message.done.set()
         return self._status()
 
-    def _on_send(self, message: m.SendText | m.SendPresence) -> str | None:
-        if self._link is None or self._book.state is not TenantState.CONNECTED:
-            raise NotConnected(self._id, str(self._book.state))
-        result = message.through(self._link)
-        self._log.debug("sent {!r}: {}", message, result)
-        return result
-
     def _on_clear_auth(self, message: m.ClearAuth) -> TenantStatus:
         self._device.load()
         self._awaiting = None
@@ -202,7 +199,7 @@ class TenantActor(DispatchingActor):
                     self._svc.metrics.link_connected()
                 self._set_state(TenantState.CONNECTED, last_error=None, next_retry_at=None)
                 self._log.info("connected as {}", jid)
-            case MessageReceived():
+            case MessageReceived() | Receipt():
                 self._svc.on_inbound(self._id, event)
             case Undecryptable():
                 if self._undecryptable.too_many(self._svc.clock.monotonic()):
@@ -264,8 +261,9 @@ class TenantActor(DispatchingActor):
         self._qr = None
         self._undecryptable.clear()
         try:
+            proxy = self._svc.proxy_of(self._id)  # the tenant's setting, read at each dial
             link = self._svc.transport.create_link(
-                self._id, self._device.jid, generation, self._deliver
+                self._id, self._device.jid, generation, self._deliver, proxy=proxy
             )
         except Exception as exc:
             self._log.opt(exception=exc).warning("building a link failed")

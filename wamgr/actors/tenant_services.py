@@ -12,7 +12,7 @@ from wamgr.clock import Clock
 from wamgr.config import Config
 from wamgr.store.leases import LeaseStore
 from wamgr.store.tenants import TenantStore
-from wamgr.transport.base import MessageReceived, Transport
+from wamgr.transport.base import MessageReceived, Receipt, Transport
 from wamgr.workers.status_writer import StatusWriter
 
 if TYPE_CHECKING:
@@ -31,5 +31,7 @@ class TenantServices:
     writer: StatusWriter
     supervisor: pykka.ActorRef
     keeper: pykka.ActorRef
-    on_inbound: Callable[[str, MessageReceived], None]
+    on_inbound: Callable[[str, MessageReceived | Receipt], None]
     metrics: Metrics | None = None
+    #: The proxy a tenant's link dials through (its setting), None for a direct dial.
+    proxy_of: Callable[[str], str | None] = lambda _tenant_id: None

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from wamgr.api.dependencies import require_api_key
 from wamgr.api.errors import add_error_handlers
 from wamgr.api.guard import RequestGuard
-from wamgr.api.routes import health, locks, messages, pairing, tenants
+from wamgr.api.routes import health, locks, media, messages, pairing, tenants, webhooks
 from wamgr.api.schemas import ERROR_RESPONSES
 from wamgr.manager import ConnectionManager
 
@@ -50,7 +50,7 @@ def create_app(
     api = APIRouter(
         prefix="/api", dependencies=[Depends(require_api_key)], responses=ERROR_RESPONSES
     )
-    for routes in (health, tenants, pairing, messages, locks):
+    for routes in (health, tenants, pairing, messages, media, locks, webhooks):
         api.include_router(routes.router)
     app.include_router(api)
     app.include_router(health.metrics_router)

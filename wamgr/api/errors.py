@@ -19,7 +19,9 @@ from wamgr.errors import (
     HeldElsewhere,
     HolderNotAnswering,
     InvalidRecipient,
+    InvalidSetting,
     LockBusy,
+    MediaRefused,
     NotConnected,
     NotPairing,
     UnknownTenant,
@@ -64,7 +66,7 @@ def _details(exc: WamgrError) -> dict[str, Any]:
         return {"tenant_id": exc.tenant_id, "holder": exc.holder}
     if isinstance(exc, UnknownTenant):
         return {"tenant_id": exc.tenant_id}
-    if isinstance(exc, InvalidRecipient | InvalidMessage):
+    if isinstance(exc, InvalidRecipient | InvalidMessage | InvalidSetting | MediaRefused):
         return {"field": exc.field}
     if isinstance(exc, MessageStateConflict):
         return {"tenant_id": exc.tenant_id, "message_id": exc.message_id, "status": exc.status}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from wamgr.config_checks import YEAR_S
 from wamgr.status import (
@@ -29,6 +29,97 @@ class TenantOut(BaseModel):
     next_retry_at: datetime | None = None
     last_error: str | None = None
     updated_at: datetime | None = None
+
+
+class WebhookIn(BaseModel):
+    """One of a tenant's own webhook endpoints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(description="http:// or https:// URL", max_length=2048)
+    events: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Event types it gets (session.status, message.received, message.ack, "
+        "message.sent...); empty: every event",
+    )
+    secret: str | None = Field(
+        None,
+        max_length=200,
+        description="Its own Standard Webhooks secret (whsec_...); none: the global one signs",
+    )
+
+
+class TenantSettingsIn(BaseModel):
+    """Settings to change; a field left out stays as it is, a field set to null is cleared."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    proxy: str | None = Field(
+        None,
+        max_length=2048,
+        description="socks5://[user:password@]host:port or http(s)://...; used from the next dial",
+    )
+    webhooks: list[WebhookIn | str] | None = Field(
+        None, max_length=10, description="The tenant's own endpoints (replaces the list)"
+    )
+    send_rate: float | None = Field(None, description="Messages per minute (outbound pacing)")
+    send_burst: int | None = Field(None, description="Messages sent back to back first")
+    metadata: dict[str, Any] | None = Field(
+        None, description="Free JSON for the application (at most 16 KiB)"
+    )
+
+    def changes(self) -> dict[str, Any]:
+        """The settings the body names, as ``TenantSettings.changed`` takes them."""
+        return self.model_dump(include=self.model_fields_set)
+
+
+class WebhookOut(BaseModel):
+    """A tenant endpoint as shown: credentials in its URL and its secret masked."""
+
+    url: str
+    events: list[str]
+    secret: str | None = Field(description='"***" when it has its own secret')
+
+
+class TenantSettingsOut(BaseModel):
+    """A tenant's settings, secrets masked."""
+
+    proxy: str | None = Field(description="The proxy, its password masked")
+    webhooks: list[WebhookOut]
+    send_rate: float | None
+    send_burst: int | None
+    metadata: dict[str, Any] | None
+
+
+class TenantDetailOut(TenantOut):
+    """A tenant's status and its settings (secrets masked)."""
+
+    settings: TenantSettingsOut
+
+
+class DeliveryOut(BaseModel):
+    """One webhook delivery (an event for one endpoint)."""
+
+    id: int
+    webhook_id: str = Field(description="The event's webhook-id, the same on every attempt")
+    endpoint: str = Field(description="The endpoint, without credentials or query")
+    event_type: str
+    tenant_id: str | None
+    status: str = Field(description="pending, delivered or dead (given up)")
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    gave_up_at: datetime | None
+    tenant_endpoint: bool = Field(description="A tenant's own endpoint, not a global one")
+
+
+class RetriedOut(BaseModel):
+    """The dead deliveries made pending again (each keeps its webhook-id)."""
+
+    retried: list[int]
 
 
 class HealthOut(BaseModel):

@@ -10,10 +10,11 @@ import click
 
 from wamgr.cli.context import checked_tenant_id, open_db
 from wamgr.cli.output import print_json, print_table, shown_key, utc
-from wamgr.errors import WamgrError
+from wamgr.errors import DeliveryNotFound, WamgrError
 from wamgr.store.leases import Lease, LeaseStore
 from wamgr.store.locks import ProcessingLock, ProcessingLocks, validate_lock_key
 from wamgr.store.outbox import Outbox
+from wamgr.webhooks.sender import shown_url
 
 # --- db ------------------------------------------------------------------------------------
 
@@ -49,7 +50,7 @@ def db_migrate(ctx: click.Context) -> None:
 
 @click.group()
 def webhooks() -> None:
-    """Look at webhook deliveries and re-enable an endpoint that answered 410 Gone.
+    """Look at webhook deliveries, send dead ones again, re-enable an endpoint (410 Gone).
 
     \b
     Example:
@@ -113,6 +114,83 @@ def webhooks_enable(ctx: click.Context, url: str) -> None:
     with open_db(ctx) as database:
         was = Outbox(database).enable_endpoint(url)
     click.echo(f"{url}: {'enabled' if was else 'was not disabled'}")
+
+
+@webhooks.command("dead")
+@click.option("--tenant", "tenant_id", help="Only this tenant's deliveries.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def webhooks_dead(ctx: click.Context, tenant_id: str | None, limit: int, as_json: bool) -> None:
+    """Deliveries given up (attempts used up, or endpoint disabled), newest first; they are
+    kept 30 days and sent again with `wamgr webhooks retry`.
+
+    \b
+    Example:
+      wamgr webhooks dead --tenant shop-1
+    """
+    if tenant_id is not None:
+        tenant_id = checked_tenant_id(tenant_id)
+    with open_db(ctx) as database:
+        dead = Outbox(database).deliveries("dead", tenant_id, limit)
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": d.id,
+                    "webhook_id": d.webhook_id,
+                    "endpoint": shown_url(d.endpoint),
+                    "event_type": d.event_type,
+                    "tenant_id": d.tenant_id,
+                    "attempts": d.attempts,
+                    "last_status": d.last_status,
+                    "last_error": d.last_error,
+                    "gave_up_at": d.gave_up_at.isoformat() if d.gave_up_at else None,
+                }
+                for d in dead
+            ]
+        )
+    elif not dead:
+        click.echo("no dead webhook deliveries")
+    else:
+        print_table(
+            ("ID", "EVENT", "TENANT", "ENDPOINT", "ATTEMPTS", "GAVE UP (UTC)", "LAST ERROR"),
+            [
+                (
+                    str(d.id),
+                    d.event_type,
+                    d.tenant_id or "-",
+                    shown_url(d.endpoint),
+                    str(d.attempts),
+                    utc(d.gave_up_at) if d.gave_up_at else "-",
+                    (d.last_error or "-")[:60],
+                )
+                for d in dead
+            ],
+        )
+
+
+@webhooks.command("retry")
+@click.argument("delivery_ids", nargs=-1, type=click.IntRange(min=1))
+@click.option("--all", "retry_all", is_flag=True, help="Every dead delivery.")
+@click.pass_context
+def webhooks_retry(ctx: click.Context, delivery_ids: tuple[int, ...], retry_all: bool) -> None:
+    """Send dead deliveries again (each keeps its webhook-id); a running serve posts them
+    within a few seconds. Deliveries to a disabled endpoint stay dead: enable it first.
+
+    \b
+    Examples:
+      wamgr webhooks retry 1042 1043
+      wamgr webhooks retry --all
+    """
+    if bool(delivery_ids) == retry_all:
+        raise click.UsageError("give delivery IDs or --all (not both)")
+    with open_db(ctx) as database:
+        retried = Outbox(database).retry_dead(None if retry_all else list(delivery_ids))
+    missing = sorted(set(delivery_ids) - set(retried))
+    click.echo(f"retried {len(retried)} deliveries" + (f": {retried}" if retried else ""))
+    if missing:
+        raise DeliveryNotFound(missing[0])
 
 
 # --- locks: tenant leases and processing locks ---------------------------------------------

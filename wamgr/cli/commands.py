@@ -21,7 +21,9 @@ from wamgr.outbound import OutboundQueue
 from wamgr.status import Desired
 from wamgr.store.commands import ANY_INSTANCE, Command, CommandStore
 from wamgr.store.outbound import OutboundMessage, OutboundStatus, OutboundStore
+from wamgr.store.tenant_settings import TenantSettingsStore
 from wamgr.store.tenants import TenantStore
+from wamgr.tenant_settings import TenantSettings
 
 
 @click.command()
@@ -45,8 +47,15 @@ def status(ctx: click.Context, tenant_id: str | None, as_json: bool) -> None:
             records = [record]
         else:
             records = store.all()
-    if as_json:
-        payload: Any = [tenant_json(r) for r in records]
+        settings = TenantSettingsStore(db).all() if as_json else {}
+    if as_json:  # with each tenant's settings, secrets masked
+        payload: Any = [
+            {
+                **tenant_json(r),
+                "settings": settings.get(r.status.tenant_id, TenantSettings()).shown(),
+            }
+            for r in records
+        ]
         print_json(payload[0] if one is not None else payload)
         return
     print_tenants(records)

@@ -13,7 +13,7 @@ This module is SQL only: callers pass events already built (:mod:`wamgr.webhooks
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from wamgr.status import validate_tenant_id
@@ -32,22 +32,74 @@ class OutboxRow:
     event_type: str
     body: str
     attempts: int
+    tenant_endpoint: bool = False  # a tenant's own endpoint, not a global one
+    #: The tenant endpoint's own secret (None: sign with the global one).
+    secret: str | None = field(default=None, repr=False)
 
 
-#: SQL that inserts ``events`` (four arrays) for every endpoint not disabled, in order.
-#: Appended to a statement that has a CTE ``written(tenant_id)`` naming the rows it wrote.
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One delivery (an event for one endpoint) as operators see it."""
+
+    id: int
+    webhook_id: str
+    endpoint: str
+    event_type: str
+    tenant_id: str | None
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    gave_up_at: datetime | None
+    tenant_endpoint: bool
+
+    @property
+    def status(self) -> str:
+        """``delivered``, ``dead`` (given up) or ``pending``."""
+        if self.delivered_at is not None:
+            return "delivered"
+        return "dead" if self.gave_up_at is not None else "pending"
+
+
+#: SQL that inserts ``events`` (four arrays) for every global endpoint (``endpoints``) and for
+#: each of the tenant's own endpoints that wants the event's type (``wamgr_tenant_settings``),
+#: skipping disabled ones, in order. Appended to a statement that has a CTE
+#: ``written(tenant_id)`` naming the rows it wrote. A tenant endpoint that is also a global
+#: one gets the event once.
 OUTBOX_INSERT = """
-INSERT INTO wamgr_outbox (webhook_id, endpoint, event_type, tenant_id, body)
-SELECT ev.webhook_id, e.url, ev.event_type, ev.tenant_id, ev.body
-  FROM unnest(%(ev_ids)s::text[], %(ev_types)s::text[], %(ev_tenants)s::text[],
-              %(ev_bodies)s::text[]) WITH ORDINALITY AS ev(webhook_id, event_type, tenant_id,
-                                                           body, n)
-  JOIN written ON written.tenant_id = ev.tenant_id
- CROSS JOIN unnest(%(endpoints)s::text[]) WITH ORDINALITY AS e(url, m)
+INSERT INTO wamgr_outbox (webhook_id, endpoint, event_type, tenant_id, body, tenant_endpoint)
+SELECT x.webhook_id, x.url, x.event_type, x.tenant_id, x.body, x.own FROM (
+  SELECT ev.webhook_id, e.url, ev.event_type, ev.tenant_id, ev.body, false AS own, ev.n, e.m
+    FROM unnest(%(ev_ids)s::text[], %(ev_types)s::text[], %(ev_tenants)s::text[],
+                %(ev_bodies)s::text[]) WITH ORDINALITY AS ev(webhook_id, event_type, tenant_id,
+                                                             body, n)
+    JOIN written ON written.tenant_id = ev.tenant_id
+   CROSS JOIN unnest(%(endpoints)s::text[]) WITH ORDINALITY AS e(url, m)
+  UNION ALL
+  SELECT ev.webhook_id, h.hook->>'url', ev.event_type, ev.tenant_id, ev.body, true, ev.n,
+         1000 + h.m
+    FROM unnest(%(ev_ids)s::text[], %(ev_types)s::text[], %(ev_tenants)s::text[],
+                %(ev_bodies)s::text[]) WITH ORDINALITY AS ev(webhook_id, event_type, tenant_id,
+                                                             body, n)
+    JOIN written ON written.tenant_id = ev.tenant_id
+    JOIN wamgr_tenant_settings s ON s.tenant_id = ev.tenant_id
+   CROSS JOIN jsonb_array_elements(s.webhooks) WITH ORDINALITY AS h(hook, m)
+   WHERE jsonb_array_length(coalesce(h.hook->'events', '[]'::jsonb)) = 0
+      OR h.hook->'events' ? ev.event_type
+) x
  WHERE NOT EXISTS (SELECT 1 FROM wamgr_webhook_endpoints d
-                    WHERE d.url = e.url AND d.disabled_at IS NOT NULL)
- ORDER BY ev.n, e.m
+                    WHERE d.url = x.url AND d.disabled_at IS NOT NULL)
+ ORDER BY x.n, x.m
+ON CONFLICT (webhook_id, endpoint) DO NOTHING
 """
+
+#: Rows the sender of an instance posts: to its global endpoints, and to tenants' own.
+_MINE = "(endpoint = ANY(%(endpoints)s) OR tenant_endpoint)"
+#: A dead delivery: given up (attempts used up, or its endpoint disabled), not delivered.
+_DEAD = "gave_up_at IS NOT NULL AND delivered_at IS NULL"
+#: Dead deliveries are kept this long (30 days), for `wamgr webhooks dead` and retries.
+DEAD_RETENTION_S = 30 * 86_400.0
 
 
 def outbox_params(events: Sequence[WebhookEvent], endpoints: Sequence[str]) -> dict:
@@ -95,11 +147,26 @@ class Outbox:
             ).fetchone()
         return bool(row and row[0])
 
+    def record_events(self, events: Sequence[WebhookEvent], endpoints: Sequence[str]) -> int:
+        """Write ``events`` (of existing tenants) for ``endpoints`` and the tenants' own
+        endpoints that want them; returns how many deliveries were written."""
+        if not events:
+            return 0
+        with self._db.connection() as conn:
+            cur = conn.execute(
+                "WITH written AS (SELECT tenant_id FROM wamgr_tenants"
+                "   WHERE tenant_id = ANY(%(ev_tenants)s::text[]))"
+                f" {OUTBOX_INSERT}",
+                outbox_params(events, endpoints),
+            )
+            return cur.rowcount
+
     def claim_due(
         self, worker: str, endpoints: Sequence[str], limit: int, claim_s: float
     ) -> list[OutboxRow]:
-        """Claim up to ``limit`` due deliveries to ``endpoints`` for ``claim_s`` seconds,
-        oldest first; rows another worker holds (claimed and unexpired) are skipped.
+        """Claim up to ``limit`` due deliveries to ``endpoints`` (and to tenants' own
+        endpoints, with their secrets) for ``claim_s`` seconds, oldest first; rows another
+        worker holds (claimed and unexpired) are skipped.
 
         Rows of a disabled endpoint are never claimed; the same statement gives them up. A row
         written while the endpoint was being disabled (its insert saw the endpoint enabled) is
@@ -112,18 +179,22 @@ class Outbox:
                 "   last_error = 'endpoint disabled: ' || coalesce(d.disabled_reason, '')"
                 "   FROM wamgr_webhook_endpoints d"
                 "  WHERE d.url = o.endpoint AND d.disabled_at IS NOT NULL"
-                "    AND o.endpoint = ANY(%(endpoints)s) AND o.delivered_at IS NULL"
+                "    AND (o.endpoint = ANY(%(endpoints)s) OR o.tenant_endpoint)"
+                "    AND o.delivered_at IS NULL"
                 "    AND o.gave_up_at IS NULL)"
                 " UPDATE wamgr_outbox o SET claimed_by = %(worker)s,"
                 " claimed_until = now() + %(claim)s * interval '1 second'"
                 " WHERE o.id IN (SELECT id FROM wamgr_outbox"
-                "   WHERE endpoint = ANY(%(endpoints)s) AND delivered_at IS NULL"
+                f"   WHERE {_MINE} AND delivered_at IS NULL"
                 "   AND gave_up_at IS NULL AND next_attempt_at <= now()"
                 "   AND (claimed_until IS NULL OR claimed_until < now())"
                 "   AND NOT EXISTS (SELECT 1 FROM wamgr_webhook_endpoints d"
                 "                    WHERE d.url = endpoint AND d.disabled_at IS NOT NULL)"
                 "   ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
-                " RETURNING o.id, o.webhook_id, o.endpoint, o.event_type, o.body, o.attempts",
+                " RETURNING o.id, o.webhook_id, o.endpoint, o.event_type, o.body, o.attempts,"
+                " o.tenant_endpoint, CASE WHEN o.tenant_endpoint THEN (SELECT h->>'secret'"
+                "   FROM wamgr_tenant_settings s, jsonb_array_elements(s.webhooks) h"
+                "   WHERE s.tenant_id = o.tenant_id AND h->>'url' = o.endpoint LIMIT 1) END",
                 {
                     "worker": worker,
                     "claim": claim_s,
@@ -198,29 +269,68 @@ class Outbox:
         return {url: (at, reason) for url, at, reason in rows}
 
     def pending(self, endpoints: Sequence[str]) -> tuple[int, float | None]:
-        """How many deliveries to ``endpoints`` wait, and in how many seconds the next is due
-        (0 if one is due now; None if none waits)."""
+        """How many deliveries to ``endpoints`` (and tenants' own) wait, and in how many
+        seconds the next is due (0 if one is due now; None if none waits)."""
         with self._db.connection() as conn:
             row = conn.execute(
                 "SELECT count(*), extract(epoch FROM min(greatest(next_attempt_at,"
                 "   coalesce(claimed_until, next_attempt_at))) - now())"
-                " FROM wamgr_outbox WHERE endpoint = ANY(%s) AND delivered_at IS NULL"
+                f" FROM wamgr_outbox WHERE {_MINE} AND delivered_at IS NULL"
                 " AND gave_up_at IS NULL",
-                (list(endpoints),),
+                {"endpoints": list(endpoints)},
             ).fetchone()
         assert row is not None
         due = None if row[1] is None else max(0.0, float(row[1]))
         return int(row[0]), due
 
-    def sweep(self, retention_s: float) -> int:
-        """Delete rows delivered or given up more than ``retention_s`` seconds ago."""
+    def sweep(self, retention_s: float, dead_retention_s: float = DEAD_RETENTION_S) -> int:
+        """Delete rows delivered more than ``retention_s`` seconds ago, and dead ones given
+        up more than ``dead_retention_s`` ago."""
         with self._db.connection() as conn:
             cur = conn.execute(
-                "DELETE FROM wamgr_outbox WHERE coalesce(delivered_at, gave_up_at)"
-                " < now() - %s * interval '1 second'",
-                (retention_s,),
+                "DELETE FROM wamgr_outbox WHERE delivered_at < now() - %s * interval '1 second'"
+                f" OR ({_DEAD} AND gave_up_at < now() - %s * interval '1 second')",
+                (retention_s, dead_retention_s),
             )
             return cur.rowcount
+
+    def deliveries(
+        self, status: str | None = None, tenant_id: str | None = None, limit: int = 100
+    ) -> list[Delivery]:
+        """Deliveries, newest first: ``dead``, ``pending``, ``delivered`` or all (None), of
+        one tenant or all, at most ``limit``."""
+        where = {
+            None: "true",
+            "dead": _DEAD,
+            "pending": "delivered_at IS NULL AND gave_up_at IS NULL",
+            "delivered": "delivered_at IS NOT NULL",
+        }[status]
+        with self._db.connection() as conn:
+            rows = conn.execute(
+                "SELECT id, webhook_id, endpoint, event_type, tenant_id, attempts, last_status,"
+                " last_error, created_at, delivered_at, gave_up_at, tenant_endpoint"
+                f" FROM wamgr_outbox WHERE {where}"
+                " AND (%(tenant)s::text IS NULL OR tenant_id = %(tenant)s)"
+                " ORDER BY id DESC LIMIT %(limit)s",
+                {"tenant": tenant_id, "limit": limit},
+            ).fetchall()
+        return [Delivery(*row) for row in rows]
+
+    def retry_dead(self, delivery_ids: Sequence[int] | None) -> list[int]:
+        """Send dead deliveries again (those of ``delivery_ids``, or every one with None):
+        each keeps its row and its ``webhook_id``, gets a fresh count of attempts and is due
+        now. Deliveries to a disabled endpoint stay dead. Returns the ids made pending."""
+        with self._db.connection() as conn:
+            rows = conn.execute(
+                "UPDATE wamgr_outbox o SET gave_up_at = NULL, attempts = 0,"
+                " next_attempt_at = now(), claimed_until = NULL"
+                f" WHERE {_DEAD} AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s))"
+                " AND NOT EXISTS (SELECT 1 FROM wamgr_webhook_endpoints d"
+                "                  WHERE d.url = o.endpoint AND d.disabled_at IS NOT NULL)"
+                " RETURNING id",
+                {"ids": None if delivery_ids is None else list(delivery_ids)},
+            ).fetchall()
+        return sorted(row[0] for row in rows)
 
     def rows(self, endpoint: str | None = None) -> list[dict]:
         """Every outbox row (for an endpoint), oldest first: for operators and tests."""

@@ -192,7 +192,8 @@ class TenantStore:
         never earlier; a ban's expiry compared with ``now()`` (see :meth:`claimable`) holds.
 
         ``events`` (webhook events of these tenants) go to the outbox for every one of
-        ``endpoints``, in the same statement and only for the tenants whose row was written.
+        ``endpoints`` and the tenant's own endpoints that want them, in the same statement
+        and only for the tenants whose row was written.
         Returns how many rows were written.
         """
         if not changes:
@@ -209,7 +210,7 @@ class TenantStore:
             "olds": [old for _, old in changes],
             "writer": writer,
         }
-        if events and endpoints:
+        if events:  # the global endpoints and the tenants' own (see OUTBOX_INSERT)
             outbox = f", written AS (SELECT tenant_id FROM upd), ob AS ({OUTBOX_INSERT})"
             params.update(outbox_params(events, endpoints))
         with self._db.connection() as conn, conn.transaction():

@@ -15,7 +15,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from wamgr.transport.outgoing import Outgoing
 
 
 class CloseReason(enum.StrEnum):
@@ -88,14 +91,70 @@ class Closed(LinkEvent):
     ban_expires_in_s: float | None = None
 
 
+class InboundKind(enum.StrEnum):
+    """What an inbound message is."""
+
+    TEXT = "text"
+    IMAGE = "image"
+    VIDEO = "video"
+    AUDIO = "audio"  # a voice note when ``MediaInfo.voice``
+    DOCUMENT = "document"
+    STICKER = "sticker"
+    REACTION = "reaction"  # ``text`` is the emoji ("" removes it), ``quoted_id`` the target
+    LOCATION = "location"
+    CONTACT = "contact"
+    OTHER = "other"  # a type wamgr does not map (polls, protocol messages...)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInfo:
+    """What an inbound message's media is, without its bytes (download them separately)."""
+
+    mime: str
+    size: int
+    sha256: str  # hex of the file's SHA-256, as WhatsApp sent it
+    filename: str | None = None  # documents
+    voice: bool = False  # audio recorded as a voice note
+
+
 @dataclass(frozen=True, slots=True)
 class MessageReceived(LinkEvent):
-    """An inbound text message."""
+    """An inbound message of any kind.
+
+    ``text`` is the text, a media message's caption or a reaction's emoji; ``chat`` is where
+    it was posted (the sender's JID in a direct chat, the group's in a group); ``quoted_id``
+    the message it replies or reacts to.
+    """
 
     message_id: str
     sender: str
     #: Left out of repr, so a log line that shows the event never shows the message.
     text: str = field(repr=False)
+    kind: InboundKind = InboundKind.TEXT
+    chat: str = ""
+    is_group: bool = False
+    quoted_id: str | None = None
+    media: MediaInfo | None = None
+    from_me: bool = False
+
+
+class AckStatus(enum.StrEnum):
+    """How far an outgoing message got (a receipt's kind)."""
+
+    DELIVERED = "delivered"
+    READ = "read"
+    PLAYED = "played"  # a voice note or video was played
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt(LinkEvent):
+    """WhatsApp reports that messages this account sent were delivered to, read or played
+    by ``sender`` in ``chat``."""
+
+    message_ids: tuple[str, ...]
+    chat: str
+    sender: str
+    status: AckStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +190,14 @@ class Link(Protocol):
     def send_text(self, to: str, text: str) -> str:
         """Send a text message and return its message id; raises if the link is not connected."""
 
+    def send(self, message: Outgoing) -> str | None:
+        """Send any outgoing message (:mod:`wamgr.transport.outgoing`): the id of the message
+        sent, or None for a receipt or presence. Raises if the link is not connected."""
+
+    def download_media(self, message_id: str) -> tuple[bytes, str]:
+        """The bytes and mime type of the media of inbound message ``message_id`` this link
+        received; raises LookupError if it has none (or has forgotten it)."""
+
     def request_pair_code(self, phone: str) -> str:
         """While pairing, ask for a code to type on the phone ``phone`` (digits with country
         code); returns the code. Raises if the link is not waiting for pairing.
@@ -142,9 +209,16 @@ class Transport(Protocol):
     """Makes links and forgets device credentials."""
 
     def create_link(
-        self, tenant_id: str, jid: str | None, generation: int, on_event: EventCallback
+        self,
+        tenant_id: str,
+        jid: str | None,
+        generation: int,
+        on_event: EventCallback,
+        proxy: str | None = None,
     ) -> Link:
-        """Build a link for ``tenant_id``: resume device ``jid``, or pair a new one if None."""
+        """Build a link for ``tenant_id``: resume device ``jid``, or pair a new one if None.
+        With ``proxy`` (a socks5:// or http:// URL) the link dials WhatsApp through it; a
+        proxy that cannot be used is a ``Closed(DIAL_FAILED)`` whose detail names it."""
 
     def clear_auth(self, tenant_id: str, jid: str | None) -> None:
         """Forget the device keys of ``jid`` (only that device; other tenants keep theirs)."""

@@ -14,6 +14,7 @@ client's keep-alive tells a live server from a silent one.
 
 from __future__ import annotations
 
+import base64
 import json
 import queue
 import socket
@@ -25,6 +26,7 @@ from typing import Any
 from loguru import logger
 
 from wamgr.transport.base import Closed, Link, LinkEvent, Transport
+from wamgr.transport.outgoing import from_payload
 from wamgr.transport.wire import encode_event, send_line
 
 #: An extra request a server answers: message in, reply fields out.
@@ -114,7 +116,11 @@ class LinkSession:
                 self.deliver(link_id, event)
 
             link = self.transport.create_link(
-                message["tenant"], message.get("jid"), int(message["generation"]), deliver
+                message["tenant"],
+                message.get("jid"),
+                int(message["generation"]),
+                deliver,
+                proxy=message.get("proxy"),
             )
             self.links[link_id] = link
             link.open()
@@ -122,7 +128,7 @@ class LinkSession:
             link = self.links.get(int(message["link"]))
             if link is not None:
                 link.close(bool(message.get("logout")))
-        elif op in ("send", "pair_code"):
+        elif op in ("send", "pair_code", "send_out", "download"):
             self._workers.submit(self._call, message)
         elif op == "clear_auth":
             self.transport.clear_auth(message.get("tenant", ""), message.get("jid"))
@@ -143,6 +149,12 @@ class LinkSession:
                 self._reply(
                     message, ok=True, message_id=link.send_text(message["to"], message["text"])
                 )
+            elif message["op"] == "send_out":
+                outgoing = from_payload(message["kind"], message["payload"])
+                self._reply(message, ok=True, message_id=link.send(outgoing))
+            elif message["op"] == "download":
+                data, mime = link.download_media(message["message_id"])
+                self._reply(message, ok=True, data_b64=base64.b64encode(data).decode(), mime=mime)
             else:
                 self._reply(message, ok=True, code=link.request_pair_code(message["phone"]))
         except Exception as exc:

@@ -8,12 +8,14 @@ attached the link to its channel wins: nothing is sent to the server then.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from wamgr.transport.base import Closed, CloseReason, EventCallback
+from wamgr.transport.outgoing import Outgoing, to_payload
 
 if TYPE_CHECKING:
     from wamgr.transport.remote import LinkChannel
@@ -42,6 +44,7 @@ class RemoteLink:
         generation: int,
         on_event: EventCallback,
         unreachable: str,
+        proxy: str | None = None,
     ):
         self.link_id = next(_link_ids)
         self.generation = generation
@@ -50,6 +53,7 @@ class RemoteLink:
         self._jid = jid
         self._on_event = on_event
         self._unreachable = unreachable
+        self._proxy = proxy
         self._lock = threading.Lock()
         self._channel: LinkChannel | None = None
         self._closed = False
@@ -67,6 +71,7 @@ class RemoteLink:
             "tenant": self.tenant_id,
             "jid": self._jid,
             "generation": self.generation,
+            "proxy": self._proxy,
         }
         try:
             channel = self._dial(self)
@@ -111,6 +116,23 @@ class RemoteLink:
         """Send through the server; raises RemoteRefused if the socket is not connected."""
         reply = self._ask({"op": "send", "link": self.link_id, "to": to, "text": text})
         return str(reply["message_id"])
+
+    def send(self, message: Outgoing) -> str | None:
+        """Send any outgoing message through the server (as the queue stores it)."""
+        kind, payload = to_payload(message)
+        reply = self._ask(
+            {"op": "send_out", "link": self.link_id, "kind": kind, "payload": payload}
+        )
+        message_id = reply.get("message_id")
+        return None if message_id is None else str(message_id)
+
+    def download_media(self, message_id: str) -> tuple[bytes, str]:
+        """The media of inbound ``message_id`` from the server's link; LookupError if none."""
+        try:
+            reply = self._ask({"op": "download", "link": self.link_id, "message_id": message_id})
+        except RemoteRefused as exc:
+            raise LookupError(str(exc)) from exc
+        return base64.b64decode(reply["data_b64"]), str(reply["mime"])
 
     def request_pair_code(self, phone: str) -> str:
         """A pair code for ``phone`` from the pairing socket; raises RemoteRefused if it is not

@@ -22,13 +22,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from wamgr.transport.base import CloseReason, EventCallback, MessageReceived, Undecryptable
-from wamgr.transport.sim_core import DEFAULT_DIAL_FAILURE, REPLACED_DETAIL, SimCore
+from wamgr.transport.sim_core import DEFAULT_DIAL_FAILURE, REPLACED_DETAIL
 from wamgr.transport.sim_link import SimLink, SimNotConnected, Touched
+from wamgr.transport.sim_messages import SentRecord, SimMessages
 from wamgr.transport.sim_recorder import SocketRecord
 
 __all__ = [
     "DEFAULT_DIAL_FAILURE",
     "REPLACED_DETAIL",
+    "SentRecord",
     "SimLink",
     "SimNotConnected",
     "SimWhatsApp",
@@ -60,7 +62,7 @@ UNLINKING_REASONS = frozenset(
 )
 
 
-class SimWhatsApp(SimCore):
+class SimWhatsApp(SimMessages):
     """An in-process simulated WhatsApp server, and a Transport whose links dial it.
 
     Thread-safe: one lock guards all state and no callback runs under it. With
@@ -73,10 +75,17 @@ class SimWhatsApp(SimCore):
     # --- Transport --------------------------------------------------------------------
 
     def create_link(
-        self, tenant_id: str, jid: str | None, generation: int, on_event: EventCallback
+        self,
+        tenant_id: str,
+        jid: str | None,
+        generation: int,
+        on_event: EventCallback,
+        proxy: str | None = None,
     ) -> SimLink:
-        """Build an unopened link that resumes ``jid``, or pairs a new device when None."""
-        return SimLink(self, tenant_id, jid, generation, on_event)
+        """Build an unopened link that resumes ``jid``, or pairs a new device when None.
+        Its dial records ``proxy`` (:meth:`dial_proxies`) and fails if that proxy refuses
+        (:meth:`refuse_proxy`)."""
+        return SimLink(self, tenant_id, jid, generation, on_event, proxy)
 
     def clear_auth(self, tenant_id: str, jid: str | None) -> None:
         """Forget the device of ``jid``: later resumes get LOGGED_OUT. Unknown/None: no-op.
@@ -280,7 +289,7 @@ class SimWhatsApp(SimCore):
 
     def activity(self, jid: str) -> list[tuple[str, str, str]]:
         """What links of ``jid`` showed in chats, oldest first: ``("presence", to, state)``
-        ("composing" is typing…) and ``("message", to, message_id)``."""
+        (``typing``, ``paused``, …) and ``("message", to, message_id)``."""
         with self._lock:
             account = self._devices.get(jid)
             return list(account.activity) if account is not None else []

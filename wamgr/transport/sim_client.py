@@ -49,11 +49,16 @@ class RemoteSimTransport:
         self._closed = False
 
     def create_link(
-        self, tenant_id: str, jid: str | None, generation: int, on_event: EventCallback
+        self,
+        tenant_id: str,
+        jid: str | None,
+        generation: int,
+        on_event: EventCallback,
+        proxy: str | None = None,
     ) -> Link:
-        """A link of ``tenant_id`` on the server."""
+        """A link of ``tenant_id`` on the server (dialling through ``proxy`` there)."""
         return RemoteLink(
-            self._connected, tenant_id, jid, generation, on_event, "simulator unreachable"
+            self._connected, tenant_id, jid, generation, on_event, "simulator unreachable", proxy
         )
 
     def clear_auth(self, tenant_id: str, jid: str | None) -> None:

@@ -14,6 +14,7 @@ import itertools
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from wamgr.clock import Clock, SystemClock
 from wamgr.transport.base import Closed, CloseReason, Connected, LinkEvent, Paired, Qr
@@ -23,6 +24,17 @@ from wamgr.transport.sim_recorder import SimSocket, SocketRecorder
 
 REPLACED_DETAIL = "stream replaced (440 conflict)"
 DEFAULT_DIAL_FAILURE = "dial tcp: connection refused"
+
+
+def proxy_refusal(proxy: str | None, bad: set[str]) -> str:
+    """The dial failure's detail when ``proxy`` is one of the ``bad`` ("host:port"), else ""."""
+    if proxy is None:
+        return ""
+    parts = urlsplit(proxy)
+    address = f"{parts.hostname}:{parts.port}"
+    if address not in bad:
+        return ""
+    return f"proxy {parts.scheme}://{address} refused the connection: check the tenant's proxy"
 
 
 class SimCore:
@@ -53,6 +65,8 @@ class SimCore:
         self._attempts_total = 0
         self._qr_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
+        self._proxies: dict[str, list[str | None]] = {}  # tenant -> proxy of each dial
+        self._bad_proxies: set[str] = set()  # "host:port" of proxies that refuse
 
     # --- link operations (called by SimLink) ------------------------------------------
 
@@ -63,8 +77,12 @@ class SimCore:
                 raise RuntimeError(f"{link!r} was already opened or closed; build a new link")
             self._attempts[link.tenant_id] = self._attempts.get(link.tenant_id, 0) + 1
             self._attempts_total += 1
+            self._proxies.setdefault(link.tenant_id, []).append(link._proxy)
+            refused = proxy_refusal(link._proxy, self._bad_proxies)
             if self._closed:
                 self._finish(link, CloseReason.DIAL_FAILED, "simulator closed", touched)
+            elif refused:
+                self._finish(link, CloseReason.DIAL_FAILED, refused, touched)
             elif self._holding:
                 link._state = LinkState.PARKED
                 self._parked[link] = None
@@ -97,10 +115,6 @@ class SimCore:
             account.sent.append((to, text, message_id))
             account.activity.append(("message", to, message_id))
             return message_id
-
-    def _send_presence(self, link: SimLink, to: str, state: str) -> None:
-        with self._lock:
-            self._sending_account(link).activity.append(("presence", to, state))
 
     def _sending_account(self, link: SimLink) -> SimAccount:
         """The account of a connected link (lock held); SimNotConnected if it is not."""

@@ -20,7 +20,8 @@ from loguru import logger
 from wamgr.transport.base import EventCallback, LinkEvent
 
 if TYPE_CHECKING:
-    from wamgr.transport.sim_core import SimCore
+    from wamgr.transport.outgoing import Outgoing
+    from wamgr.transport.sim_messages import SimMessages as SimCore
     from wamgr.transport.sim_recorder import SimSocket
 
 #: The links that got events during one operation, in order (a dict used as an ordered set);
@@ -58,11 +59,13 @@ class SimLink:
         jid: str | None,
         generation: int,
         on_event: EventCallback,
+        proxy: str | None = None,
     ) -> None:
         self.tenant_id = tenant_id
         self.generation = generation
         self._sim = sim
         self._on_event = on_event
+        self._proxy = proxy
         # Everything below is guarded by the simulator's lock.
         self._jid = jid
         self._state = LinkState.NEW
@@ -93,10 +96,15 @@ class SimLink:
         """Record a sent message and return its new id; raises SimNotConnected if not connected."""
         return self._sim._send_text(self, to, text)
 
-    def send_presence(self, to: str, state: str) -> None:
-        """Show ``state`` ("composing", "paused") in the chat with ``to``; raises
-        SimNotConnected if not connected."""
-        self._sim._send_presence(self, to, state)
+    def send(self, message: Outgoing) -> str | None:
+        """Record any outgoing message (see SimWhatsApp.outgoing); the new message's id, or
+        None for a receipt or presence. Raises SimNotConnected if not connected."""
+        return self._sim._send(self, message)
+
+    def download_media(self, message_id: str) -> tuple[bytes, str]:
+        """The bytes and mime type of inbound message ``message_id``'s media; LookupError if
+        the account received no media with that id."""
+        return self._sim._download(self, message_id)
 
     def request_pair_code(self, phone: str) -> str:
         """A code the phone can type instead of scanning the QR (see SimWhatsApp.enter_code)."""

@@ -17,14 +17,18 @@ import socket
 from typing import Any
 
 from wamgr.transport.base import (
+    AckStatus,
     Closed,
     CloseReason,
     Connected,
+    InboundKind,
     LinkEvent,
+    MediaInfo,
     MessageReceived,
     PairCode,
     Paired,
     Qr,
+    Receipt,
     Undecryptable,
 )
 
@@ -36,6 +40,7 @@ _EVENT_NAMES: dict[type[LinkEvent], str] = {
     Closed: "closed",
     MessageReceived: "message",
     Undecryptable: "undecryptable",
+    Receipt: "receipt",
 }
 _EVENT_TYPES = {name: kind for kind, name in _EVENT_NAMES.items()}
 
@@ -45,6 +50,8 @@ def encode_event(link_id: int, event: LinkEvent) -> dict[str, Any]:
     values = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
     if isinstance(event, Closed):
         values["reason"] = str(event.reason)
+    if isinstance(event, MessageReceived) and event.media is not None:
+        values["media"] = dataclasses.asdict(event.media)
     return {"ev": _EVENT_NAMES[type(event)], "link": link_id, **values}
 
 
@@ -54,6 +61,13 @@ def decode_event(message: dict[str, Any]) -> LinkEvent:
     fields = {k: v for k, v in message.items() if k not in ("ev", "link")}
     if kind is Closed:
         fields["reason"] = CloseReason(fields["reason"])
+    elif kind is MessageReceived:
+        fields["kind"] = InboundKind(fields.get("kind", "text"))
+        if fields.get("media") is not None:
+            fields["media"] = MediaInfo(**fields["media"])
+    elif kind is Receipt:
+        fields["message_ids"] = tuple(fields["message_ids"])
+        fields["status"] = AckStatus(fields["status"])
     return kind(**fields)
 
 

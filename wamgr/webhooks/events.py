@@ -4,8 +4,11 @@ Every event body is ``{"type": ..., "timestamp": <ISO 8601, UTC, "Z">, "data": {
 gets a ``webhook_id`` (``msg_`` + 32 hex digits) that it keeps on every delivery attempt:
 
 - ``session.status``: a tenant changed state (:func:`status_event`);
-- ``message.received``: an inbound text message, the first time its id is seen
-  (:func:`message_event`);
+- ``message.received``: an inbound message of any kind, the first time its id is seen
+  (:func:`message_event`), with its kind, text or caption, sender, chat, quoted id and
+  media metadata (:func:`message_data`);
+- ``message.ack``: WhatsApp reports messages the tenant sent as delivered, read or played
+  (:func:`ack_event`);
 - ``message.sent``, ``message.failed``, ``message.expired``, ``message.unknown``: an outbound
   message reached that state (:func:`outbound_event`).
 
@@ -21,11 +24,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wamgr.status import TenantStatus
+from wamgr.transport.base import MessageReceived, Receipt
 
 STATUS_EVENT = "session.status"
 MESSAGE_EVENT = "message.received"
+ACK_EVENT = "message.ack"
 #: Outbound states that have an event, ``message.<state>``.
 OUTBOUND_EVENT_STATES = frozenset({"sent", "failed", "expired", "unknown"})
+#: Every event type a webhook may filter on (the outbound queue's events included).
+EVENT_TYPES = (
+    STATUS_EVENT,
+    MESSAGE_EVENT,
+    ACK_EVENT,
+    *(f"message.{state}" for state in sorted(OUTBOUND_EVENT_STATES)),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +84,48 @@ def status_event(status: TenantStatus, old_state: str | None) -> WebhookEvent:
     )
 
 
-def message_event(tenant_id: str, message_id: str, sender: str, text: str) -> WebhookEvent:
-    """The ``message.received`` event of an inbound text message, stamped now."""
+def message_data(tenant_id: str, message: MessageReceived) -> dict[str, Any]:
+    """The ``data`` of an inbound message, as webhooks and subscribers get it."""
+    media = message.media
+    return {
+        "tenant_id": tenant_id,
+        "message_id": message.message_id,
+        "type": str(message.kind),
+        "sender": message.sender,
+        "chat": message.chat or message.sender,
+        "is_group": message.is_group,
+        "text": message.text,
+        "quoted_id": message.quoted_id,
+        "media": None
+        if media is None
+        else {
+            "mime": media.mime,
+            "size": media.size,
+            "sha256": media.sha256,
+            "filename": media.filename,
+            "voice": media.voice,
+        },
+    }
+
+
+def message_event(tenant_id: str, message: MessageReceived) -> WebhookEvent:
+    """The ``message.received`` event of an inbound message, stamped now."""
+    return _event(MESSAGE_EVENT, tenant_id, None, message_data(tenant_id, message))
+
+
+def ack_event(tenant_id: str, receipt: Receipt) -> WebhookEvent:
+    """The ``message.ack`` event of a receipt, stamped now."""
     return _event(
-        MESSAGE_EVENT,
+        ACK_EVENT,
         tenant_id,
         None,
-        {"tenant_id": tenant_id, "message_id": message_id, "sender": sender, "text": text},
+        {
+            "tenant_id": tenant_id,
+            "message_ids": list(receipt.message_ids),
+            "status": str(receipt.status),
+            "chat": receipt.chat,
+            "sender": receipt.sender,
+        },
     )
 
 

@@ -3,12 +3,17 @@
 Each row (one event for one endpoint, see :mod:`wamgr.store.outbox`) is claimed for a while,
 posted with the Standard Webhooks headers and settled:
 
+Rows for the instance's global endpoints are signed with the global secret; rows for a
+tenant's own endpoints (every instance posts those) with that endpoint's secret, or the
+global one when it has none.
+
 - 2xx: delivered.
 - 410 Gone: the endpoint is disabled (no more events are written or sent to it) and its
   pending rows are given up; ``wamgr webhooks enable URL`` turns it back on.
 - anything else, or no answer: retried after :func:`retry_delay` (growing, with jitter), or
   after the ``Retry-After`` the endpoint asked for if that is longer; given up after
-  ``max_attempts``.
+  ``max_attempts``: the row is kept as *dead* (``wamgr webhooks dead``) and can be sent again
+  with its ``webhook-id`` (``wamgr webhooks retry``).
 
 A worker that dies mid-delivery leaves its claim to expire, and the row is posted again by
 the next worker, with the same ``webhook-id``: an event is never lost, and a receiver that
@@ -29,9 +34,9 @@ from urllib.parse import urlsplit
 import httpx
 from loguru import logger
 
-from wamgr.errors import WamgrError
+from wamgr.errors import ConfigError, WamgrError
 from wamgr.store.outbox import Outbox, OutboxRow
-from wamgr.webhooks.signing import sign
+from wamgr.webhooks.signing import decode_secret, sign
 from wamgr.workers.base import AT_ONCE, Worker
 
 if TYPE_CHECKING:
@@ -99,7 +104,7 @@ class WebhookSender(Worker):
         outbox: Outbox,
         worker_id: str,
         endpoints: Sequence[str],
-        key: bytes,
+        key: bytes | None,
         *,
         timeout_s: float = 10.0,
         retry_base_s: float = 5.0,
@@ -183,16 +188,34 @@ class WebhookSender(Worker):
         super().on_failure(exc)
         return self.after(self._poll_s)
 
+    def _key_of(self, row: OutboxRow) -> bytes | None:
+        """The key that signs ``row``: its tenant endpoint's own secret, else the global one."""
+        if row.secret:
+            try:
+                return decode_secret(row.secret, "the tenant webhook's secret")
+            except ConfigError:
+                return None  # validated when set; a row edited by hand is given up
+        return self._key
+
     def _deliver(self, row: OutboxRow) -> bool:
         """Post one row and settle it; False if the endpoint is gone (410) and was disabled."""
         attempt = row.attempts + 1
         shown = shown_url(row.endpoint)
+        key = self._key_of(row)
+        if key is None:
+            error = (
+                "no secret to sign with: give the tenant's webhook a secret, or set "
+                "WAMGR_WEBHOOK_SECRET"
+            )
+            self._outbox.failed(row.id, None, error, None)
+            logger.warning("gave up delivering {} to {}: {}", row.webhook_id, shown, error)
+            return True
         timestamp = int(time.time())
         headers = {
             "content-type": "application/json",
             "webhook-id": row.webhook_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(self._key, row.webhook_id, timestamp, row.body),
+            "webhook-signature": sign(key, row.webhook_id, timestamp, row.body),
         }
         status: int | None = None
         retry_after: float | None = None

@@ -39,6 +39,7 @@ from wamgr.pacing import Pacer, PacingSettings
 from wamgr.status import TenantState
 from wamgr.store.db import Database
 from wamgr.store.outbound import OutboundChannel, OutboundMessage, OutboundStatus, OutboundStore
+from wamgr.transport.outgoing import Presence, PresenceOut
 from wamgr.workers.base import AT_ONCE, Worker
 
 #: Seconds between two expiry / failure / depth passes (and the longest idle wait).
@@ -108,7 +109,6 @@ class OutboundSender(Worker):
         self._scans = 0
         self._serving: set[str] = set()  # connected tenants whose `sending` rows were checked
         self._unrecorded: list[Outcome] = []  # outcomes a failed write left to record
-        self._no_typing: set[str] = set()  # tenants whose link cannot show typing (warned)
 
     def iterate(self) -> float:
         """One pass (see the module docstring); returns when the next one is due."""
@@ -192,15 +192,10 @@ class OutboundSender(Worker):
 
     def _show_typing(self, head: OutboundMessage, ref: pykka.ActorRef | None) -> None:
         """Ask the tenant to show "typing…" to the recipient (best effort)."""
-        if ref is None or head.tenant_id in self._no_typing:
+        if ref is None:
             return
         try:
-            ref.ask(m.SendPresence(head.to, "composing"), timeout=self._timeout_s)
-        except AttributeError:
-            self._no_typing.add(head.tenant_id)
-            logger.bind(tenant=head.tenant_id).warning(
-                "this transport cannot show typing; messages go without it"
-            )
+            ref.ask(m.Send(PresenceOut(Presence.TYPING, head.to)), timeout=self._timeout_s)
         except Exception as exc:
             logger.bind(tenant=head.tenant_id).debug("typing not shown: {!r}", exc)
 

@@ -64,7 +64,7 @@ class StatusWriter(Worker):
     def submit(self, status: TenantStatus, old_state: str | None) -> None:
         """Queue ``status`` for writing; never blocks on the database."""
         event = None
-        if self._endpoints and old_state != str(status.state):
+        if old_state != str(status.state):  # for the global endpoints and tenants' own
             event = status_event(status, old_state)
         with self._lock:
             previous = self._pending.get(status.tenant_id)

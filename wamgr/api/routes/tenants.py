@@ -6,10 +6,10 @@ the route then answers 202 with the status that instance last stored.
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Body, Query, Response
 
 from wamgr.api.dependencies import KnownTenant, Manager, TenantId
-from wamgr.api.schemas import ActiveOut, TenantOut
+from wamgr.api.schemas import ActiveOut, TenantDetailOut, TenantOut, TenantSettingsIn
 from wamgr.errors import UnknownTenant
 from wamgr.manager import ConnectionManager
 from wamgr.status import TenantStatus
@@ -37,24 +37,43 @@ def list_tenants(mgr: Manager) -> Any:
 
 @router.put(
     "/{tenant_id}",
-    response_model=TenantOut,
+    response_model=TenantDetailOut,
     status_code=201,
-    responses={200: {"model": TenantOut, "description": "Known already"}},
+    responses={200: {"model": TenantDetailOut, "description": "Known already"}},
 )
-def put_tenant(tenant_id: TenantId, response: Response, mgr: Manager) -> Any:
+def put_tenant(
+    tenant_id: TenantId,
+    response: Response,
+    mgr: Manager,
+    body: Annotated[TenantSettingsIn | None, Body()] = None,
+) -> Any:
     """Create the tenant (201) or keep it (200), wanted connected, and connect it. Of many
-    concurrent PUTs of one new tenant, exactly one answers 201."""
-    created = mgr.tenants_store.add(tenant_id)
+    concurrent PUTs of one new tenant, exactly one answers 201.
+
+    A JSON body sets the tenant's settings first (only the fields it names; null clears
+    one), so a new tenant's first dial already uses its proxy. A bad value is 422
+    ``InvalidSetting`` naming the field; secrets are masked in the answer."""
+    changes = body.changes() if body is not None else {}
+    created = False
+    if changes:  # one transaction adds the tenant (wanted stopped) with its settings
+        store = mgr.runtime.settings
+        created = store.put(tenant_id, store.get(tenant_id).changed(**changes), create=True)
+    created = mgr.tenants_store.add(tenant_id) or created
     status = mgr.connect(tenant_id)
     if not created:
         response.status_code = 200
-    return status.to_json()
+    return _detail(mgr, status)
 
 
-@router.get("/{tenant_id}", response_model=TenantOut)
-def get_tenant(tenant: KnownTenant) -> Any:
-    """The tenant's status: live if this instance runs it, else as stored."""
-    return tenant.to_json()
+@router.get("/{tenant_id}", response_model=TenantDetailOut)
+def get_tenant(tenant: KnownTenant, mgr: Manager) -> Any:
+    """The tenant's status (live if this instance runs it, else as stored) and its settings,
+    secrets masked."""
+    return _detail(mgr, tenant)
+
+
+def _detail(mgr: ConnectionManager, status: TenantStatus) -> dict[str, Any]:
+    return {**status.to_json(), "settings": mgr.settings(status.tenant_id).shown()}
 
 
 @router.delete("/{tenant_id}", response_model=TenantOut)

@@ -42,14 +42,20 @@ from wamgr.transport.base import (
     MessageReceived,
     Paired,
     Qr,
+    Receipt,
     Undecryptable,
 )
 from wamgr.transport.base import CloseReason as R
-from wamgr.transport.neonize.auth import format_jid
 from wamgr.transport.neonize.jids import jid_string
 from wamgr.transport.neonize.lib import ConnectFailureReason as F
-from wamgr.transport.neonize.lib import extract_text
 from wamgr.transport.neonize.lib import neonize_events as ev
+from wamgr.transport.neonize.messages import (
+    inbound_message,
+    is_ack,
+    is_from_someone,
+    receipt,
+    sender_of,
+)
 
 #: A keep-alive that failed this many pings in a row closes the link.
 KEEPALIVE_MAX_ERRORS = 2
@@ -226,12 +232,12 @@ def _ban_expiry(event: Any) -> float | None:
     return float(event.Expire) if event.Expire > 0 else None
 
 
-def _text_from_someone(event: Any, _: LinkFacts) -> bool:
-    """A text message from someone else: not ours, not a group's, not a status update."""
-    source = event.Info.MessageSource
-    if source.IsFromMe or source.IsGroup or source.Chat.Server == "broadcast":
-        return False
-    return bool(extract_text(event.Message))
+def _from_someone(event: Any, _: LinkFacts) -> bool:
+    return is_from_someone(event)
+
+
+def _ack(event: Any, _: LinkFacts) -> bool:
+    return is_ack(event)
 
 
 def _unavailable(event: Any, _: LinkFacts) -> bool:
@@ -239,28 +245,15 @@ def _unavailable(event: Any, _: LinkFacts) -> bool:
     return bool(event.IsUnavailable)
 
 
-def _sender(source: Any) -> str:
-    """The sender's phone JID (no device), or its LID when WhatsApp gave no phone JID."""
-    sender = source.Sender
-    alt = source.SenderAlt
-    if sender.Server == "lid" and alt.User:
-        sender = alt
-    return format_jid(sender.User, 0, 0, sender.Server)
-
-
 # How a row makes each event other than Closed (each is made from one kind of signal).
 _BUILD: dict[type[LinkEvent], Callable[[Any, LinkFacts], LinkEvent]] = {
     Qr: lambda shown, facts: Qr(facts.generation, shown.code),
     Paired: lambda event, facts: Paired(facts.generation, jid_string(event.ID)),
     Connected: lambda _, facts: Connected(facts.generation, facts.jid),
-    MessageReceived: lambda event, facts: MessageReceived(
-        facts.generation,
-        event.Info.ID,
-        _sender(event.Info.MessageSource),
-        extract_text(event.Message),
-    ),
+    MessageReceived: lambda event, facts: inbound_message(event, facts.generation),
+    Receipt: lambda event, facts: receipt(event, facts.generation),
     Undecryptable: lambda event, facts: Undecryptable(
-        facts.generation, event.Info.ID, _sender(event.Info.MessageSource)
+        facts.generation, event.Info.ID, sender_of(event.Info.MessageSource)
     ),
 }
 
@@ -337,8 +330,10 @@ TABLE: tuple[Row, ...] = (
         _failure_raw),
 
     # messages
-    Row(ev.MessageEv, _text_from_someone, MessageReceived),
-    Row(ev.MessageEv, None, None),  # ours, a group's, a status update, or not text
+    Row(ev.MessageEv, _from_someone, MessageReceived),  # any kind (messages.py), groups too
+    Row(ev.MessageEv, None, None),  # ours, a status update, or of no kind wamgr reports
+    Row(ev.ReceiptEv, _ack, Receipt),  # delivered, read, played (of messages we sent)
+    Row(ev.ReceiptEv, None, None),  # our own devices' receipts, retries, server errors
     Row(ev.UndecryptableMessageEv, _unavailable, None),
     Row(ev.UndecryptableMessageEv, None, Undecryptable),  # the tenant counts them
 )
@@ -351,7 +346,6 @@ NOT_SUBSCRIBED: tuple[type, ...] = (
     ev.QREv,  # the codes come through the QR callback instead (QrShown)
     ev.HistorySyncEv,
     ev.NewsLetterMessageMetaEv,
-    ev.ReceiptEv,
     ev.ChatPresenceEv,
     ev.PresenceEv,
     ev.JoinedGroupEv,

@@ -22,6 +22,7 @@ import os
 import subprocess
 import threading
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 os.environ.setdefault("NEONIZE_BOT_TAG", "off")
@@ -64,25 +65,56 @@ _load()
 
 # Re-exported so the rest of wamgr names neonize in one place (and loads it through here).
 import neonize.events as neonize_events  # noqa: E402
+from neonize._binder import ProxySettings  # noqa: E402
 from neonize.client import NewClient  # noqa: E402
 from neonize.events import EVENT_TO_INT  # noqa: E402
 from neonize.exc import NeonizeError  # noqa: E402
 from neonize.proto.Neonize_pb2 import JID, ConnectFailureReason  # noqa: E402
 from neonize.proto.waCompanionReg.WACompanionReg_pb2 import DeviceProps  # noqa: E402
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ContextInfo, ExtendedTextMessage  # noqa: E402
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as E2EMessage  # noqa: E402
-from neonize.utils.enum import ClientName  # noqa: E402
+from neonize.utils.enum import (  # noqa: E402
+    ChatPresence,
+    ChatPresenceMedia,
+    ClientName,
+    Presence,
+    ReceiptType,
+)
 from neonize.utils.message import extract_text  # noqa: E402
 
 __all__ = [
+    "DEVICE_PROPS",
     "EVENT_TO_INT",
     "JID",
+    "ChatPresence",
+    "ChatPresenceMedia",
+    "ClientFactory",
     "ClientName",
     "ConnectFailureReason",
+    "ContextInfo",
     "DaemonThread",
     "DeviceProps",
     "E2EMessage",
+    "ExtendedTextMessage",
     "NeonizeError",
     "NewClient",
+    "Presence",
+    "ProxySettings",
+    "ReceiptType",
     "extract_text",
+    "make_client",
     "neonize_events",
 ]
+
+#: What a link shows on the phone's *Linked devices* screen.
+DEVICE_PROPS = DeviceProps(os="wamgr", platformType=DeviceProps.CHROME)
+
+#: Builds a link's client: (store URL, map key, new device) -> client.
+ClientFactory = Callable[[str, str, bool], Any]
+
+
+def make_client(store_url: str, uuid: str, new_device: bool) -> NewClient:
+    """A neonize client on store ``store_url`` with map key ``uuid`` (no Go call yet)."""
+    client = NewClient(store_url, uuid=uuid, new_device=new_device, props=DEVICE_PROPS)
+    client._stop_finalizer.detach()  # GC must never call Stop() unserialised
+    return client

@@ -33,6 +33,7 @@ from typing import Any
 from loguru import logger
 
 from wamgr.errors import DatabaseUnavailable
+from wamgr.tenant_settings import mask_url
 from wamgr.transport.base import (
     Closed,
     CloseReason,
@@ -47,18 +48,18 @@ from wamgr.transport.base import (
 from wamgr.transport.neonize import events as nev
 from wamgr.transport.neonize.auth import DeviceStore
 from wamgr.transport.neonize.gate import GoGate, StartHold
-from wamgr.transport.neonize.jids import device_jid, jid_string, recipient_jid
+from wamgr.transport.neonize.jids import device_jid, jid_string
 from wamgr.transport.neonize.lib import (
+    ClientFactory,
     ClientName,
-    DeviceProps,
-    E2EMessage,
     NeonizeError,
-    NewClient,
+    ProxySettings,
+    make_client,
 )
+from wamgr.transport.neonize.messages import RecentMessages
+from wamgr.transport.neonize.outgoing import send_outgoing
 from wamgr.transport.neonize.stats import HostStats
-
-#: What a link shows on the phone's *Linked devices* screen.
-DEVICE_PROPS = DeviceProps(os="wamgr", platformType=DeviceProps.CHROME)
+from wamgr.transport.outgoing import Outgoing, TextOut
 
 # A thread that parks here never returns to Go (see _on_login_status).
 _NEVER = threading.Event()
@@ -79,16 +80,6 @@ class LinkSettings:
     #: How long to wait for ``connect()`` to return after ``stop`` before abandoning it
     #: (it never returns for a pairing that was stopped: whatsmeow leaves the QR loop open).
     abandon_after_s: float = 5.0
-
-
-ClientFactory = Callable[[str, str, bool], Any]
-
-
-def make_client(store_url: str, uuid: str, new_device: bool) -> NewClient:
-    """A neonize client on store ``store_url`` with map key ``uuid`` (no Go call yet)."""
-    client = NewClient(store_url, uuid=uuid, new_device=new_device, props=DEVICE_PROPS)
-    client._stop_finalizer.detach()  # GC must never call Stop() unserialised
-    return client
 
 
 class _State(enum.Enum):
@@ -119,6 +110,7 @@ class NeonizeLink:
         settings: LinkSettings | None = None,
         stats: HostStats | None = None,
         wall_clock: Callable[[], float] = time.time,
+        proxy: str | None = None,
     ):
         self.tenant_id = tenant_id
         self.generation = generation
@@ -132,6 +124,8 @@ class NeonizeLink:
         self._settings = settings or LinkSettings()
         self._stats = stats or HostStats()
         self._wall_clock = wall_clock
+        self._proxy = proxy  # given to connect(): whatsmeow dials through it
+        self._recent = RecentMessages()  # inbound messages: media download, quoting
         self._log = logger.bind(tenant=tenant_id)
         # signals in arrival order: neonize events and events.py's own signals
         self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -178,14 +172,27 @@ class NeonizeLink:
 
     def send_text(self, to: str, text: str) -> str:
         """Send ``text`` to ``to`` (phone digits or a JID); returns the message id."""
+        return str(self.send(TextOut(to, text)))
+
+    def send(self, message: Outgoing) -> str | None:
+        """Send any outgoing message (``outgoing.py`` maps each kind to neonize's calls)."""
         with self._lock:
             if self._state is not _State.CONNECTED or self._closing:
                 raise LinkNotReady(f"not connected ({self._state.value})")
         with self._gate.shared():
             if self._stopped:
                 raise LinkNotReady("not connected (closed)")
-            response = self.client.send_message(recipient_jid(to), E2EMessage(conversation=text))
-        return str(response.ID)
+            return send_outgoing(self.client, message, self._recent)
+
+    def download_media(self, message_id: str) -> tuple[bytes, str]:
+        """The media of inbound ``message_id`` (one of the last this link received)."""
+        item = self._recent.get(message_id)
+        if item is None or item.mime is None:
+            raise LookupError(f"no media of message {message_id} among the last ones received")
+        with self._gate.shared():
+            if self._stopped:
+                raise LookupError("the link is closed")
+            return bytes(self.client.download_any(item.message.Message) or b""), item.mime
 
     def request_pair_code(self, phone: str) -> str:
         """A code to type on phone ``phone`` (digits, country code first) instead of the QR."""
@@ -233,10 +240,12 @@ class NeonizeLink:
         self._stats.add("connects")
         ended: object = nev.ConnectReturned()
         try:
-            client.connect()
+            # neonize applies the proxy before it dials (set_proxy_address needs a running client)
+            client.connect(ProxySettings(proxy_address=self._proxy) if self._proxy else None)
         except NeonizeError as exc:
             self._stats.add("dial_failures")
-            ended = nev.ConnectRaised(str(exc))
+            through = f" (through proxy {mask_url(self._proxy)})" if self._proxy else ""
+            ended = nev.ConnectRaised(f"{exc}{through}")
         except Exception as exc:
             ended = nev.ConnectRaised(f"{type(exc).__name__}: {exc}")
         finally:
@@ -337,6 +346,8 @@ class NeonizeLink:
             case Connected():
                 with self._lock:
                     self._state = _State.CONNECTED
+            case MessageReceived():
+                self._recent.add(signal)
         self._emit(event)
         return None
 
@@ -402,4 +413,3 @@ class NeonizeLink:
 
     def __repr__(self) -> str:
         return f"NeonizeLink(uuid={self.uuid!r}, state={self._state.value})"
-

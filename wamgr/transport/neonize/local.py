@@ -16,7 +16,8 @@ from loguru import logger
 from wamgr.transport.base import Closed, EventCallback, LinkEvent
 from wamgr.transport.neonize.auth import DeviceStore
 from wamgr.transport.neonize.gate import GoGate
-from wamgr.transport.neonize.link import ClientFactory, LinkSettings, NeonizeLink, make_client
+from wamgr.transport.neonize.lib import ClientFactory, make_client
+from wamgr.transport.neonize.link import LinkSettings, NeonizeLink
 from wamgr.transport.neonize.stats import HostStats
 
 
@@ -42,9 +43,15 @@ class LocalNeonizeTransport:
         self._closed_all = threading.Condition(self._lock)
 
     def create_link(
-        self, tenant_id: str, jid: str | None, generation: int, on_event: EventCallback
+        self,
+        tenant_id: str,
+        jid: str | None,
+        generation: int,
+        on_event: EventCallback,
+        proxy: str | None = None,
     ) -> NeonizeLink:
-        """An unopened link of ``tenant_id``: resumes ``jid``, or pairs a new device."""
+        """An unopened link of ``tenant_id``: resumes ``jid``, or pairs a new device; it
+        dials through ``proxy`` if given."""
         holder: list[NeonizeLink] = []
 
         def report(event: LinkEvent) -> None:
@@ -63,6 +70,7 @@ class LocalNeonizeTransport:
             client_factory=self._client_factory,
             settings=self._settings,
             stats=self.stats,
+            proxy=proxy,
         )
         holder.append(link)
         with self._lock:

@@ -86,11 +86,17 @@ class NeonizeTransport:
     # --- Transport ----------------------------------------------------------------------
 
     def create_link(
-        self, tenant_id: str, jid: str | None, generation: int, on_event: EventCallback
+        self,
+        tenant_id: str,
+        jid: str | None,
+        generation: int,
+        on_event: EventCallback,
+        proxy: str | None = None,
     ) -> Link:
-        """A link of ``tenant_id``; it goes to a host when it opens."""
+        """A link of ``tenant_id``; it goes to a host when it opens (and dials through
+        ``proxy`` from there)."""
         return RemoteLink(
-            self._place, tenant_id, jid, generation, on_event, "no neonize host available"
+            self._place, tenant_id, jid, generation, on_event, "no neonize host available", proxy
         )
 
     def clear_auth(self, tenant_id: str, jid: str | None) -> None:
@@ -232,7 +238,6 @@ class NeonizeTransport:
         self._forget(host, code)
         if not host.dismissed:
             logger.warning("{} (pid {}) {}", host.name, host.pid, _exit_text(code))
-
 
     def _forget(self, host: _Host, code: int | None) -> None:
         """Drop an exited host and record its exit once (close() and its reader both call)."""
