@@ -17,7 +17,8 @@ import wamgr
 from wamgr import errors, outbound_errors
 from wamgr.api.errors import error_response
 from wamgr.cli.main import WamgrGroup
-from wamgr.errors import SHOWN_CHARS_MAX, WamgrError
+from wamgr.error_text import SHOWN_CHARS_MAX
+from wamgr.errors import WamgrError
 
 #: One instance of every error wamgr defines, made as wamgr makes it.
 SAMPLES: dict[type[WamgrError], WamgrError] = {
