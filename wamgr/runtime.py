@@ -61,6 +61,7 @@ from wamgr.webhooks.signing import decode_secret
 from wamgr.workers.claimer import Claimer
 from wamgr.workers.command_listener import CommandListener
 from wamgr.workers.dispatcher import EventDispatcher
+from wamgr.workers.lease_listener import FreedLeaseListener
 from wamgr.workers.scheduler import Scheduler
 from wamgr.workers.status_writer import StatusWriter
 from wamgr.workers.sweeper import Sweeper
@@ -126,6 +127,7 @@ class Runtime:
     router: CommandRouter
     sweeper: Sweeper
     claimer: Claimer
+    freed: FreedLeaseListener | None
     listener: CommandListener
 
     def __init__(self, config: Config, clock: Clock, metrics: Metrics):
@@ -133,6 +135,7 @@ class Runtime:
         self.clock = clock
         self.metrics = metrics
         self.webhooks = None
+        self.freed = None
         self._stops = _StopSteps()
         self._cancelled: Callable[[], bool] = _never
         self._opened: Database | None = None  # the database, once open
@@ -328,6 +331,13 @@ class Runtime:
         if cfg.claim_tenants:  # off for one-tenant tools such as `wamgr pair`
             self.claimer.start()  # its first pass restores what should be connected
             push("the claim loop", lambda left: self.claimer.stop(self._db_bound(left)))
+            # Leases another instance gives up (it is stopping) are claimed at once, not at
+            # the next pass: a handover takes a fraction of a second.
+            self.freed = FreedLeaseListener(
+                self.leases, self.db.url, cfg.instance_id, self.claimer.wake
+            )
+            self.freed.start()
+            push("the freed-lease listener", self._stop_freed_listener)
         self.listener = CommandListener(
             self.commands, self.db.url, cfg.instance_id, self.router.apply
         )
@@ -341,6 +351,10 @@ class Runtime:
         """What a stop step that waits only on the database gets of ``left_s``: at most
         DB_STOP_WAIT_S while the database is failing (its thread holds nothing to lose)."""
         return min(left_s, DB_STOP_WAIT_S) if self.db.failing else left_s
+
+    def _stop_freed_listener(self, left_s: float) -> None:
+        if self.freed is not None:
+            self.freed.stop(self._db_bound(left_s))
 
     def _stop_taking_work(self) -> None:
         """The instance id is another process's now: claim and take commands no more (the
