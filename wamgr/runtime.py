@@ -34,7 +34,7 @@ from loguru import logger
 
 from wamgr.actors import messages as m
 from wamgr.actors.leases import LeaseKeeper
-from wamgr.actors.registry import RegistryActor
+from wamgr.actors.registry import RegistryActor, TenantTable
 from wamgr.actors.supervisor import SupervisorActor
 from wamgr.actors.tenant import TenantActor, TenantServices
 from wamgr.clock import Clock
@@ -300,9 +300,10 @@ class Runtime:
         def make_tenant(tenant_id: str, registry: pykka.ActorRef) -> pykka.ActorRef:
             return TenantActor.start(tenant_id, services, registry)
 
-        self.registry = RegistryActor.start(make_tenant, self._publish_status)
+        table = TenantTable()  # the registry writes it; any thread reads it
+        self.registry = RegistryActor.start(make_tenant, self._publish_status, table)
         push("the tenants", self._shut_tenants_down)
-        self.local = LocalTenants(self.registry, cfg.call_timeout_s)
+        self.local = LocalTenants(self.registry, cfg.call_timeout_s, table)
         self.router = CommandRouter(
             cfg.instance_id, self.commands, self.tenants, self.local, capacity=cfg.capacity
         )
