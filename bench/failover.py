@@ -122,7 +122,9 @@ def one_run(server_url: str, signum: int, run: int, logs: Path, settings: dict[s
             "--port",
             "0",
         )
-        time.sleep(2.0)  # b is up and polling
+        b_log = logs / f"b-{run}.log"
+        _until(lambda: b"manager b started" in b_log.read_bytes(), 60, "b to start")
+        time.sleep(1.0)  # b has made its first claim pass (the tenant is a's): b stands by
         stopped_at = time.monotonic()
         procs["a"].send_signal(signum)
         took = _until(lambda: _row(url) == ("connected", "b"), 120, "b to take over")
@@ -203,10 +205,11 @@ def main() -> None:
     try:
         cost = renewal_cost(server_url, args.leases, rounds=20)
         print(f"renewal of {args.leases} leases: {cost['p50_ms']:.1f} ms p50", file=sys.stderr)
+        number = 0
         for name, signum in (("SIGTERM", signal.SIGTERM), ("SIGKILL", signal.SIGKILL)):
             for run in range(args.runs):
                 for label, settings in SETTINGS.items():
-                    number = len(results) * 1000 + run * 10 + len(results.get(name, {}))
+                    number += 1
                     took = one_run(server_url, signum, number, home, settings)
                     results.setdefault(name, {}).setdefault(label, []).append(took)
                     print(f"{name} {label} run {run + 1}: {took:.2f} s", file=sys.stderr)
