@@ -328,6 +328,7 @@ class Runtime:
             connect_rate=cfg.connect_rate,
             window=max(1, cfg.db_pool_size // 2),
             call_timeout_s=cfg.call_timeout_s,
+            leases=self.leases,
         )
         if cfg.claim_tenants:  # off for one-tenant tools such as `wamgr pair`
             self.claimer.start()  # its first pass restores what should be connected

@@ -263,6 +263,18 @@ class LeaseStore:
             ).fetchone()
         return int(row[0]) if row else 0
 
+    def next_expiry_elsewhere(self, owner: str) -> float | None:
+        """Seconds (by the database clock) until the soonest live lease of another owner
+        expires, or None if another owner holds none: when a crashed holder's tenants are
+        free to take."""
+        with self._db.connection() as conn:
+            row = conn.execute(
+                "SELECT extract(epoch FROM min(expires_at) - now())::float8 FROM wamgr_leases"
+                " WHERE owner <> %s AND expires_at >= now()",
+                (owner,),
+            ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
     def database_now(self) -> datetime:
         """The database's clock now: the clock every lease expiry is set and judged by (a
         lease has expired when ``expires_at <= database_now()``, whatever the caller's clock

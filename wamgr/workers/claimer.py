@@ -3,7 +3,10 @@
 Every ``claim_interval_s`` (and once at start-up, which is how sessions are restored after a
 restart) it reads the tenants this instance may connect now (desired connected, lease free,
 expired or ours, not parked for an operator) and connects those this process does not run
-yet or holds in standby. Tenants that run here but are no longer wanted connected (a
+yet or holds in standby. It also runs a pass as soon as another instance frees leases (see
+:mod:`wamgr.workers.lease_listener`), and right after the soonest lease of another instance
+expires (a crashed holder's tenants are taken at their expiry, not up to an interval later).
+Tenants that run here but are no longer wanted connected (a
 ``wamgr tenants remove`` from another process) are stopped.
 """
 
@@ -17,6 +20,7 @@ from loguru import logger
 
 from wamgr.errors import WamgrError
 from wamgr.status import TenantState
+from wamgr.store.leases import LeaseStore
 from wamgr.store.tenants import TenantStore
 from wamgr.workers.periodic import PeriodicWorker
 
@@ -33,6 +37,10 @@ _RUNNING = frozenset(
         TenantState.BANNED,
     }
 )
+
+
+#: Seconds after a lease's expiry at which the pass that takes it runs (the expiry is strict).
+EXPIRY_MARGIN_S = 0.05
 
 
 class Claimer(PeriodicWorker):
@@ -52,10 +60,12 @@ class Claimer(PeriodicWorker):
         connect_rate: float | None = None,
         window: int = 8,
         call_timeout_s: float = 10.0,
+        leases: LeaseStore | None = None,
         name: str = "wamgr-claimer",
     ):
         super().__init__(interval_s, name, first_pass_now=True)
         self._tenants = tenants
+        self._leases = leases
         self._owner = owner
         self._claim = claim
         self._local_states = local_states
@@ -64,6 +74,16 @@ class Claimer(PeriodicWorker):
         self._window = max(1, window)
         self._call_timeout_s = call_timeout_s
         self._pause_s = 1.0 / connect_rate if connect_rate else 0.0
+
+    def iterate(self) -> float:
+        """A pass; the next one is due after the interval, or right after the soonest lease
+        of another instance expires if that comes first (with ``leases``)."""
+        due = super().iterate()
+        if self._leases is not None:
+            left = self._leases.next_expiry_elsewhere(self._owner)
+            if left is not None:
+                due = min(due, self.after(left + EXPIRY_MARGIN_S))
+        return due
 
     def run_once(self) -> int:
         """One pass; returns how many tenants it asked to connect.
