@@ -18,7 +18,7 @@ from typing import Any
 import pykka
 
 from wamgr.actors import messages as m
-from wamgr.actors.registry import TenantTable
+from wamgr.actors.registry import GetOrCreateMany, TenantTable
 from wamgr.errors import ManagerStopped, OperationTimeout
 from wamgr.status import TenantState, TenantStatus
 
@@ -86,6 +86,13 @@ class LocalTenants:
         """Ask the tenant to connect without waiting for its answer (the claim loop's way)."""
         ref = self.get_or_create(tenant_id, self.deadline(f"claim({tenant_id!r})"))
         return ref.ask(m.Connect(), block=False)
+
+    def connect_many_later(self, tenant_ids: list[str]) -> dict[str, pykka.Future]:
+        """Ask each tenant to connect without waiting for the answers; their actors are
+        found or started in ONE round trip to the registry (the claim loop's restore)."""
+        deadline = self.deadline(f"claim of {len(tenant_ids)} tenants")
+        refs = ask(self.registry, GetOrCreateMany(tuple(tenant_ids)), deadline)
+        return {tenant_id: ref.ask(m.Connect(), block=False) for tenant_id, ref in refs.items()}
 
     def stop_later(self, tenant_id: str, do_logout: bool = False) -> None:
         """Ask a local tenant to stop (closing its link); returns before the link is gone."""

@@ -13,9 +13,14 @@ round trip to the registry's thread (a query never waits behind a burst of statu
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pykka
+from loguru import logger
 
 from wamgr.actors.base import DispatchingActor
 from wamgr.actors.messages import (
@@ -26,11 +31,12 @@ from wamgr.actors.messages import (
     GetOrCreate,
     IsActive,
     Lookup,
+    Shutdown,
     StatusChanged,
     StatusOf,
     WaitFor,
 )
-from wamgr.errors import ManagerStopped
+from wamgr.errors import ManagerStopped, WamgrError
 from wamgr.status import TenantStatus
 
 #: Starts the actor of a tenant, given its id and the registry's own ref.
@@ -38,6 +44,31 @@ TenantFactory = Callable[[str, pykka.ActorRef], pykka.ActorRef]
 
 #: Called (on the registry's thread; must not block) with ``(new, old)`` on every change.
 StatusListener = Callable[[TenantStatus, TenantStatus | None], None]
+
+#: Leases released at once while a stop closes links: the first tenants are handed over
+#: while the others still close.
+RELEASE_BATCH = 500
+#: Seconds a stop step waits at least, even when its budget is spent.
+MIN_WAIT_S = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class GetOrCreateMany:
+    """Reply with the actors of ``tenant_ids`` (by id), starting those this process has none
+    of (asked): one round trip for a claim loop's whole batch."""
+
+    tenant_ids: tuple[str, ...]
+
+
+def start_soon(
+    actor: pykka.ThreadingActor, submit: Callable[[Callable[[], None]], None]
+) -> pykka.ActorRef:
+    """Start ``actor`` as pykka's ``Actor.start`` does, except that its thread is started by
+    ``submit`` (a :class:`~wamgr.workers.thread_starter.ThreadStarter`'s), so the caller does
+    not wait for the OS to run it. Messages to the ref wait in its inbox until it runs."""
+    pykka.ActorRegistry.register(actor.actor_ref)
+    submit(actor._start_actor_loop)
+    return actor.actor_ref
 
 
 class TenantTable:
@@ -99,6 +130,7 @@ class RegistryActor(DispatchingActor):
 
     commands = {
         GetOrCreate: "_on_get_or_create",
+        GetOrCreateMany: "_on_get_or_create_many",
         Lookup: "_on_lookup",
         IsActive: "_on_is_active",
         StatusOf: "_on_status_of",
@@ -133,6 +165,9 @@ class RegistryActor(DispatchingActor):
             ref = self._make_tenant(message.tenant_id, self.actor_ref)
             self._table.add(message.tenant_id, ref)
         return ref
+
+    def _on_get_or_create_many(self, message: GetOrCreateMany) -> dict[str, pykka.ActorRef]:
+        return {t: self._on_get_or_create(GetOrCreate(t)) for t in message.tenant_ids}
 
     def _on_lookup(self, message: Lookup) -> pykka.ActorRef | None:
         return self._table.ref(message.tenant_id)
@@ -184,3 +219,66 @@ def _settle(waiter: WaitFor, status: TenantStatus) -> bool:
         waiter.event.set()
         return True
     return False
+
+
+def shut_down_tenants(
+    registry: pykka.ActorRef, release: Callable[[list[str]], object], budget_s: float
+) -> None:
+    """Stop every tenant of ``registry`` within ``budget_s`` seconds, then the registry.
+
+    From the first step on the registry creates no tenant (a late claim or command fails).
+    Every link closes without logout, all at once; the leases of those closed are given up
+    with ``release(tenant_ids)`` in batches of :data:`RELEASE_BATCH`, as they close, so
+    other instances start taking the first over while the rest still close.
+    """
+    end = time.monotonic() + budget_s
+
+    def left() -> float:
+        return max(MIN_WAIT_S, end - time.monotonic())
+
+    try:
+        by_id = registry.ask(BeginShutdown(), timeout=left())
+    except (pykka.Timeout, pykka.ActorDeadError):
+        by_id = {}
+    waits: dict[str, threading.Event] = {}
+    for tenant_id, ref in by_id.items():
+        done = threading.Event()
+        with contextlib.suppress(pykka.ActorDeadError):
+            ref.tell(Shutdown(done))
+            waits[tenant_id] = done
+    closed: list[str] = []
+    late = 0
+    for tenant_id, done in waits.items():
+        if not done.wait(max(0.0, end - time.monotonic())):  # a spent budget waits no more
+            late += 1
+            continue
+        closed.append(tenant_id)
+        if len(closed) >= RELEASE_BATCH:
+            _release(release, closed)
+            closed = []
+    _release(release, closed)
+    if late:
+        logger.warning(
+            "{} links did not close within the stop budget; their leases expire by themselves",
+            late,
+        )
+    stop_actors([*by_id.values(), registry], left())
+
+
+def _release(release: Callable[[list[str]], object], closed: list[str]) -> None:
+    if not closed:
+        return
+    try:
+        release(closed)
+    except WamgrError as exc:
+        logger.warning("could not release leases (they expire by themselves): {}", exc)
+
+
+def stop_actors(refs: list[pykka.ActorRef], budget_s: float) -> None:
+    """Stop actors without blocking on each in turn, then wait for all within ``budget_s``."""
+    end = time.monotonic() + budget_s
+    for ref in refs:
+        with contextlib.suppress(pykka.ActorDeadError):
+            ref.stop(block=False)
+    for ref in refs:
+        ref.actor_stopped.wait(max(MIN_WAIT_S, end - time.monotonic()))
