@@ -11,7 +11,7 @@ statement that renews every lease of an instance, at ``--leases`` leases.
     .venv/bin/python bench/failover.py --runs 3                # embedded PostgreSQL
     .venv/bin/python bench/failover.py --database-url URL --runs 5 --json
 
-Expect SIGKILL ≈ lease_ttl - renew_interval / 2 + claim_interval / 2 (nobody can know the
+Expect SIGKILL ≈ lease_ttl - renew_interval / 2 (nobody can know the
 holder died until its lease expires); SIGTERM well under a second (the stopping instance
 releases its leases and NOTIFYs; the other claims at once).
 """

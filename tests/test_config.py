@@ -10,7 +10,7 @@ from wamgr.status import validate_tenant_id
 
 def test_defaults_are_the_designs():
     cfg = Config()
-    assert (cfg.lease_ttl_s, cfg.renew_interval_s, cfg.renew_deadline_s) == (8.0, 2.0, 5.0)
+    assert (cfg.lease_ttl_s, cfg.renew_interval_s, cfg.renew_deadline_s) == (10.0, 2.0, 7.0)
     assert cfg.claim_interval_s == 2.0 and cfg.stable_after_s == 60.0
     assert cfg.backoff_jitter == 0.0
 
@@ -37,8 +37,8 @@ def test_the_shipped_config_file_loads():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"renew_deadline_s": 8.0}, "renew_deadline_s .* must be shorter than lease_ttl_s"),
-        ({"renew_interval_s": 5.0}, "renew_interval_s .* must be shorter than renew_deadline"),
+        ({"renew_deadline_s": 10.0}, "renew_deadline_s .* must be shorter than lease_ttl_s"),
+        ({"renew_interval_s": 7.0}, "renew_interval_s .* must be shorter than renew_deadline"),
         ({"lease_ttl_s": -1.0}, "lease_ttl_s must be a positive"),
         ({"capacity": 0}, "capacity must be a whole number from 1 to"),
         ({"backoff_jitter": 1.5}, "fraction"),
@@ -138,13 +138,13 @@ def test_env_values_that_cannot_work_name_the_variable(env, message):
 
 
 def test_a_relation_names_both_settings_as_written_and_what_to_change():
-    env = {"WAMGR_RENEW_INTERVAL": "6"}
+    env = {"WAMGR_RENEW_INTERVAL": "8"}
 
     with pytest.raises(ConfigError) as refused:
         Config.load(env=env)
 
     assert refused.value.format_message() == (
-        "WAMGR_RENEW_INTERVAL (6 s) must be shorter than renew_deadline (5 s), or one late "
+        "WAMGR_RENEW_INTERVAL (8 s) must be shorter than renew_deadline (7 s), or one late "
         "renewal fences: lower WAMGR_RENEW_INTERVAL or raise renew_deadline"
     )
 
