@@ -1,15 +1,19 @@
-"""Failover time between two `wamgr serve` processes, with the default lease settings.
+"""Failover time between two `wamgr serve` processes: the defaults against the old defaults.
 
 For each run: a `wamgr sim`, two `wamgr serve` instances on one PostgreSQL, one tenant. The
 instance that holds the tenant is stopped (SIGKILL, or SIGTERM), and the time until the other
-one has it connected is measured (from the simulator's socket log and the tenant's row).
-Prints min / median / max per signal.
+one has it connected is measured (from the tenant's row; the simulator's socket log proves
+there were never two sockets). Every signal runs with today's default lease settings and, in
+the same run, with the old ones (TTL 30 / renew 10 / deadline 20 / claim 5 s), so the ratio
+is measured on one machine under one load. It also measures what the defaults cost: the ONE
+statement that renews every lease of an instance, at ``--leases`` leases.
 
     .venv/bin/python bench/failover.py --runs 3                # embedded PostgreSQL
     .venv/bin/python bench/failover.py --database-url URL --runs 5 --json
 
-Expect SIGKILL ≈ lease_ttl (30 s) + up to one claim_interval (5 s): nobody can know the
-holder died until its lease expires. SIGTERM hands over at the next claim pass (≤ 5 s).
+Expect SIGKILL ≈ lease_ttl - renew_interval / 2 (nobody can know the
+holder died until its lease expires); SIGTERM well under a second (the stopping instance
+releases its leases and NOTIFYs; the other claims at once).
 """
 
 from __future__ import annotations
@@ -29,8 +33,22 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from wamgr.config import Config
 from wamgr.store import embedded
+from wamgr.store.db import Database
+from wamgr.store.instances import InstanceStore
+from wamgr.store.leases import LeaseStore
 from wamgr.transport.sim_server import fetch_stats
+
+#: The lease settings before issue 10, passed as environment variables.
+OLD_DEFAULTS = {
+    "WAMGR_LEASE_TTL": "30",
+    "WAMGR_RENEW_INTERVAL": "10",
+    "WAMGR_RENEW_DEADLINE": "20",
+    "WAMGR_CLAIM_INTERVAL": "5",
+}
+#: The settings compared: name -> environment (empty: wamgr's defaults).
+SETTINGS = {"defaults": {}, "old defaults": OLD_DEFAULTS}
 
 
 def _free_port() -> int:
@@ -55,8 +73,9 @@ def _row(url: str) -> tuple[str, str | None] | None:
         ).fetchone()
 
 
-def one_run(server_url: str, signum: int, run: int, logs: Path) -> float:
-    """Seconds from sending ``signum`` to the holder until the other instance is connected."""
+def one_run(server_url: str, signum: int, run: int, logs: Path, settings: dict[str, str]) -> float:
+    """Seconds from sending ``signum`` to the holder until the other instance is connected,
+    with the lease ``settings`` (environment variables) on both instances."""
     dbname = f"wamgr_failover_{os.getpid()}_{run}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{dbname}"')
@@ -64,6 +83,7 @@ def one_run(server_url: str, signum: int, run: int, logs: Path) -> float:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WAMGR_")}
     env["WAMGR_DATABASE_URL"] = url
+    env.update(settings)
     procs: dict[str, subprocess.Popen] = {}
 
     def spawn(name: str, *args: str) -> None:
@@ -102,7 +122,9 @@ def one_run(server_url: str, signum: int, run: int, logs: Path) -> float:
             "--port",
             "0",
         )
-        time.sleep(2.0)  # b is up and polling
+        b_log = logs / f"b-{run}.log"
+        _until(lambda: b"manager b started" in b_log.read_bytes(), 60, "b to start")
+        time.sleep(1.0)  # b has made its first claim pass (the tenant is a's): b stands by
         stopped_at = time.monotonic()
         procs["a"].send_signal(signum)
         took = _until(lambda: _row(url) == ("connected", "b"), 120, "b to take over")
@@ -131,45 +153,105 @@ def _reachable(port: int) -> bool:
     return True
 
 
+def renewal_cost(server_url: str, leases: int, rounds: int) -> dict[str, float]:
+    """Milliseconds the ONE renewal statement takes with ``leases`` leases held (p50, max)."""
+    dbname = f"wamgr_renewal_{os.getpid()}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{dbname}"')
+    db = Database(make_conninfo(server_url, dbname=dbname), max_size=2)
+    try:
+        db.open()
+        db.migrate()
+        claim = InstanceStore(db).claim("bench", 30)
+        store = LeaseStore(db, claim)
+        with db.connection() as conn:
+            conn.execute(
+                "INSERT INTO wamgr_tenants (tenant_id)"
+                " SELECT 't' || g FROM generate_series(1, %s) g",
+                (leases,),
+            )
+            conn.execute(
+                "INSERT INTO wamgr_leases (tenant_id, owner, incarnation, token, expires_at)"
+                " SELECT 't' || g, 'bench', %s, nextval('wamgr_lease_tokens'),"
+                " now() + interval '30 seconds' FROM generate_series(1, %s) g",
+                (claim.incarnation, leases),
+            )
+            tokens = dict(conn.execute("SELECT tenant_id, token FROM wamgr_leases").fetchall())
+        took = []
+        for _ in range(rounds):
+            began = time.perf_counter()
+            renewed = store.renew("bench", tokens, 30)
+            took.append((time.perf_counter() - began) * 1e3)
+            assert len(renewed.tenants) == leases
+        return {"leases": leases, "p50_ms": statistics.median(took), "max_ms": max(took)}
+    finally:
+        db.close()
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+
 def main() -> None:
     """Run the benchmark and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=3, help="runs per signal (default 3)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per signal and settings")
     parser.add_argument("--database-url", help="a PostgreSQL server (default: embedded)")
+    parser.add_argument("--leases", type=int, default=10_000, help="leases renewed at once")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="wamgr-failover-"))
     server_url = args.database_url or embedded.acquire(home)
-    results: dict[str, list[float]] = {}
+    results: dict[str, dict[str, list[float]]] = {}
     try:
-        for name, signum in (("SIGKILL", signal.SIGKILL), ("SIGTERM", signal.SIGTERM)):
+        cost = renewal_cost(server_url, args.leases, rounds=20)
+        print(f"renewal of {args.leases} leases: {cost['p50_ms']:.1f} ms p50", file=sys.stderr)
+        number = 0
+        for name, signum in (("SIGTERM", signal.SIGTERM), ("SIGKILL", signal.SIGKILL)):
             for run in range(args.runs):
-                took = one_run(server_url, signum, len(results) * 100 + run, home)
-                results.setdefault(name, []).append(took)
-                print(f"{name} run {run + 1}: {took:.2f} s", file=sys.stderr)
+                for label, settings in SETTINGS.items():
+                    number += 1
+                    took = one_run(server_url, signum, number, home, settings)
+                    results.setdefault(name, {}).setdefault(label, []).append(took)
+                    print(f"{name} {label} run {run + 1}: {took:.2f} s", file=sys.stderr)
     finally:
         if args.database_url is None:
             embedded.release(home)
     summary = {
         name: {
-            "runs": len(values),
-            "min_s": round(min(values), 2),
-            "median_s": round(statistics.median(values), 2),
-            "max_s": round(max(values), 2),
+            label: {
+                "runs": len(values),
+                "min_s": round(min(values), 2),
+                "median_s": round(statistics.median(values), 2),
+                "max_s": round(max(values), 2),
+            }
+            for label, values in by_label.items()
         }
-        for name, values in results.items()
+        for name, by_label in results.items()
     }
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(json.dumps({"failover": summary, "renewal": cost}, indent=2))
         return
-    print("failover with default settings (lease_ttl 30 s, claim_interval 5 s)")
-    print(f"{'signal':<8} {'runs':>4} {'min':>8} {'median':>8} {'max':>8}")
-    for name, row in summary.items():
-        print(
-            f"{name:<8} {row['runs']:>4} {row['min_s']:>7.2f}s {row['median_s']:>7.2f}s "
-            f"{row['max_s']:>7.2f}s"
-        )
+    new = Config()
+    print(
+        f"defaults: lease_ttl {new.lease_ttl_s:g} s, renew_interval {new.renew_interval_s:g} s,"
+        f" renew_deadline {new.renew_deadline_s:g} s, claim_interval {new.claim_interval_s:g} s;"
+        " old defaults: 30 / 10 / 20 / 5 s"
+    )
+    print(
+        f"one renewal statement, {cost['leases']} leases: {cost['p50_ms']:.1f} ms p50, "
+        f"{cost['max_ms']:.1f} ms max = {cost['p50_ms'] / 10 / new.renew_interval_s:.2f} % "
+        f"of one database core at renew_interval {new.renew_interval_s:g} s"
+    )
+    print(f"{'signal':<8} {'settings':<13} {'runs':>4} {'min':>8} {'median':>8} {'max':>8} ratio")
+    for name, by_label in summary.items():
+        old_median = by_label["old defaults"]["median_s"]
+        for label, row in by_label.items():
+            ratio = f"{row['median_s'] / old_median:.2f}" if old_median else "-"
+            print(
+                f"{name:<8} {label:<13} {row['runs']:>4} {row['min_s']:>7.2f}s "
+                f"{row['median_s']:>7.2f}s {row['max_s']:>7.2f}s {ratio:>5}"
+            )
+    print("ratio: median / median with the old defaults (lower is faster)")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ PostgreSQL in a temporary home (``Config(database_url=None, home=TMP)``), or wit
 ``--database-url`` a scratch database created on that server for each N and dropped after.
 Linux only (RSS and thread counts come from ``/proc/self/status``). Whatever did not hold is
 listed under the table, with wamgr's warnings counted by message; the exit status is then 1.
+Last comes issue 10's table: each of its figures before, now, its goal, and whether it holds
+(the SIGTERM and SIGKILL failover figures are bench/failover.py's).
 """
 
 from __future__ import annotations
@@ -470,6 +472,34 @@ ROWS: list[tuple[str, str, str]] = [
 ]
 
 
+#: Issue 10's goals: (label, key path, unit, figure before issue 10, goal); a figure holds
+#: when it is at most its goal. The last four are measured at N tenants (N = 10,000 there).
+GOALS: list[tuple[str, str, str, float, float]] = [
+    ("start() -> all connected (restore)", "restore_total_s", "s", 40.0, 10.0),
+    ("connect() of a new tenant, p50", "connect_new.p50_ms", "ms", 29.0, 5.0),
+    ("is_connection_active, T threads, p99", "is_connection_active_Tt.p99_ms", "ms", 4.9, 0.5),
+    ("RSS per connected tenant", "rss_per_tenant_kb", "KiB", 33.6, 25.0),
+    ("stop() with N tenants", "stop_a.stop_s", "s", 4.7, 2.0),
+]
+
+
+def goals_table(results: list[dict[str, Any]], threads: int) -> str:
+    """Issue 10's table: each figure, the goal, and whether it holds, per N."""
+    lines = []
+    for r in results:
+        lines.append(f"issue 10 goals at N={r['tenants']:,} (before: the issue's figures)")
+        lines.append(f"{'figure':<40} {'before':>9} {'now':>9} {'goal':>9}  holds")
+        for label, path, unit, before, goal in GOALS:
+            value = lookup(r, path, threads)
+            now = "-" if value is None else f"{value:.2f}"
+            holds = "-" if value is None else ("yes" if value <= goal else "NO")
+            lines.append(
+                f"{label.replace('T threads', f'{threads} threads'):<40} "
+                f"{before:>6.1f} {unit:<2} {now:>6} {unit:<2} {goal:>6.1f} {unit:<2} {holds}"
+            )
+    return "\n".join(lines)
+
+
 def lookup(result: dict[str, Any], path: str, threads: int) -> Any:
     value: Any = result
     for part in path.replace("_Tt", f"_{threads}t").split("."):
@@ -605,6 +635,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(results, indent=2))
     else:
         print(table(results, args.threads))
+        print()
+        print(goals_table(results, args.threads))
     return 1 if any("error" in r or r["problems"] for r in results) else 0
 
 

@@ -29,6 +29,7 @@ import psycopg
 import pytest
 from dbproxy import FreezableProxy
 
+from wamgr.config import Config
 from wamgr.status import Desired
 from wamgr.store.db import Database
 from wamgr.store.tenants import TenantStore
@@ -171,11 +172,40 @@ def test_chaos_three_instances_thirty_tenants(database_url, tmp_path):
         cluster.stop_all()
 
 
-def _run(cluster: Cluster) -> None:
-    cluster.start_sim()
-    for name in ("s0", "s1", "s2"):
-        cluster.start_instance(name)
-    db = Database(cluster.url, max_size=2)
+def test_sigkill_with_the_default_lease_settings(database_url, tmp_path):
+    """The defaults' failover: the holder of 30 tenants is killed; the other instance has
+    them all within lease_ttl + claim_interval (+ slack), and no account ever had two."""
+    cluster = Cluster(database_url, tmp_path)
+    for name in ("WAMGR_LEASE_TTL", "WAMGR_RENEW_INTERVAL", "WAMGR_RENEW_DEADLINE"):
+        del cluster.env[name]
+    del cluster.env["WAMGR_CLAIM_INTERVAL"], cluster.env["WAMGR_CAPACITY"]
+    defaults = Config()
+    try:
+        cluster.start_sim()
+        holder = cluster.start_instance("s0")
+        _want_all(cluster.url)
+        _until(lambda: cluster.all_connected({"s0"}), 30, "all 30 tenants connected on s0")
+        cluster.start_instance("s1")
+        started = cluster.logs / "s1.log"
+        _until(lambda: b"manager s1 started" in started.read_bytes(), 30, "s1 to start")
+        holder.kill()
+        took = _until(
+            lambda: cluster.all_connected({"s1"}),
+            defaults.lease_ttl_s + defaults.claim_interval_s + SLACK_S,
+            "s1 to take every tenant over",
+        )
+        assert took > defaults.lease_ttl_s - defaults.renew_interval_s - SLACK_S  # not sooner
+        assert cluster.stats()["max_concurrent_sockets"] == 1
+    except BaseException:
+        for log in sorted(tmp_path.glob("*.log")):
+            print(f"===== {log.name}\n{log.read_text(errors='replace')[-4000:]}")
+        raise
+    finally:
+        cluster.stop_all()
+
+
+def _want_all(url: str) -> None:
+    db = Database(url, max_size=2)
     db.open()
     try:
         store = TenantStore(db)
@@ -183,6 +213,13 @@ def _run(cluster: Cluster) -> None:
             store.set_desired(tenant, Desired.CONNECTED)
     finally:
         db.close()
+
+
+def _run(cluster: Cluster) -> None:
+    cluster.start_sim()
+    for name in ("s0", "s1", "s2"):
+        cluster.start_instance(name)
+    _want_all(cluster.url)
     live = {"s0", "s1", "s2"}
     _until(lambda: cluster.all_connected(live), 30, "all 30 tenants connected")
     assert cluster.stats()["max_concurrent_sockets"] == 1

@@ -10,8 +10,8 @@ from wamgr.status import validate_tenant_id
 
 def test_defaults_are_the_designs():
     cfg = Config()
-    assert (cfg.lease_ttl_s, cfg.renew_interval_s, cfg.renew_deadline_s) == (30.0, 10.0, 20.0)
-    assert cfg.claim_interval_s == 5.0 and cfg.stable_after_s == 60.0
+    assert (cfg.lease_ttl_s, cfg.renew_interval_s, cfg.renew_deadline_s) == (10.0, 2.0, 7.0)
+    assert cfg.claim_interval_s == 2.0 and cfg.stable_after_s == 60.0
     assert cfg.backoff_jitter == 0.0
 
 
@@ -31,14 +31,14 @@ def test_the_shipped_config_file_loads():
     from pathlib import Path
 
     cfg = Config.load(Path(__file__).parent.parent / "config" / "wamgr.toml", env={})
-    assert cfg.lease_ttl_s == 30.0
+    assert cfg == Config(instance_id=cfg.instance_id, home=cfg.home)  # it holds the defaults
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"renew_deadline_s": 30.0}, "renew_deadline_s .* must be shorter than lease_ttl_s"),
-        ({"renew_interval_s": 20.0}, "renew_interval_s .* must be shorter than renew_deadline"),
+        ({"renew_deadline_s": 10.0}, "renew_deadline_s .* must be shorter than lease_ttl_s"),
+        ({"renew_interval_s": 7.0}, "renew_interval_s .* must be shorter than renew_deadline"),
         ({"lease_ttl_s": -1.0}, "lease_ttl_s must be a positive"),
         ({"capacity": 0}, "capacity must be a whole number from 1 to"),
         ({"backoff_jitter": 1.5}, "fraction"),
@@ -104,7 +104,7 @@ def test_invalid_tenant_ids_say_what_is_allowed(bad):
         ({"clear_auth_on_corruption": "yes"}, "clear_auth_on_corruption must be true or false"),
         ({"database_url": "notaurl"}, "database_url is neither a postgresql://"),
         (
-            {"renew_interval_s": 10.0, "renew_deadline_s": 10.05},
+            {"renew_interval_s": 4.0, "renew_deadline_s": 4.05},
             "renew_interval_s .* shorter than renew_deadline_s .* by at least 0.1 s",
         ),
         (
@@ -138,13 +138,13 @@ def test_env_values_that_cannot_work_name_the_variable(env, message):
 
 
 def test_a_relation_names_both_settings_as_written_and_what_to_change():
-    env = {"WAMGR_RENEW_INTERVAL": "25"}
+    env = {"WAMGR_RENEW_INTERVAL": "8"}
 
     with pytest.raises(ConfigError) as refused:
         Config.load(env=env)
 
     assert refused.value.format_message() == (
-        "WAMGR_RENEW_INTERVAL (25 s) must be shorter than renew_deadline (20 s), or one late "
+        "WAMGR_RENEW_INTERVAL (8 s) must be shorter than renew_deadline (7 s), or one late "
         "renewal fences: lower WAMGR_RENEW_INTERVAL or raise renew_deadline"
     )
 
@@ -216,7 +216,7 @@ def test_no_file_is_read_unless_one_is_named(tmp_path, monkeypatch):
     (tmp_path / "wamgr.toml").write_text("lease_ttl = 40\n")
     monkeypatch.chdir(tmp_path)
 
-    assert Config.load(env={}).lease_ttl_s == 30.0
+    assert Config.load(env={}).lease_ttl_s == Config().lease_ttl_s
     named = {"WAMGR_CONFIG": str(tmp_path / "wamgr.toml")}
     assert Config.load(env=named).lease_ttl_s == 40.0
 

@@ -1,7 +1,7 @@
 """ConnectionManager's own promises, whatever the tenants do: every call checks what it is
 given before any I/O, raises ManagerStopped unless the manager runs, and returns within its
-timeout, raising OperationTimeout that names the call. (What the calls do to tenants is in
-tests/actors/test_tenant_scenarios.py.)"""
+timeout, raising OperationTimeout that names the call; the status reads wait for no thread.
+(What the calls do to tenants is in tests/actors/test_tenant_scenarios.py.)"""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from wamgr import (
 )
 from wamgr.actors import messages as m
 from wamgr.actors.registry import RegistryActor
+from wamgr.actors.tenant import TenantActor
 from wamgr.errors import InvalidRecipient
 
 #: A database no call may reach: a test that touches it fails slowly, not by luck.
@@ -70,18 +71,19 @@ TIMED: dict[str, tuple[Callable[[ConnectionManager, float | None], object], str]
         lambda mgr, t: mgr.send_text("t1", "15551234567", "hi", timeout=t),
         "send_text('t1')",
     ),
-    "is_connection_active": (
-        lambda mgr, t: mgr.is_connection_active("t1", timeout=t),
-        "is_connection_active('t1')",
-    ),
-    "status": (lambda mgr, t: mgr.status("t1", timeout=t), "status('t1')"),
-    "statuses": (lambda mgr, t: mgr.statuses(timeout=t), "statuses()"),
-    "local_statuses": (lambda mgr, t: mgr.local_statuses(timeout=t), "local_statuses()"),
     "qr": (lambda mgr, t: mgr.qr("t1", timeout=t), "qr('t1')"),
     "wait_for": (
         lambda mgr, t: mgr.wait_for("t1", [CONNECTED, TenantState.FAILED], timeout=t),
         "wait_for('t1', connected|failed)",
     ),
+}
+
+#: The reads answered from the registry's table: they wait for no actor, however busy.
+READS: dict[str, Callable[[ConnectionManager, float | None], object]] = {
+    "is_connection_active": lambda mgr, t: mgr.is_connection_active("t1", timeout=t),
+    "status": lambda mgr, t: mgr.status("t1", timeout=t).state,
+    "statuses": lambda mgr, t: [s.state for s in mgr.statuses(timeout=t)],
+    "local_statuses": lambda mgr, t: [s.state for s in mgr.local_statuses(timeout=t)],
 }
 
 TIMEOUT_S = 0.1
@@ -187,32 +189,34 @@ def test_a_bad_argument_to_a_running_manager_changes_nothing(mgr, sim):
 
 
 @pytest.fixture
-def stalled_registry(mgr, sim, monkeypatch) -> Iterator[ConnectionManager]:
-    """``mgr`` with t1 connected, then its registry busy (one handler blocked) until the end
-    of the test: every call that needs an answer from it waits."""
+def stalled(mgr, sim, monkeypatch) -> Iterator[ConnectionManager]:
+    """``mgr`` with t1 connected, then its registry and t1's actor busy (one handler of each
+    blocked) until the end of the test: every call that needs an answer from one waits."""
     mgr.connect("t1")
     mgr.wait_for("t1", CONNECTED, timeout=5)
     release = threading.Event()
-    entered = threading.Event()
+    entered = threading.Semaphore(0)
 
     def blocked(self, message):
-        entered.set()
+        entered.release()
         release.wait(60)
         return {}
 
     monkeypatch.setattr(RegistryActor, "_on_all_tenants", blocked)
+    monkeypatch.setattr(TenantActor, "_on_get_qr", blocked)
     mgr.runtime.registry.tell(m.AllTenants())
-    assert entered.wait(5)
+    mgr.runtime.local.table.ref("t1").tell(m.GetQr())
+    assert entered.acquire(timeout=5) and entered.acquire(timeout=5)
     yield mgr
     release.set()
 
 
-def test_every_call_returns_within_its_timeout_naming_itself(stalled_registry):
+def test_every_call_returns_within_its_timeout_naming_itself(stalled):
     wrong: list[str] = []
     for name, (call, what) in TIMED.items():
         started = time.monotonic()
         try:
-            call(stalled_registry, TIMEOUT_S)
+            call(stalled, TIMEOUT_S)
         except OperationTimeout as exc:
             took = time.monotonic() - started
             if exc.what != what or not TIMEOUT_S * 0.9 <= took < TIMEOUT_S + LATE_S:
@@ -223,14 +227,24 @@ def test_every_call_returns_within_its_timeout_naming_itself(stalled_registry):
     assert wrong == []
 
 
+def test_status_reads_answer_while_the_registry_and_the_tenant_are_busy(stalled):
+    answers = {name: read(stalled, TIMEOUT_S) for name, read in READS.items()}
+    assert answers == {
+        "is_connection_active": True,
+        "status": CONNECTED,
+        "statuses": [CONNECTED],
+        "local_statuses": [CONNECTED],
+    }
+
+
 def test_without_a_timeout_a_call_is_bounded_by_call_timeout(make_manager, monkeypatch):
     mgr = make_manager(call_timeout_s=TIMEOUT_S)
     release = threading.Event()
-    monkeypatch.setattr(RegistryActor, "_on_status_of", lambda self, message: release.wait(60))
+    monkeypatch.setattr(RegistryActor, "_on_get_or_create", lambda self, message: release.wait(60))
     try:
         started = time.monotonic()
-        with pytest.raises(OperationTimeout, match=r"status\('t1'\) did not complete within 0\.1"):
-            mgr.status("t1")
+        with pytest.raises(OperationTimeout, match=r"connect\('t1'\) did not complete within 0\.1"):
+            mgr.connect("t1")
         assert time.monotonic() - started < TIMEOUT_S + LATE_S
     finally:
         release.set()

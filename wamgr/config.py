@@ -49,14 +49,19 @@ class Config:
     #: This instance's name in leases and statuses; unique per running process.
     instance_id: str = field(default_factory=_default_instance_id)
 
+    # Lease timings: failover after a crash takes about lease_ttl - renew_interval / 2 (9 s
+    # here: the claim loop runs right after a foreign lease expires); what they rest on
+    # (pauses and CPU starvation shorter than lease_ttl - renew_deadline, a renewal of
+    # 10,000 leases well under renew_deadline - renew_interval) is in docs/operations.md,
+    # "Failover and its assumptions".
     #: A lease not renewed for this long may be taken by another instance.
-    lease_ttl_s: float = 30.0
-    #: How often held leases are renewed.
-    renew_interval_s: float = 10.0
+    lease_ttl_s: float = 10.0
+    #: How often held leases are renewed (all of them in one statement).
+    renew_interval_s: float = 2.0
     #: A lease not renewed for this long is given up (links closed) before the TTL runs out.
-    renew_deadline_s: float = 20.0
+    renew_deadline_s: float = 7.0
     #: How often the instance looks for tenants to restore or take over.
-    claim_interval_s: float = 5.0
+    claim_interval_s: float = 2.0
     #: The most tenants this instance connects at once (None: no limit).
     capacity: int | None = None
     #: The most new connects per second this instance starts (None: no limit).

@@ -1,10 +1,12 @@
 """LocalTenants: blocking calls into this process's tenant actors, each within a deadline.
 
 The facade, the claim loop and the command router all reach the tenant actors the same way:
-ask the registry for the tenant's actor, then ask the actor, both within one call's time
-budget. A timeout becomes :class:`OperationTimeout`, a stopped actor :class:`ManagerStopped`.
-These calls block, so they run only on the facade's, the claimer's and the listener's
-threads, never on an actor's.
+find the tenant's actor, then ask it, both within one call's time budget. A tenant that runs
+here already is found in the registry's :class:`~wamgr.actors.registry.TenantTable`, read
+without a round trip to the registry's thread (so are statuses); only a new one is asked of
+the registry, which creates it. A timeout becomes :class:`OperationTimeout`, a stopped actor
+:class:`ManagerStopped`. These calls block, so they run only on the facade's, the claimer's
+and the listener's threads, never on an actor's.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import pykka
 
 from wamgr.actors import messages as m
+from wamgr.actors.registry import GetOrCreateMany, TenantTable
 from wamgr.errors import ManagerStopped, OperationTimeout
 from wamgr.status import TenantState, TenantStatus
 
@@ -47,10 +50,11 @@ def ask(ref: pykka.ActorRef, message: object, deadline: Deadline) -> Any:
 
 
 class LocalTenants:
-    """The tenant actors of one manager, reached through its registry."""
+    """The tenant actors of one manager: its registry, and the registry's table."""
 
-    def __init__(self, registry: pykka.ActorRef, call_timeout_s: float):
+    def __init__(self, registry: pykka.ActorRef, call_timeout_s: float, table: TenantTable):
         self.registry = registry
+        self.table = table
         self._call_timeout_s = call_timeout_s
 
     def deadline(self, what: str, timeout: float | None = None) -> Deadline:
@@ -58,26 +62,37 @@ class LocalTenants:
         return Deadline(what, self._call_timeout_s if timeout is None else timeout)
 
     def get_or_create(self, tenant_id: str, deadline: Deadline) -> pykka.ActorRef:
-        """The tenant's actor, started if this process has none yet."""
+        """The tenant's actor, started (by the registry) if this process has none yet."""
+        ref = self.table.ref(tenant_id)
+        if ref is not None:
+            return ref
         return ask(self.registry, m.GetOrCreate(tenant_id), deadline)
 
     def lookup(self, tenant_id: str, deadline: Deadline) -> pykka.ActorRef | None:
         """The tenant's actor, or None if this process does not run it."""
-        return ask(self.registry, m.Lookup(tenant_id), deadline)
+        deadline.left()
+        return self.table.ref(tenant_id)
 
     def statuses(self, deadline: Deadline) -> list[TenantStatus]:
         """The live status of every tenant this process runs, ordered by id."""
-        return list(ask(self.registry, m.AllStatuses(), deadline))
+        deadline.left()
+        return self.table.statuses()
 
     def states(self) -> dict[str, TenantState]:
         """Tenant id -> local state, for every tenant this process runs."""
-        statuses = self.statuses(self.deadline("local statuses"))
-        return {s.tenant_id: s.state for s in statuses}
+        return {s.tenant_id: s.state for s in self.table.statuses()}
 
     def connect_later(self, tenant_id: str) -> pykka.Future:
         """Ask the tenant to connect without waiting for its answer (the claim loop's way)."""
         ref = self.get_or_create(tenant_id, self.deadline(f"claim({tenant_id!r})"))
         return ref.ask(m.Connect(), block=False)
+
+    def connect_many_later(self, tenant_ids: list[str]) -> dict[str, pykka.Future]:
+        """Ask each tenant to connect without waiting for the answers; their actors are
+        found or started in ONE round trip to the registry (the claim loop's restore)."""
+        deadline = self.deadline(f"claim of {len(tenant_ids)} tenants")
+        refs = ask(self.registry, GetOrCreateMany(tuple(tenant_ids)), deadline)
+        return {tenant_id: ref.ask(m.Connect(), block=False) for tenant_id, ref in refs.items()}
 
     def stop_later(self, tenant_id: str, do_logout: bool = False) -> None:
         """Ask a local tenant to stop (closing its link); returns before the link is gone."""

@@ -307,10 +307,10 @@ class ConnectionManager:
     # --- queries ------------------------------------------------------------------------
 
     def is_connection_active(self, tenant_id: str, timeout: float | None = None) -> bool:
-        """Whether the tenant has a connected link in this process (answered by the registry)."""
+        """Whether the tenant has a connected link in this process (read from the registry's
+        table, without waiting for any thread)."""
         tenant_id = validate_tenant_id(tenant_id)
-        rt, deadline = self._call(f"is_connection_active({tenant_id!r})", timeout)
-        return bool(ask(rt.registry, m.IsActive(tenant_id), deadline))
+        return self.runtime.local.table.is_active(tenant_id)
 
     def status(self, tenant_id: str, timeout: float | None = None) -> TenantStatus:
         """The tenant's status: live if this process runs it, else as stored.
@@ -318,8 +318,8 @@ class ConnectionManager:
         Raises UnknownTenant if it was never added.
         """
         tenant_id = validate_tenant_id(tenant_id)
-        rt, deadline = self._call(f"status({tenant_id!r})", timeout)
-        status = ask(rt.registry, m.StatusOf(tenant_id), deadline)
+        rt = self.runtime
+        status = rt.local.table.status(tenant_id)  # live, without waiting for any thread
         if status is not None:
             return status
         record = rt.tenants.get(tenant_id)

@@ -23,17 +23,19 @@ step says why it sits where it does.
 
 from __future__ import annotations
 
-import contextlib
-import threading
-import time
 from collections.abc import Callable
 
 import pykka
 from loguru import logger
 
-from wamgr.actors import messages as m
 from wamgr.actors.leases import LeaseKeeper
-from wamgr.actors.registry import RegistryActor
+from wamgr.actors.registry import (
+    RegistryActor,
+    TenantTable,
+    shut_down_tenants,
+    start_soon,
+    stop_actors,
+)
 from wamgr.actors.supervisor import SupervisorActor
 from wamgr.actors.tenant import TenantActor, TenantServices
 from wamgr.clock import Clock
@@ -46,7 +48,6 @@ from wamgr.metrics import Metrics
 from wamgr.outbound import OutboundQueue
 from wamgr.routing import CommandRouter
 from wamgr.status import TenantStatus
-from wamgr.stop_steps import MIN_STEP_S as _MIN_STEP_S
 from wamgr.stop_steps import StopSteps
 from wamgr.store.calls import CallStore
 from wamgr.store.commands import CommandStore
@@ -65,9 +66,11 @@ from wamgr.webhooks.signing import decode_secret
 from wamgr.workers.claimer import Claimer
 from wamgr.workers.command_listener import CommandListener
 from wamgr.workers.dispatcher import EventDispatcher
+from wamgr.workers.lease_listener import FreedLeaseListener
 from wamgr.workers.scheduler import Scheduler
 from wamgr.workers.status_writer import StatusWriter
 from wamgr.workers.sweeper import Sweeper
+from wamgr.workers.thread_starter import ThreadStarter
 
 #: Seconds ``stop()`` gives links to close and leases to be released, in all.
 STOP_BUDGET_S = 20.0
@@ -104,12 +107,14 @@ class Runtime:
     inbound: InboundPipeline
     supervisor: pykka.ActorRef
     keeper: pykka.ActorRef
+    starter: ThreadStarter
     registry: pykka.ActorRef
     local: LocalTenants
     router: CommandRouter
     outbound: OutboundQueue
     sweeper: Sweeper
     claimer: Claimer
+    freed: FreedLeaseListener | None
     listener: CommandListener
 
     def __init__(self, config: Config, clock: Clock, metrics: Metrics):
@@ -117,6 +122,7 @@ class Runtime:
         self.clock = clock
         self.metrics = metrics
         self.webhooks = None
+        self.freed = None
         self._stops = StopSteps()
         self._cancelled: Callable[[], bool] = _never
         self._opened: Database | None = None  # the database, once open
@@ -258,11 +264,11 @@ class Runtime:
         # The supervisor and the lease keeper serve the tenants: they end after them (the
         # keeper keeps fencing while links close).
         self.supervisor = SupervisorActor.start(cfg, self.clock, self.scheduler)
-        push("the supervisor", lambda left: _stop_actors([self.supervisor], left))
+        push("the supervisor", lambda left: stop_actors([self.supervisor], left))
         self.keeper = LeaseKeeper.start(
             cfg, self.clock, self.scheduler, self.leases, self.metrics, self._stop_taking_work
         )
-        push("the lease keeper", lambda left: _stop_actors([self.keeper], left))
+        push("the lease keeper", lambda left: stop_actors([self.keeper], left))
 
         # The tenants: on stop every link closes without logout and the leases of the closed
         # ones are released at once, so another instance can take them over right away.
@@ -280,12 +286,19 @@ class Runtime:
             proxy_of=self.settings.proxy,
         )
 
-        def make_tenant(tenant_id: str, registry: pykka.ActorRef) -> pykka.ActorRef:
-            return TenantActor.start(tenant_id, services, registry)
+        # Tenant actors' threads are started on a few workers at once, so neither a restore
+        # nor a new tenant waits for each thread in turn; every start is done before it ends.
+        self.starter = ThreadStarter()
+        self.starter.start()
+        push("the actor thread starter", self.starter.stop)
 
-        self.registry = RegistryActor.start(make_tenant, self._publish_status)
+        def make_tenant(tenant_id: str, registry: pykka.ActorRef) -> pykka.ActorRef:
+            return start_soon(TenantActor(tenant_id, services, registry), self.starter.submit)
+
+        table = TenantTable()  # the registry writes it; any thread reads it
+        self.registry = RegistryActor.start(make_tenant, self._publish_status, table)
         push("the tenants", self._shut_tenants_down)
-        self.local = LocalTenants(self.registry, cfg.call_timeout_s)
+        self.local = LocalTenants(self.registry, cfg.call_timeout_s, table)
         # Forwarded calls: ours wait for replies; those sent here ask the tenants (so the
         # router's threads end before them).
         self.router = CommandRouter(
@@ -321,10 +334,19 @@ class Runtime:
             connect_rate=cfg.connect_rate,
             window=max(1, cfg.db_pool_size // 2),
             call_timeout_s=cfg.call_timeout_s,
+            leases=self.leases,
+            claim_many=self.local.connect_many_later,
         )
         if cfg.claim_tenants:  # off for one-tenant tools such as `wamgr pair`
             self.claimer.start()  # its first pass restores what should be connected
             push("the claim loop", lambda left: self.claimer.stop(self._db_bound(left)))
+            # Leases another instance gives up (it is stopping) are claimed at once, not at
+            # the next pass: a handover takes a fraction of a second.
+            freed = self.freed = FreedLeaseListener(
+                self.leases, self.db.url, cfg.instance_id, self.claimer.wake
+            )
+            freed.start()
+            push("the freed-lease listener", lambda left: freed.stop(self._db_bound(left)))
         self.listener = CommandListener(
             self.commands, self.db.url, cfg.instance_id, self.router.apply,
             calls=self.calls, on_calls=self.router.submit,
@@ -364,43 +386,10 @@ class Runtime:
         self.dispatcher.publish(StatusEvent(new.tenant_id, old.state if old else None, new))
 
     def _shut_tenants_down(self, budget_s: float) -> None:
-        """Close every link (no logout), release the leases of the closed ones, end the
-        tenant actors and the registry."""
-        end = time.monotonic() + budget_s
-
-        def left() -> float:
-            return max(_MIN_STEP_S, end - time.monotonic())
-
-        try:
-            # From here on the registry creates no tenant: a late claim or command fails.
-            by_id = self.registry.ask(m.BeginShutdown(), timeout=left())
-        except (pykka.Timeout, pykka.ActorDeadError):
-            by_id = {}
-        waits: dict[str, threading.Event] = {}
-        for tenant_id, ref in by_id.items():
-            done = threading.Event()
-            with contextlib.suppress(pykka.ActorDeadError):
-                ref.tell(m.Shutdown(done))
-                waits[tenant_id] = done
-        closed = [tenant_id for tenant_id, done in waits.items() if done.wait(left())]
-        if len(closed) < len(waits):
-            logger.warning(
-                "{} links did not close within the stop budget; their leases expire by themselves",
-                len(waits) - len(closed),
-            )
-        if closed:
-            try:  # ours only: the store is bound to this process's claim
-                self.leases.release_owned(self.config.instance_id, closed)
-            except WamgrError as exc:
-                logger.warning("could not release leases (they expire by themselves): {}", exc)
-        _stop_actors([*by_id.values(), self.registry], left())
-
-
-def _stop_actors(refs: list[pykka.ActorRef], budget_s: float) -> None:
-    """Stop actors without blocking on each in turn, then wait for all within ``budget_s``."""
-    end = time.monotonic() + budget_s
-    for ref in refs:
-        with contextlib.suppress(pykka.ActorDeadError):
-            ref.stop(block=False)
-    for ref in refs:
-        ref.actor_stopped.wait(max(_MIN_STEP_S, end - time.monotonic()))
+        """Close every link (no logout), release the leases of the closed ones (ours only:
+        the store is bound to this process's claim), end the tenant actors and the registry."""
+        shut_down_tenants(
+            self.registry,
+            lambda closed: self.leases.release_owned(self.config.instance_id, closed),
+            budget_s,
+        )

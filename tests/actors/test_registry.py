@@ -14,7 +14,7 @@ import pytest
 
 from wamgr import ManagerStopped
 from wamgr.actors import messages as m
-from wamgr.actors.registry import RegistryActor
+from wamgr.actors.registry import RegistryActor, TenantTable
 from wamgr.status import TenantState, TenantStatus
 
 WAIT_S = 5.0
@@ -122,6 +122,42 @@ def test_statuses_and_activity_come_from_what_tenants_told(registry):
     tell_status(registry, "t1", TenantState.BACKOFF, attempt=1)
     assert ask(registry, m.IsActive("t1")) is False
     assert ask(registry, m.IsActive("t2")) is False
+
+
+def test_the_table_is_read_from_any_thread_and_is_current_when_a_waiter_wakes(made):
+    table = TenantTable()
+    registry = RegistryActor.start(made.make_tenant, made.on_status, table)
+    try:
+        tenant = ask(registry, m.GetOrCreate("t1"))
+        assert table.ref("t1") is tenant and table.refs() == {"t1": tenant}
+        seen: list[tuple[bool, TenantState | None]] = []
+        stop = threading.Event()
+
+        def reader() -> None:  # reads while the registry writes, never asking it
+            while not stop.is_set():
+                active = table.is_active("t1")  # first: a status is recorded before activity
+                status = table.status("t1")
+                seen.append((active, status.state if status else None))
+                table.statuses()
+
+        thread = threading.Thread(target=reader)
+        thread.start()
+        for i in range(200):
+            tell_status(registry, f"x{i}", TenantState.CONNECTING)
+        waiter = m.WaitFor("t1", (CONNECTED,))
+        registry.tell(waiter)
+        tell_status(registry, "t1", CONNECTED, active=True)
+        assert waiter.event.wait(WAIT_S)
+        assert table.is_active("t1") and table.status("t1") == waiter.result[0]
+        stop.set()
+        thread.join(WAIT_S)
+        # never half a change: active only once its status is there
+        assert set(seen) <= {(False, None), (False, CONNECTED), (True, CONNECTED)}, set(seen)
+        assert [s.tenant_id for s in table.statuses()][:2] == ["t1", "x0"]
+    finally:
+        registry.stop()
+        for _, ref in made.actors:
+            ref.stop()
 
 
 def test_the_listener_hears_state_changes_only(registry, made):

@@ -7,6 +7,7 @@ import time
 
 from wamgr import TenantState
 from wamgr.status import Desired
+from wamgr.store.leases import LeaseStore
 
 CONNECTED = TenantState.CONNECTED
 
@@ -67,3 +68,19 @@ def test_connect_rate_spreads_reconnects_after_a_blip(make_manager, sim, clock):
     clock.advance(3.0 + 2.5)
     for tenant in jids:
         mgr.wait_for(tenant, CONNECTED, timeout=5)
+
+
+def test_a_crashed_holders_tenant_is_taken_when_its_lease_expires_not_a_pass_later(
+    make_manager, sim, db
+):
+    seed = make_manager(instance_id="seed")
+    _want(seed, "t1")
+    seed.stop()
+    leases = LeaseStore(db)
+    assert leases.acquire("t1", "crashed", ttl_s=2.0) is not None  # its last renewal
+    taker = make_manager(instance_id="taker", claim_interval_s=3600.0)
+    state = taker.status("t1").state
+    if leases.live_owner("t1") == "crashed":  # (unless this host took 2 s to start it)
+        assert state is not CONNECTED  # the first pass left it
+    status = taker.wait_for("t1", CONNECTED, timeout=5)  # no pass for an hour but this one
+    assert status.owner == "taker"

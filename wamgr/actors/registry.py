@@ -6,13 +6,21 @@ one is created, so the set the stopping manager shuts down is every tenant there
 Tenants tell the registry every status change, so ``is_connection_active`` and ``status``
 are answered from this table without asking the tenant: a busy tenant never slows a status
 query.
+
+The registry is the one writer of its :class:`TenantTable`; any thread reads it without a
+round trip to the registry's thread (a query never waits behind a burst of status changes).
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pykka
+from loguru import logger
 
 from wamgr.actors.base import DispatchingActor
 from wamgr.actors.messages import (
@@ -23,11 +31,12 @@ from wamgr.actors.messages import (
     GetOrCreate,
     IsActive,
     Lookup,
+    Shutdown,
     StatusChanged,
     StatusOf,
     WaitFor,
 )
-from wamgr.errors import ManagerStopped
+from wamgr.errors import ManagerStopped, WamgrError
 from wamgr.status import TenantStatus
 
 #: Starts the actor of a tenant, given its id and the registry's own ref.
@@ -36,12 +45,92 @@ TenantFactory = Callable[[str, pykka.ActorRef], pykka.ActorRef]
 #: Called (on the registry's thread; must not block) with ``(new, old)`` on every change.
 StatusListener = Callable[[TenantStatus, TenantStatus | None], None]
 
+#: Leases released at once while a stop closes links: the first tenants are handed over
+#: while the others still close.
+RELEASE_BATCH = 500
+#: Seconds a stop step waits at least, even when its budget is spent.
+MIN_WAIT_S = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class GetOrCreateMany:
+    """Reply with the actors of ``tenant_ids`` (by id), starting those this process has none
+    of (asked): one round trip for a claim loop's whole batch."""
+
+    tenant_ids: tuple[str, ...]
+
+
+def start_soon(
+    actor: pykka.ThreadingActor, submit: Callable[[Callable[[], None]], None]
+) -> pykka.ActorRef:
+    """Start ``actor`` as pykka's ``Actor.start`` does, except that its thread is started by
+    ``submit`` (a :class:`~wamgr.workers.thread_starter.ThreadStarter`'s), so the caller does
+    not wait for the OS to run it. Messages to the ref wait in its inbox until it runs."""
+    pykka.ActorRegistry.register(actor.actor_ref)
+    submit(actor._start_actor_loop)
+    return actor.actor_ref
+
+
+class TenantTable:
+    """The registry's table: each tenant's actor, last status, and whether its link is
+    connected. Written only on the registry's thread; read from any thread.
+
+    Every read is one atomic operation on a dict or set (the interpreter lock makes each
+    one whole), so a reader sees a status either before or after a change, never half of
+    one, and never waits.
+    """
+
+    __slots__ = ("_active", "_refs", "_statuses")
+
+    def __init__(self) -> None:
+        self._refs: dict[str, pykka.ActorRef] = {}
+        self._statuses: dict[str, TenantStatus] = {}
+        self._active: set[str] = set()
+
+    def ref(self, tenant_id: str) -> pykka.ActorRef | None:
+        """The tenant's actor in this process, or None."""
+        return self._refs.get(tenant_id)
+
+    def status(self, tenant_id: str) -> TenantStatus | None:
+        """The tenant's last status in this process, or None."""
+        return self._statuses.get(tenant_id)
+
+    def is_active(self, tenant_id: str) -> bool:
+        """Whether the tenant's link in this process is connected."""
+        return tenant_id in self._active
+
+    def statuses(self) -> list[TenantStatus]:
+        """Every tenant's last status, ordered by id."""
+        statuses = self._statuses.copy()  # one atomic copy: no change can interleave
+        return [statuses[t] for t in sorted(statuses)]
+
+    def refs(self) -> dict[str, pykka.ActorRef]:
+        """Every tenant's actor, by id (a copy)."""
+        return self._refs.copy()
+
+    # --- the registry's writes ----------------------------------------------------------
+
+    def add(self, tenant_id: str, ref: pykka.ActorRef) -> None:
+        """Record the actor of a new tenant (the registry's thread only)."""
+        self._refs[tenant_id] = ref
+
+    def record(self, status: TenantStatus, active: bool) -> TenantStatus | None:
+        """Record a tenant's new status; returns the one before (the registry's thread only)."""
+        old = self._statuses.get(status.tenant_id)
+        self._statuses[status.tenant_id] = status
+        if active:
+            self._active.add(status.tenant_id)
+        else:
+            self._active.discard(status.tenant_id)
+        return old
+
 
 class RegistryActor(DispatchingActor):
     """Owns the tenant actors of one process and the last status of each."""
 
     commands = {
         GetOrCreate: "_on_get_or_create",
+        GetOrCreateMany: "_on_get_or_create_many",
         Lookup: "_on_lookup",
         IsActive: "_on_is_active",
         StatusOf: "_on_status_of",
@@ -55,52 +144,53 @@ class RegistryActor(DispatchingActor):
         CancelWait: "_on_cancel_wait",
     }
 
-    def __init__(self, make_tenant: TenantFactory, on_status: StatusListener | None = None):
+    def __init__(
+        self,
+        make_tenant: TenantFactory,
+        on_status: StatusListener | None = None,
+        table: TenantTable | None = None,
+    ):
         super().__init__()
         self._make_tenant = make_tenant
         self._on_status = on_status
-        self._tenants: dict[str, pykka.ActorRef] = {}
-        self._statuses: dict[str, TenantStatus] = {}
-        self._active: set[str] = set()
+        self._table = table if table is not None else TenantTable()
         self._waiters: dict[str, list[WaitFor]] = {}
         self._shutting_down = False
 
     def _on_get_or_create(self, message: GetOrCreate) -> pykka.ActorRef:
-        ref = self._tenants.get(message.tenant_id)
+        ref = self._table.ref(message.tenant_id)
         if ref is None:
             if self._shutting_down:
                 raise ManagerStopped()
             ref = self._make_tenant(message.tenant_id, self.actor_ref)
-            self._tenants[message.tenant_id] = ref
+            self._table.add(message.tenant_id, ref)
         return ref
 
+    def _on_get_or_create_many(self, message: GetOrCreateMany) -> dict[str, pykka.ActorRef]:
+        return {t: self._on_get_or_create(GetOrCreate(t)) for t in message.tenant_ids}
+
     def _on_lookup(self, message: Lookup) -> pykka.ActorRef | None:
-        return self._tenants.get(message.tenant_id)
+        return self._table.ref(message.tenant_id)
 
     def _on_is_active(self, message: IsActive) -> bool:
-        return message.tenant_id in self._active
+        return self._table.is_active(message.tenant_id)
 
     def _on_status_of(self, message: StatusOf) -> TenantStatus | None:
-        return self._statuses.get(message.tenant_id)
+        return self._table.status(message.tenant_id)
 
     def _on_all_statuses(self, _: AllStatuses) -> list[TenantStatus]:
-        return [self._statuses[t] for t in sorted(self._statuses)]
+        return self._table.statuses()
 
     def _on_all_tenants(self, _: AllTenants) -> dict[str, pykka.ActorRef]:
-        return dict(self._tenants)
+        return self._table.refs()
 
     def _on_begin_shutdown(self, _: BeginShutdown) -> dict[str, pykka.ActorRef]:
         self._shutting_down = True
-        return dict(self._tenants)
+        return self._table.refs()
 
     def _on_status_changed(self, message: StatusChanged) -> None:
         status = message.status
-        old = self._statuses.get(status.tenant_id)
-        self._statuses[status.tenant_id] = status
-        if message.active:
-            self._active.add(status.tenant_id)
-        else:
-            self._active.discard(status.tenant_id)
+        old = self._table.record(status, message.active)  # readers see it before waiters wake
         waiters = self._waiters.get(status.tenant_id)
         if waiters:
             still = [w for w in waiters if not _settle(w, status)]
@@ -112,7 +202,7 @@ class RegistryActor(DispatchingActor):
             self._on_status(status, old)
 
     def _on_wait_for(self, message: WaitFor) -> None:
-        status = self._statuses.get(message.tenant_id)
+        status = self._table.status(message.tenant_id)
         if status is not None and _settle(message, status):
             return
         self._waiters.setdefault(message.tenant_id, []).append(message)
@@ -129,3 +219,66 @@ def _settle(waiter: WaitFor, status: TenantStatus) -> bool:
         waiter.event.set()
         return True
     return False
+
+
+def shut_down_tenants(
+    registry: pykka.ActorRef, release: Callable[[list[str]], object], budget_s: float
+) -> None:
+    """Stop every tenant of ``registry`` within ``budget_s`` seconds, then the registry.
+
+    From the first step on the registry creates no tenant (a late claim or command fails).
+    Every link closes without logout, all at once; the leases of those closed are given up
+    with ``release(tenant_ids)`` in batches of :data:`RELEASE_BATCH`, as they close, so
+    other instances start taking the first over while the rest still close.
+    """
+    end = time.monotonic() + budget_s
+
+    def left() -> float:
+        return max(MIN_WAIT_S, end - time.monotonic())
+
+    try:
+        by_id = registry.ask(BeginShutdown(), timeout=left())
+    except (pykka.Timeout, pykka.ActorDeadError):
+        by_id = {}
+    waits: dict[str, threading.Event] = {}
+    for tenant_id, ref in by_id.items():
+        done = threading.Event()
+        with contextlib.suppress(pykka.ActorDeadError):
+            ref.tell(Shutdown(done))
+            waits[tenant_id] = done
+    closed: list[str] = []
+    late = 0
+    for tenant_id, done in waits.items():
+        if not done.wait(max(0.0, end - time.monotonic())):  # a spent budget waits no more
+            late += 1
+            continue
+        closed.append(tenant_id)
+        if len(closed) >= RELEASE_BATCH:
+            _release(release, closed)
+            closed = []
+    _release(release, closed)
+    if late:
+        logger.warning(
+            "{} links did not close within the stop budget; their leases expire by themselves",
+            late,
+        )
+    stop_actors([*by_id.values(), registry], left())
+
+
+def _release(release: Callable[[list[str]], object], closed: list[str]) -> None:
+    if not closed:
+        return
+    try:
+        release(closed)
+    except WamgrError as exc:
+        logger.warning("could not release leases (they expire by themselves): {}", exc)
+
+
+def stop_actors(refs: list[pykka.ActorRef], budget_s: float) -> None:
+    """Stop actors without blocking on each in turn, then wait for all within ``budget_s``."""
+    end = time.monotonic() + budget_s
+    for ref in refs:
+        with contextlib.suppress(pykka.ActorDeadError):
+            ref.stop(block=False)
+    for ref in refs:
+        ref.actor_stopped.wait(max(MIN_WAIT_S, end - time.monotonic()))

@@ -56,6 +56,19 @@ class Replacement(enum.Enum):
 class TenantLease:
     """The lease token a tenant holds (if any), with its fence and where it came from."""
 
+    __slots__ = (
+        "_clock",
+        "_config",
+        "_fence",
+        "_id",
+        "_keeper",
+        "_leases",
+        "_log",
+        "_sent_at",
+        "_taken_from",
+        "_token",
+    )
+
     def __init__(
         self,
         tenant_id: str,

@@ -24,11 +24,19 @@ DatabaseUnavailable instead of queueing behind a stalled session.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import psycopg
+
+from wamgr.errors import DatabaseUnavailable
 from wamgr.store.db import Database
 from wamgr.store.instances import InstanceClaim
+
+#: The NOTIFY channel on which an instance that gives leases up says so; the payload is its
+#: instance id (an empty payload only ends a wait: see :meth:`LeaseStore.notify_freed`).
+FREED_CHANNEL = "wamgr_leases_freed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +110,19 @@ SELECT EXISTS (SELECT 1 FROM me), ARRAY(SELECT tenant_id FROM renewed)
 """
 
 
+# ONE statement: give the leases up and, if any was, tell the other instances (the
+# notification is delivered when the statement commits, after the rows are gone).
+_RELEASE_OWNED = """
+WITH freed AS (
+    DELETE FROM wamgr_leases
+     WHERE owner = %(owner)s AND tenant_id = ANY(%(tenants)s)
+       AND incarnation IS NOT DISTINCT FROM %(incarnation)s::uuid
+    RETURNING tenant_id
+), counted AS (SELECT count(*) AS n FROM freed)
+SELECT n, CASE WHEN n > 0 THEN pg_notify(%(channel)s, %(owner)s)::text END FROM counted
+"""
+
+
 class LeaseStore:
     """Acquires, renews, releases and lists leases; bound to ``claim`` for a manager."""
 
@@ -171,17 +192,29 @@ class LeaseStore:
     def release_owned(self, owner: str, tenant_ids: list[str]) -> int:
         """Give up ``owner``'s leases of ``tenant_ids`` in one statement; returns the count.
 
+        If any was given up, the same statement sends ``NOTIFY wamgr_leases_freed, owner``
+        (delivered once it has committed), so the other instances claim them at once.
         A bound store gives up only the leases of its own incarnation."""
         if not tenant_ids:
             return 0
         incarnation = self._incarnation_of(owner)
         with self._db.connection() as conn:
-            cur = conn.execute(
-                "DELETE FROM wamgr_leases WHERE owner = %s AND tenant_id = ANY(%s)"
-                " AND incarnation IS NOT DISTINCT FROM %s::uuid",
-                (owner, tenant_ids, incarnation),
-            )
-            return cur.rowcount
+            row = conn.execute(
+                _RELEASE_OWNED,
+                {
+                    "owner": owner,
+                    "tenants": tenant_ids,
+                    "incarnation": incarnation,
+                    "channel": FREED_CHANNEL,
+                },
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def notify_freed(self, payload: str) -> None:
+        """Send ``NOTIFY wamgr_leases_freed, payload`` (an empty payload frees nothing: it
+        only ends a :class:`FreedChannel` wait, for a listener that stops)."""
+        with self._db.connection() as conn:
+            conn.execute("SELECT pg_notify(%s, %s)", (FREED_CHANNEL, payload))
 
     def holder(self, tenant_id: str) -> Lease | None:
         """The current lease of a tenant (expired or not), or None."""
@@ -230,6 +263,18 @@ class LeaseStore:
             ).fetchone()
         return int(row[0]) if row else 0
 
+    def next_expiry_elsewhere(self, owner: str) -> float | None:
+        """Seconds (by the database clock) until the soonest live lease of another owner
+        expires, or None if another owner holds none: when a crashed holder's tenants are
+        free to take."""
+        with self._db.connection() as conn:
+            row = conn.execute(
+                "SELECT extract(epoch FROM min(expires_at) - now())::float8 FROM wamgr_leases"
+                " WHERE owner <> %s AND expires_at >= now()",
+                (owner,),
+            ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
     def database_now(self) -> datetime:
         """The database's clock now: the clock every lease expiry is set and judged by (a
         lease has expired when ``expires_at <= database_now()``, whatever the caller's clock
@@ -249,3 +294,45 @@ class LeaseStore:
                 f"this lease store is bound to instance {self._claim.instance_id!r}, not {owner!r}"
             )
         return self._claim.incarnation
+
+
+class FreedChannel:
+    """A dedicated connection that LISTENs for leases other instances give up.
+
+    It is not from the pool: a LISTEN lives as long as its connection. Opening it raises
+    DatabaseUnavailable if the database cannot be reached.
+    """
+
+    def __init__(self, database_url: str, *, connect_timeout_s: float):
+        try:
+            self._conn = psycopg.connect(
+                database_url, autocommit=True, connect_timeout=max(1, int(connect_timeout_s))
+            )
+        except psycopg.Error as exc:
+            raise DatabaseUnavailable(str(exc).strip()) from exc
+        try:
+            self._conn.execute(f"LISTEN {FREED_CHANNEL}")
+        except psycopg.Error as exc:
+            self._conn.close()
+            raise DatabaseUnavailable(str(exc).strip()) from exc
+
+    def wait(
+        self, timeout_s: float, *, ignore: str, give_up: Callable[[], bool] = lambda: False
+    ) -> bool:
+        """Wait at most ``timeout_s`` seconds until an instance other than ``ignore`` says it
+        gave leases up; returns whether one did. ``give_up()`` is asked at every notification
+        and ends the wait when true. Raises DatabaseUnavailable if the connection broke (close
+        it and open a new channel)."""
+        try:
+            for notify in self._conn.notifies(timeout=timeout_s):
+                if notify.payload and notify.payload != ignore:
+                    return True
+                if give_up():
+                    return False
+        except psycopg.Error as exc:
+            raise DatabaseUnavailable(str(exc).strip()) from exc
+        return False
+
+    def close(self) -> None:
+        """Close the connection (its LISTEN ends with it)."""
+        self._conn.close()

@@ -3,7 +3,10 @@
 Every ``claim_interval_s`` (and once at start-up, which is how sessions are restored after a
 restart) it reads the tenants this instance may connect now (desired connected, lease free,
 expired or ours, not parked for an operator) and connects those this process does not run
-yet or holds in standby. Tenants that run here but are no longer wanted connected (a
+yet or holds in standby. It also runs a pass as soon as another instance frees leases (see
+:mod:`wamgr.workers.lease_listener`), and right after the soonest lease of another instance
+expires (a crashed holder's tenants are taken at their expiry, not up to an interval later).
+Tenants that run here but are no longer wanted connected (a
 ``wamgr tenants remove`` from another process) are stopped.
 """
 
@@ -17,6 +20,7 @@ from loguru import logger
 
 from wamgr.errors import WamgrError
 from wamgr.status import TenantState
+from wamgr.store.leases import LeaseStore
 from wamgr.store.tenants import TenantStore
 from wamgr.workers.periodic import PeriodicWorker
 
@@ -33,6 +37,12 @@ _RUNNING = frozenset(
         TenantState.BANNED,
     }
 )
+
+
+#: Seconds after a lease's expiry at which the pass that takes it runs (the expiry is strict).
+EXPIRY_MARGIN_S = 0.05
+#: Tenants asked to connect in one round trip to the registry, with no connect rate set.
+BATCH = 50
 
 
 class Claimer(PeriodicWorker):
@@ -52,10 +62,16 @@ class Claimer(PeriodicWorker):
         connect_rate: float | None = None,
         window: int = 8,
         call_timeout_s: float = 10.0,
+        leases: LeaseStore | None = None,
+        claim_many: Callable[[list[str]], dict[str, pykka.Future]] | None = None,
+        batch: int = BATCH,
         name: str = "wamgr-claimer",
     ):
         super().__init__(interval_s, name, first_pass_now=True)
         self._tenants = tenants
+        self._leases = leases
+        self._claim_many = claim_many
+        self._batch = max(1, batch)
         self._owner = owner
         self._claim = claim
         self._local_states = local_states
@@ -65,31 +81,37 @@ class Claimer(PeriodicWorker):
         self._call_timeout_s = call_timeout_s
         self._pause_s = 1.0 / connect_rate if connect_rate else 0.0
 
+    def iterate(self) -> float:
+        """A pass; the next one is due after the interval, or right after the soonest lease
+        of another instance expires if that comes first (with ``leases``)."""
+        due = super().iterate()
+        if self._leases is not None:
+            left = self._leases.next_expiry_elsewhere(self._owner)
+            if left is not None:
+                due = min(due, self.after(left + EXPIRY_MARGIN_S))
+        return due
+
     def run_once(self) -> int:
         """One pass; returns how many tenants it asked to connect.
 
-        Up to ``window`` claims are in flight at once: the tenants take their leases on their
-        own threads in parallel, without draining the database pool.
+        With no connect rate, the tenants are asked in batches (their actors found or
+        started in one round trip each, with ``claim_many``), and up to ``window`` batches
+        are in flight at once: the tenants take their leases on their own threads in
+        parallel. With a rate, one tenant at a time, ``1 / connect_rate`` apart.
         """
         local = self._local_states()  # read before the store: see docs/architecture.md
-        wanted = self._tenants.claimable(self._owner)
-        room = None
+        wanted = [
+            tenant_id
+            for tenant_id in self._tenants.claimable(self._owner)
+            if tenant_id not in local or local[tenant_id] in _RECLAIMABLE
+        ]
         if self._capacity is not None:
             room = self._capacity - sum(1 for state in local.values() if state in _RUNNING)
-        claimed = 0
-        in_flight: deque[tuple[str, pykka.Future]] = deque()
-        for tenant_id in wanted:
-            if self.stopping or (room is not None and claimed >= room):
-                break
-            if tenant_id not in local or local[tenant_id] in _RECLAIMABLE:
-                if claimed and self._pause_s and self.pause(self._pause_s):
-                    break
-                in_flight.append((tenant_id, self._claim(tenant_id)))
-                claimed += 1
-                if len(in_flight) >= self._window:
-                    self._settle(*in_flight.popleft())
-        while in_flight:
-            self._settle(*in_flight.popleft())
+            wanted = wanted[: max(0, room)]
+        if self._claim_many is not None and not self._pause_s:
+            claimed = self._claim_in_batches(wanted)
+        else:
+            claimed = self._claim_one_by_one(wanted)
         desired = set(self._tenants.desired_connected())
         for tenant_id, state in local.items():
             if tenant_id not in desired and state is not TenantState.STOPPED:
@@ -97,6 +119,38 @@ class Claimer(PeriodicWorker):
                 self._release(tenant_id)
         if claimed:
             logger.info("claimed {} tenants", claimed)
+        return claimed
+
+    def _claim_one_by_one(self, wanted: list[str]) -> int:
+        claimed = 0
+        in_flight: deque[tuple[str, pykka.Future]] = deque()
+        for tenant_id in wanted:
+            if self.stopping:
+                break
+            if claimed and self._pause_s and self.pause(self._pause_s):
+                break
+            in_flight.append((tenant_id, self._claim(tenant_id)))
+            claimed += 1
+            if len(in_flight) >= self._window:
+                self._settle(*in_flight.popleft())
+        while in_flight:
+            self._settle(*in_flight.popleft())
+        return claimed
+
+    def _claim_in_batches(self, wanted: list[str]) -> int:
+        assert self._claim_many is not None
+        claimed = 0
+        in_flight: deque[tuple[str, pykka.Future]] = deque()
+        for first in range(0, len(wanted), self._batch):
+            if self.stopping:
+                break
+            batch = wanted[first : first + self._batch]
+            in_flight.extend(self._claim_many(batch).items())
+            claimed += len(batch)
+            while len(in_flight) > self._window * self._batch:
+                self._settle(*in_flight.popleft())
+        while in_flight:
+            self._settle(*in_flight.popleft())
         return claimed
 
     def _settle(self, tenant_id: str, future: pykka.Future) -> None:
