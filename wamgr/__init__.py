@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from wamgr.aio import AsyncConnectionManager
     from wamgr.config import Config
     from wamgr.errors import (
         ConfigError,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
 #: Public name -> the module that defines it.
 _WHERE = {
+    "AsyncConnectionManager": "wamgr.aio",
     "Claim": "wamgr.store.locks",
     "Config": "wamgr.config",
     "ConfigError": "wamgr.errors",
@@ -72,6 +74,7 @@ _WHERE = {
 }
 
 __all__ = [
+    "AsyncConnectionManager",
     "Claim",
     "Config",
     "ConfigError",
