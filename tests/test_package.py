@@ -99,3 +99,16 @@ def test_with_stdlib_routing_the_records_reach_logging_with_the_tenant(database_
     records = json.loads(run.stdout.split("RECORDS ", 1)[1])
     assert ["wamgr.actors.tenant", "INFO", "t1"] in records
     assert all(name.startswith("wamgr") for name, _, _ in records)
+
+
+def test_one_version_everywhere() -> None:
+    from importlib.metadata import version
+
+    from click.testing import CliRunner
+
+    from wamgr.cli import main
+
+    shown = CliRunner().invoke(main, ["--version"])
+    assert shown.exit_code == 0
+    assert shown.output == f"wamgr {wamgr.__version__}\n"
+    assert version("wamgr") == wamgr.__version__
