@@ -34,6 +34,8 @@ from wamgr.transport.sim import SimWhatsApp
 sys.path.insert(0, str(Path(__file__).parent))
 from dbproxy import FreezableProxy
 
+logger.enable("wamgr")  # importing wamgr turned its logs off; tests read them (``logs``)
+
 _TEMPLATE = "wamgr_test_template"
 _counter = itertools.count()
 

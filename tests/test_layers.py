@@ -2,7 +2,7 @@
 
 Layers, top to bottom (a module may import its own layer and the ones below it):
 
-    entry     wamgr.cli, wamgr.api, wamgr.web            what users call
+    entry     wamgr.cli, wamgr.api, wamgr.web, wamgr.aio what users call
     facade    wamgr.manager, runtime, routing, forwarding, inbound, outbound, local_tenants,
               credentials
     actors    wamgr.actors, wamgr.workers, wamgr.webhooks (sender)
@@ -30,6 +30,7 @@ _LAYERS = [
     ("wamgr.cli", 4),
     ("wamgr.api", 4),
     ("wamgr.web", 4),
+    ("wamgr.aio", 4),
     ("wamgr.manager", 3),
     ("wamgr.runtime", 3),
     ("wamgr.routing", 3),

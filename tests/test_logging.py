@@ -136,3 +136,50 @@ def test_commands_and_wire_lines_never_carry_message_text_into_logs():
     from wamgr.actors.messages import SendText
 
     assert "secret words" not in repr(SendText("15550001111", "secret words"))
+
+
+class Records(logging.Handler):
+    """Keeps the standard-library records it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def stdlib_records() -> Iterator[list[logging.LogRecord]]:
+    """wamgr's records routed into a ``logging`` handler on the ``wamgr`` logger."""
+    handler = Records()
+    wamgr_logger = logging.getLogger("wamgr")
+    wamgr_logger.addHandler(handler)
+    level = wamgr_logger.level
+    wamgr_logger.setLevel(logging.DEBUG)
+    sink = wamgr_logging.to_stdlib(level="DEBUG")
+    yield handler.records
+    logger.remove(sink)
+    wamgr_logger.removeHandler(handler)
+    wamgr_logger.setLevel(level)
+    logger.add(sys.stderr)  # to_stdlib took loguru's default sink away
+
+
+def test_to_stdlib_hands_records_to_logging_with_the_tenant_and_scrubbed(
+    stdlib_records: list[logging.LogRecord], mgr
+) -> None:
+    logger.bind(tenant="not wamgr's").info("an application's own line")  # not wamgr's: stays
+    mgr.connect("t1")
+    mgr.wait_for("t1", "connected", timeout=5)
+    mgr.remove("t1")  # the actor has logged "connected as" before it took the remove
+    logger.patch(lambda r: r.update(name="wamgr.test")).bind(tenant="a\nb").warning(
+        "db postgresql://u:hunter2@h/db"
+    )
+
+    mine = [r for r in stdlib_records if r.name == "wamgr.actors.tenant"]
+    assert mine and {r.tenant for r in mine} == {"t1"}  # type: ignore[attr-defined]
+    assert any(r.levelno == logging.INFO and "connected as" in r.getMessage() for r in mine)
+    assert all(r.name.startswith("wamgr") for r in stdlib_records)
+    forged = [r for r in stdlib_records if r.name == "wamgr.test"]
+    assert forged[0].getMessage() == "db postgresql://u:***@h/db"
+    assert forged[0].tenant == "a\\nb"  # type: ignore[attr-defined]

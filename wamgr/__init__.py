@@ -1,6 +1,7 @@
 """wamgr: keeps many WhatsApp Web connections alive, one socket per account, always.
 
-The public names below are imported on first use, so a process that needs only part of
+Importing it turns wamgr's logs off (see docs/embedding.md, "Logging"). The public names
+below are imported on first use, so a process that needs only part of
 wamgr (a neonize host process, a CLI command that reads the database) does not load the
 manager and its actors.
 """
@@ -10,7 +11,18 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from loguru import logger as _logger
+
+from wamgr._version import __version__ as __version__
+
+# A library stays quiet until the application asks for its logs (loguru's advice for
+# libraries): ``logger.enable("wamgr")``, or ``wamgr.logging.to_stdlib()`` for the standard
+# logging module. ``wamgr serve`` and the CLI turn them on (wamgr.logging.configure).
+_logger.disable("wamgr")
+del _logger
+
 if TYPE_CHECKING:
+    from wamgr.aio import AsyncConnectionManager
     from wamgr.config import Config
     from wamgr.errors import (
         ConfigError,
@@ -50,6 +62,7 @@ if TYPE_CHECKING:
 
 #: Public name -> the module that defines it.
 _WHERE = {
+    "AsyncConnectionManager": "wamgr.aio",
     "Claim": "wamgr.store.locks",
     "Config": "wamgr.config",
     "ConfigError": "wamgr.errors",
@@ -95,6 +108,7 @@ _WHERE = {
 }
 
 __all__ = [
+    "AsyncConnectionManager",
     "Claim",
     "Config",
     "ConfigError",

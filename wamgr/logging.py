@@ -4,6 +4,11 @@ Actors bind ``tenant=`` once; this module shows it in the text format and keeps 
 field in JSON lines (``--log-json``). Standard-library logging (pykka, psycopg, uvicorn,
 neonize) is routed into loguru by :class:`InterceptHandler`.
 
+Imported as a library, wamgr logs nothing until the application turns its logs on:
+``logger.enable("wamgr")`` for loguru's sinks, or :func:`to_stdlib` for an application that
+uses the standard ``logging`` module. :func:`configure` (``wamgr serve``, the CLI) turns
+them on.
+
 The rules every sink added here keeps (docs/operations.md, "Logs"):
 
 - A traceback shows code, never the values of variables (loguru's ``diagnose`` is off): a
@@ -18,12 +23,18 @@ The rules every sink added here keeps (docs/operations.md, "Logs"):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
-from typing import Any, TextIO
+import threading
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TextIO
 
 from loguru import logger
+
+if TYPE_CHECKING:
+    from loguru import Message
 
 #: The levels ``--log-level`` accepts, least severe first.
 LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
@@ -70,7 +81,8 @@ class InterceptHandler(logging.Handler):
             level: str | int = logger.level(record.levelname).name
         except ValueError:
             level = record.levelno
-        frame, depth = logging.currentframe(), 2
+        frame: FrameType | None = logging.currentframe()
+        depth = 2
         while frame is not None and frame.f_code.co_filename == logging.__file__:
             frame = frame.f_back
             depth += 1
@@ -93,6 +105,7 @@ def configure(level: str = "INFO", json: bool = False, sink: TextIO | None = Non
     scrubbed (:func:`scrub`).
     """
     logger.remove()
+    logger.enable("wamgr")  # importing wamgr turned them off: a library is quiet unless asked
     logger.configure(extra={"tenant": "-"}, patcher=scrub_record)
     options: dict[str, Any] = {"level": level, "diagnose": False, "backtrace": False}
     if json:
@@ -103,3 +116,62 @@ def configure(level: str = "INFO", json: bool = False, sink: TextIO | None = Non
     uvicorn_errors = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, LoggedByTheApi) for f in uvicorn_errors.filters):
         uvicorn_errors.addFilter(LoggedByTheApi())
+
+
+_routing = threading.local()
+
+
+def to_stdlib(level: str | int = "INFO") -> int:
+    """Send wamgr's log records to the standard ``logging`` module, from ``level`` up.
+
+    Each record goes to the logger named after the wamgr module that wrote it (so under
+    ``logging.getLogger("wamgr")``), with the tenant id as the record's ``tenant`` attribute
+    (``"-"`` when none); message and tenant are scrubbed as every wamgr sink does. Turns
+    wamgr's logs on, and removes loguru's default stderr sink if it is still installed (so
+    no record is written twice). Returns the loguru handler id: ``logger.remove(id)``
+    undoes it. Not for a process that also routes ``logging`` into loguru
+    (:func:`configure` does): a record would go round; it is dropped instead.
+
+        import logging, wamgr.logging
+        logging.basicConfig(format="%(levelname)s %(name)s [%(tenant)s] %(message)s")
+        wamgr.logging.to_stdlib(level="INFO")
+    """
+    with contextlib.suppress(ValueError):
+        logger.remove(0)  # loguru's default sink: stderr
+    handler_id = logger.add(
+        _to_stdlib, level=level, filter="wamgr", format="{message}", diagnose=False, catch=True
+    )
+    logger.enable("wamgr")
+    return handler_id
+
+
+def _to_stdlib(message: Message) -> None:
+    """loguru sink: one wamgr record as a ``logging.LogRecord``."""
+    if getattr(_routing, "active", False):
+        return  # logging routed back into loguru (InterceptHandler): do not go round
+    record = message.record
+    name = record["name"] or "wamgr"
+    target = logging.getLogger(name)
+    if not target.isEnabledFor(record["level"].no):
+        return
+    exception = record["exception"]
+    exc_info = None
+    if exception is not None and exception.type is not None and exception.value is not None:
+        exc_info = (exception.type, exception.value, exception.traceback)
+    tenant = record["extra"].get("tenant", "-")
+    out = target.makeRecord(
+        name,
+        record["level"].no,
+        record["file"].path,
+        record["line"],
+        scrub(record["message"]),
+        (),
+        exc_info,
+        func=record["function"],
+        extra={"tenant": scrub(tenant) if isinstance(tenant, str) else tenant},
+    )
+    _routing.active = True
+    try:
+        target.handle(out)
+    finally:
+        _routing.active = False

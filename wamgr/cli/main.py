@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from wamgr import logging as wamgr_logging
+from wamgr._version import __version__
 from wamgr.cli.admin import db, locks, webhooks
 from wamgr.cli.commands import connect, disconnect, logout, messages, reconnect, send, status
 from wamgr.cli.context import BadOption, Port, load_config, option_name
@@ -55,6 +56,7 @@ def _log_level(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 
 @click.group(cls=WamgrGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="wamgr", message="%(prog)s %(version)s")
 @click.option(
     "--config",
     type=click.Path(dir_okay=False, path_type=Path),
