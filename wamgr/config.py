@@ -20,12 +20,16 @@ from typing import TYPE_CHECKING, Any
 from wamgr.clock import Clock
 from wamgr.config_checks import BY_FIELD, BY_KEY, SETTINGS, check_relations, shown
 from wamgr.errors import ConfigError
+from wamgr.transport.outgoing import MEDIA_LIMITS
 
 if TYPE_CHECKING:
     from wamgr.transport.base import Transport
 
 #: Bytes an HTTP request body may have unless ``max_body_bytes`` says otherwise (1 MiB).
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+#: Bytes a media upload's body may have by default: the largest file WhatsApp takes (a
+#: document) and room for the form's other fields.
+DEFAULT_MAX_MEDIA_BYTES = max(limit.max_bytes for limit in MEDIA_LIMITS.values()) + 64 * 1024
 
 
 def _default_instance_id() -> str:
@@ -101,6 +105,8 @@ class Config:
     api_key: str | None = field(default=None, repr=False)
     #: The longest HTTP request body the API reads; a longer one is refused with 413.
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: The longest body of a media upload (``POST .../messages/media``), over 413.
+    max_media_bytes: int = DEFAULT_MAX_MEDIA_BYTES
     #: Webhook endpoints (URLs) that get ``session.status`` and ``message.received`` events.
     webhook_urls: tuple[str, ...] = ()
     #: Standard Webhooks secret (``whsec_`` + base64); required with webhook_urls.
@@ -115,6 +121,8 @@ class Config:
 
     #: An outbound message not sent within this long expires (``expires_in`` overrides it).
     outbound_expires_in_s: float = 86_400.0
+    #: Seconds the sender may take to fetch a media message's file given by URL.
+    media_fetch_timeout_s: float = 30.0
     #: Messages per minute one tenant may send (None: no limit), up to ``send_burst`` at once.
     send_rate: float | None = 20.0
     send_burst: int = 5

@@ -322,16 +322,17 @@ class InvalidRecipient(WamgrError, ValueError):
 
 
 class BodyTooLarge(WamgrError):
-    """An HTTP request whose body is longer than the server's ``max_body_bytes``."""
+    """An HTTP request whose body is longer than the server's ``max_body_bytes`` (a media
+    upload's: ``max_media_bytes``)."""
 
     exit_code = 2
     http_status = 413
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, setting: str = "max_body_bytes"):
         self.limit = limit
         super().__init__(
             f"the request body is over the limit of {limit} bytes: send less; the limit is "
-            "the server's max_body_bytes (WAMGR_MAX_BODY_BYTES)"
+            f"the server's {setting} (WAMGR_{setting.upper()})"
         )
 
 

@@ -16,6 +16,7 @@ the deadline: :class:`~wamgr.errors.HolderNotAnswering`, naming it.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import enum
 import threading
@@ -44,6 +45,24 @@ class CallKind(enum.StrEnum):
     QR = "qr"  # replies with the QR code shown while pairing, or None
     PAIR_CODE = "pair_code"  # args: phone; replies with the code
     CLEAR_AUTH = "clear_auth"  # replies with the tenant's status (JSON)
+    DOWNLOAD_MEDIA = "download_media"  # args: message_id; replies with a MediaFile (JSON)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaFile:
+    """The media of an inbound message, as the link that received it gives it."""
+
+    data: bytes
+    mime: str
+
+    def to_json(self) -> dict[str, str]:
+        """The reply's form: the bytes in base64."""
+        return {"data_b64": base64.b64encode(self.data).decode(), "mime": self.mime}
+
+    @classmethod
+    def from_json(cls, value: dict[str, str]) -> MediaFile:
+        """The file of a :meth:`to_json` reply."""
+        return cls(base64.b64decode(value["data_b64"]), value["mime"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +80,7 @@ def reply_of(value: Any = None, error: BaseException | None = None) -> dict[str,
     """The JSON reply for ``value``, or for ``error``: a WamgrError keeps its class name,
     message and JSON-ready fields; anything else is reported as a WamgrError naming it."""
     if error is None:
-        return {"ok": value.to_json() if isinstance(value, TenantStatus) else value}
+        return {"ok": value.to_json() if isinstance(value, TenantStatus | MediaFile) else value}
     if isinstance(error, WamgrError):
         fields = {k: v for k, v in vars(error).items() if _json_ready(v)}
         return {"error": type(error).__name__, "message": str(error), "fields": fields}
@@ -140,6 +159,8 @@ class Caller:
         value = reply.get("ok")
         if kind is CallKind.CLEAR_AUTH and value is not None:
             value = status_of(value)
+        if kind is CallKind.DOWNLOAD_MEDIA and value is not None:
+            value = MediaFile.from_json(value)
         return Forwarded(holder, value)
 
     def _wait(self, call_id: str, event: threading.Event, end: float) -> dict[str, Any] | None:

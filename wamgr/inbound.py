@@ -9,7 +9,8 @@ For each message, ONE statement records its id (``wamgr_inbound``) and its outbo
 the global endpoints and the tenant's own), so of any number of deliveries of one message,
 in any number of processes, exactly one goes on. If the id cannot be recorded the message is
 delivered anyway: a possible duplicate is better than a lost customer message. A receipt (delivered,
-read, played) becomes a ``message.ack`` event the same way, without dedup.
+read, played) becomes a ``message.ack`` event the same way, without dedup, and moves the
+outbound messages it names (by WhatsApp's id) to ``delivered`` or ``read``.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from loguru import logger
 
 from wamgr.errors import WamgrError
 from wamgr.events import InboundMessage, ManagerEvent, MessageAck
+from wamgr.store.outbound import OutboundStatus, OutboundStore
 from wamgr.store.outbox import Outbox
-from wamgr.transport.base import MessageReceived, Receipt
+from wamgr.transport.base import AckStatus, MessageReceived, Receipt
 from wamgr.webhooks.events import ack_event, message_event
 from wamgr.workers.base import Worker
 
@@ -39,12 +41,14 @@ class InboundPipeline(Worker):
         publish: Callable[[ManagerEvent], None],
         on_outbox_rows: Callable[[], None] | None = None,
         name: str = "wamgr-inbound",
+        outbound: OutboundStore | None = None,
     ):
         super().__init__(name)
         self._outbox = outbox
         self._endpoints = list(endpoints)
         self._publish = publish
         self._on_outbox_rows = on_outbox_rows
+        self._outbound = outbound  # receipts move its sent messages to delivered / read
         self._queue: queue.SimpleQueue[tuple[str, MessageReceived | Receipt]] = queue.SimpleQueue()
 
     def submit(self, tenant_id: str, message: MessageReceived | Receipt) -> None:
@@ -86,6 +90,7 @@ class InboundPipeline(Worker):
         )
 
     def _acknowledge(self, tenant_id: str, receipt: Receipt) -> None:
+        self._advance_outbound(tenant_id, receipt)
         try:
             if self._outbox.record_events([ack_event(tenant_id, receipt)], self._endpoints):
                 self._wake_sender()
@@ -97,6 +102,26 @@ class InboundPipeline(Worker):
         self._publish(
             MessageAck(tenant_id, receipt.message_ids, receipt.status, receipt.chat, receipt.sender)
         )
+
+    def _advance_outbound(self, tenant_id: str, receipt: Receipt) -> None:
+        """Move the tenant's outbound messages the receipt names (by WhatsApp's id) to
+        ``delivered`` or ``read`` (a ``played`` receipt reads too)."""
+        if self._outbound is None:
+            return
+        status = OutboundStatus.DELIVERED
+        if receipt.status is not AckStatus.DELIVERED:
+            status = OutboundStatus.READ
+        try:
+            moved = self._outbound.acknowledge(tenant_id, receipt.message_ids, status)
+        except WamgrError as exc:
+            logger.bind(tenant=tenant_id).warning(
+                "could not record a {} receipt on the outbound queue ({})",
+                receipt.status,
+                exc.format_message(),
+            )
+            return
+        for message in moved:
+            logger.bind(tenant=tenant_id).debug("message {} {}", message.message_id, status)
 
     def _wake_sender(self) -> None:
         if self._on_outbox_rows is not None:

@@ -21,11 +21,7 @@ from loguru import logger
 from wamgr.actors import messages as m
 from wamgr.clock import SystemClock
 from wamgr.config import Config
-from wamgr.errors import (
-    ManagerStopped,
-    OperationTimeout,
-    UnknownTenant,
-)
+from wamgr.errors import ManagerStopped, OperationTimeout, UnknownTenant
 from wamgr.events import Subscriber
 from wamgr.forwarding import CallKind
 from wamgr.local_tenants import Deadline, ask
@@ -46,6 +42,8 @@ from wamgr.store.outbound import OutboundMessage
 from wamgr.store.tenants import TenantStore
 from wamgr.tenant_settings import FIELDS as SETTING_FIELDS
 from wamgr.tenant_settings import TenantSettings
+from wamgr.transport.media_fetch import MediaUrl
+from wamgr.transport.outgoing import Outgoing
 
 __all__ = ["STOP_BUDGET_S", "ConnectionManager"]
 
@@ -150,10 +148,8 @@ class ConnectionManager:
 
     def reconnect(self, tenant_id: str, timeout: float | None = None) -> TenantStatus:
         """Close the tenant's link (no logout) and open a new one once the old one is closed.
-
         If another live instance holds the tenant, the reconnect is sent to it (LISTEN/NOTIFY)
-        and the status it last stored is returned at once.
-        """
+        and the status it last stored is returned at once."""
         tenant_id = validate_tenant_id(tenant_id)
         rt, deadline = self._call(f"reconnect({tenant_id!r})", timeout)
         rt.tenants.set_desired(tenant_id, Desired.CONNECTED)
@@ -249,6 +245,20 @@ class ConnectionManager:
             tenant_id, to, text, idempotency_key=idempotency_key, expires_in=expires_in
         )
 
+    def send_message(
+        self,
+        tenant_id: str,
+        message: Outgoing | MediaUrl,
+        *,
+        idempotency_key: str | None = None,
+        expires_in: float | None = None,
+    ) -> OutboundMessage:
+        """Queue any message (media, reply, reaction, read, presence; a file by URL is fetched
+        by the sender) as :meth:`send` does; MediaRefused / MediaTooLarge before queueing."""
+        return self.runtime.outbound.add_outgoing(
+            tenant_id, message, idempotency_key=idempotency_key, expires_in=expires_in
+        )
+
     def outbound(self, tenant_id: str, message_id: str) -> OutboundMessage:
         """A queued (or sent, failed…) message; raises UnknownMessage."""
         return self.runtime.outbound.get(tenant_id, message_id)
@@ -313,10 +323,8 @@ class ConnectionManager:
         return self.runtime.local.table.is_active(tenant_id)
 
     def status(self, tenant_id: str, timeout: float | None = None) -> TenantStatus:
-        """The tenant's status: live if this process runs it, else as stored.
-
-        Raises UnknownTenant if it was never added.
-        """
+        """The tenant's status: live if this process runs it, else as stored; UnknownTenant
+        if it was never added."""
         tenant_id = validate_tenant_id(tenant_id)
         rt = self.runtime
         status = rt.local.table.status(tenant_id)  # live, without waiting for any thread
@@ -352,10 +360,8 @@ class ConnectionManager:
         state: TenantState | Iterable[TenantState],
         timeout: float | None = None,
     ) -> TenantStatus:
-        """Block until the tenant is in ``state`` (or one of several) in this process.
-
-        Returns the status that matched; raises OperationTimeout after ``timeout`` seconds.
-        """
+        """Block until the tenant is in ``state`` (or one of several) in this process; returns
+        the status that matched, or raises OperationTimeout after ``timeout`` seconds."""
         tenant_id = validate_tenant_id(tenant_id)
         states = {TenantState(state)} if isinstance(state, str) else {TenantState(s) for s in state}
         names = "|".join(sorted(states))
@@ -369,9 +375,7 @@ class ConnectionManager:
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback`` with every StatusEvent and InboundMessage; returns an unsubscriber.
-
-        Callbacks run on one dispatcher thread; one that raises is logged and skipped.
-        """
+        Callbacks run on one dispatcher thread; one that raises is logged and skipped."""
         return self.runtime.dispatcher.subscribe(callback)
 
     # --- processing locks and inbound dedup ----------------------------------------------

@@ -8,8 +8,9 @@ tenant: the insert wakes the holder's listener (``NOTIFY wamgr_outbound``), and 
 holder has the tenant connected, so only the holder sends. A periodic pass is the backstop
 (a message for a tenant no instance holds waits for the one that takes it over).
 
-States: ``queued`` → ``sending`` → ``sent``; or ``failed`` (the tenant logged out, is in
-conflict, failed or was removed), ``expired`` (not sent within ``expires_in``),
+States: ``queued`` → ``sending`` → ``sent`` (→ ``delivered`` → ``read``, as receipts come);
+or ``failed`` (the tenant logged out, is in conflict, failed or was removed; a file given by
+URL could not be fetched), ``expired`` (not sent within ``expires_in``),
 ``cancelled`` (while queued), ``unknown`` (caught ``sending`` by a crash or a failover: it
 may or may not have left, so it is not sent again unless :meth:`OutboundQueue.resend`).
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pykka
 
@@ -33,9 +35,11 @@ from wamgr.pacing import PacingSettings
 from wamgr.status import TenantState, validate_recipient, validate_tenant_id, validate_text
 from wamgr.store.db import Database
 from wamgr.store.outbound import RESENDABLE, OutboundMessage, OutboundStatus, OutboundStore
+from wamgr.transport.media_fetch import MediaFetcher, MediaUrl, check_media_url, url_payload
+from wamgr.transport.outgoing import Outgoing, TextOut, check_outgoing, to_payload
 from wamgr.workers.outbound_sender import OutboundListener, OutboundSender
 
-__all__ = ["OutboundMessage", "OutboundQueue", "OutboundStatus", "pacing_settings"]
+__all__ = ["MediaUrl", "OutboundMessage", "OutboundQueue", "OutboundStatus", "pacing_settings"]
 
 #: Longest idempotency key, in characters.
 MAX_IDEMPOTENCY_KEY_CHARS = 255
@@ -88,6 +92,7 @@ class OutboundQueue:
             call_timeout_s=config.call_timeout_s,
             metrics=metrics,
             on_events=on_events,
+            fetcher=MediaFetcher(config.media_fetch_timeout_s),
         )
         queue.sender.start()
         queue.listener = OutboundListener(
@@ -130,17 +135,53 @@ class OutboundQueue:
         UnknownTenant before anything is stored.
         """
         tenant_id = validate_tenant_id(tenant_id)
-        to = validate_recipient(to)
-        text = _checked_text(text)
+        payload = {"to": validate_recipient(to), "text": _checked_text(text)}
+        return self._queue(tenant_id, "text", payload, idempotency_key, expires_in)
+
+    def add_outgoing(
+        self,
+        tenant_id: str,
+        message: Outgoing | MediaUrl,
+        *,
+        idempotency_key: str | None = None,
+        expires_in: float | None = None,
+    ) -> OutboundMessage:
+        """Queue any outgoing message (:mod:`wamgr.transport.outgoing`: text, media, reaction,
+        read, presence) or a media message whose file is at a URL (:class:`MediaUrl`: the
+        sender fetches it). Returns it as :meth:`add` does.
+
+        Raises MediaRefused / MediaTooLarge (what WhatsApp would refuse), InvalidRecipient,
+        InvalidMessage or UnknownTenant before anything is stored.
+        """
+        tenant_id = validate_tenant_id(tenant_id)
+        if isinstance(message, MediaUrl):
+            kind, payload = url_payload(check_media_url(message))
+        else:
+            if isinstance(message, TextOut):
+                _checked_text(message.text)
+            kind, payload = to_payload(check_outgoing(message))
+        return self._queue(tenant_id, kind, payload, idempotency_key, expires_in)
+
+    def _queue(
+        self,
+        tenant_id: str,
+        kind: str,
+        payload: dict[str, Any],
+        idempotency_key: str | None,
+        expires_in: float | None,
+    ) -> OutboundMessage:
+        """Store a checked message and wake the sender here (the holder may be this one)."""
+        tenant_id = validate_tenant_id(tenant_id)
         key = _checked_key(idempotency_key)
         expires_in_s = self._expires_in_s if expires_in is None else _checked_expiry(expires_in)
         added = self.store.add(
             str(uuid.uuid4()),
             tenant_id,
-            {"to": to, "text": text},
+            payload,
             now=self._clock.time(),
             expires_in_s=expires_in_s,
             idempotency_key=key,
+            kind=kind,
         )
         if added is None:
             raise UnknownTenant(tenant_id)

@@ -8,7 +8,8 @@ row addressed to this instance or to any instance. A connect this instance canno
 lack of capacity is left to the other instances' claim loops: the desired state is already
 written, so the tenant is not lost.
 
-A call with a reply (send a text, the QR, a pair code, clear the credentials) goes through
+A call with a reply (send a text, the QR, a pair code, clear the credentials, an inbound
+message's media) goes through
 :meth:`CommandRouter.call`: run here if this instance runs the tenant or nobody holds it,
 else forwarded to the holder (:class:`~wamgr.forwarding.Caller`) and its answer, or its named
 error, returned. The holder's side is :meth:`CommandRouter.serve`, which the call runners
@@ -32,7 +33,7 @@ from wamgr.errors import (
     OperationTimeout,
     UnknownTenant,
 )
-from wamgr.forwarding import Caller, CallKind, reply_of
+from wamgr.forwarding import Caller, CallKind, MediaFile, reply_of
 from wamgr.local_tenants import Deadline, LocalTenants, ask
 from wamgr.status import RUNNING_STATES, TenantStatus
 from wamgr.store.calls import CallStore, PendingCall
@@ -68,6 +69,8 @@ class TenantCalls:
             return None if ref is None else ask(ref, m.GetQr(), deadline)
         if kind is CallKind.PAIR_CODE:
             return self.pair_code(tenant_id, args["phone"], deadline)
+        if kind is CallKind.DOWNLOAD_MEDIA:
+            return self.download_media(tenant_id, args["message_id"], deadline)
         return self.clear_auth(tenant_id, deadline)
 
     def send_text(self, tenant_id: str, to: str, text: str, deadline: Deadline) -> str:
@@ -76,6 +79,15 @@ class TenantCalls:
         if ref is None:  # nobody else holds it live (or the call would have gone there)
             raise NotConnected(tenant_id, str(self.status(tenant_id, deadline).state))
         return ask(ref, m.SendText(to, text), deadline)
+
+    def download_media(self, tenant_id: str, message_id: str, deadline: Deadline) -> MediaFile:
+        """An inbound message's media from the local link that received it; NotConnected
+        naming the state without one, MediaUnavailable if the link has none for it."""
+        ref = self._local.lookup(tenant_id, deadline)
+        if ref is None:
+            raise NotConnected(tenant_id, str(self.status(tenant_id, deadline).state))
+        data, mime = ask(ref, m.DownloadMedia(message_id), deadline)
+        return MediaFile(data, mime)
 
     def pair_code(self, tenant_id: str, phone: str, deadline: Deadline) -> str:
         """A pair code from the local link while pairing; NotPairing otherwise."""

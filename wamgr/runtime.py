@@ -56,6 +56,7 @@ from wamgr.store.inbound import InboundLog
 from wamgr.store.instances import InstanceClaim, InstanceStore
 from wamgr.store.leases import LeaseStore
 from wamgr.store.locks import ProcessingLocks
+from wamgr.store.outbound import OutboundStore
 from wamgr.store.outbox import Outbox
 from wamgr.store.tenant_settings import TenantSettingsStore
 from wamgr.store.tenants import TenantStore
@@ -257,6 +258,7 @@ class Runtime:
             cfg.webhook_urls,
             self.dispatcher.publish,
             on_outbox_rows=wake_webhooks,
+            outbound=OutboundStore(self.db),
         )
         self.inbound.start()
         push("the inbound pipeline", self.inbound.stop)

@@ -14,7 +14,16 @@ from fastapi import APIRouter, Depends, FastAPI
 from wamgr.api.dependencies import require_api_key
 from wamgr.api.errors import add_error_handlers
 from wamgr.api.guard import RequestGuard
-from wamgr.api.routes import health, locks, media, messages, pairing, tenants, webhooks
+from wamgr.api.routes import (
+    health,
+    locks,
+    media,
+    message_kinds,
+    messages,
+    pairing,
+    tenants,
+    webhooks,
+)
 from wamgr.api.schemas import ERROR_RESPONSES
 from wamgr.manager import ConnectionManager
 
@@ -43,14 +52,19 @@ def create_app(
     app.state.manager = mgr
     app.state.api_key = api_key.encode() if api_key else None
     add_error_handlers(app)
-    app.add_middleware(RequestGuard, api_key=app.state.api_key, max_body_bytes=max_body_bytes)
+    app.add_middleware(
+        RequestGuard,
+        api_key=app.state.api_key,
+        max_body_bytes=max_body_bytes,
+        max_media_bytes=max(max_body_bytes, mgr.config.max_media_bytes),
+    )
 
     # The guard has checked the key before any body was read; the routes declare it too
     # (their dependency), so /docs shows it and a route mounted without the guard keeps it.
     api = APIRouter(
         prefix="/api", dependencies=[Depends(require_api_key)], responses=ERROR_RESPONSES
     )
-    for routes in (health, tenants, pairing, messages, media, locks, webhooks):
+    for routes in (health, tenants, pairing, messages, message_kinds, media, locks, webhooks):
         api.include_router(routes.router)
     app.include_router(api)
     app.include_router(health.metrics_router)

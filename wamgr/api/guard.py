@@ -6,7 +6,9 @@ dependency comes too late for a hostile client: it has made the server read (and
 it sent. :class:`RequestGuard` is a pure ASGI middleware that acts on the request head alone:
 
 - an ``/api`` request without the app's key is answered 401 at once;
-- a body whose Content-Length is over ``max_body_bytes`` is answered 413 at once;
+- a body whose Content-Length is over ``max_body_bytes`` is answered 413 at once (a media
+  upload, ``POST /api/tenants/{id}/messages/media``, has its own larger bound,
+  ``max_media_bytes``: WhatsApp takes documents of up to 100 MB);
 - a chunked body (no Content-Length) is read here, counting, and answered 413 as soon as it
   passes the limit; a body within it is handed on to the app.
 
@@ -17,6 +19,7 @@ the rest of the body is never read.
 """
 
 import hmac
+import re
 
 from loguru import logger
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +29,8 @@ from wamgr.errors import ApiKeyRequired, BodyTooLarge, WamgrError
 
 #: Paths under this prefix need the API key (when the app has one).
 PROTECTED_PREFIX = "/api"
+#: The media upload route, whose body may be as large as ``max_media_bytes``.
+MEDIA_UPLOAD_PATH = re.compile(r"/api/tenants/[^/]+/messages/media")
 
 
 class _ClientLeft(Exception):
@@ -36,10 +41,18 @@ class RequestGuard:
     """ASGI middleware: refuses a request without the key (401) or with a body over the
     limit (413) before the app, or anything else, reads its body."""
 
-    def __init__(self, app: ASGIApp, *, api_key: bytes | None, max_body_bytes: int):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        api_key: bytes | None,
+        max_body_bytes: int,
+        max_media_bytes: int | None = None,
+    ):
         self.app = app
         self._api_key = api_key
         self._max_body_bytes = max_body_bytes
+        self._max_media_bytes = max_media_bytes if max_media_bytes is not None else max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,21 +65,24 @@ class RequestGuard:
             if given is None or not hmac.compare_digest(given, self._api_key):
                 await _refuse(ApiKeyRequired(given=given is not None), has_body, scope, send)
                 return
+        limit, setting = self._max_body_bytes, "max_body_bytes"
+        if scope["method"] == "POST" and MEDIA_UPLOAD_PATH.fullmatch(scope["path"]):
+            limit, setting = self._max_media_bytes, "max_media_bytes"
         if "transfer-encoding" in headers:  # it decides the framing, whatever the length says
             try:
-                body = await self._read_body(receive)
+                body = await self._read_body(receive, limit)
             except _ClientLeft:
                 return  # nobody is left to answer
             if body is None:
-                await _refuse(BodyTooLarge(self._max_body_bytes), True, scope, send)
+                await _refuse(BodyTooLarge(limit, setting), True, scope, send)
                 return
             receive = _replay(body, receive)
-        elif int(headers.get("content-length", b"0")) > self._max_body_bytes:
-            await _refuse(BodyTooLarge(self._max_body_bytes), True, scope, send)
+        elif int(headers.get("content-length", b"0")) > limit:
+            await _refuse(BodyTooLarge(limit, setting), True, scope, send)
             return
         await self.app(scope, receive, send)
 
-    async def _read_body(self, receive: Receive) -> bytes | None:
+    async def _read_body(self, receive: Receive, limit: int) -> bytes | None:
         """The whole body of a chunked request, or None as soon as it passes the limit;
         _ClientLeft if the client leaves first."""
         chunks: list[bytes] = []
@@ -77,7 +93,7 @@ class RequestGuard:
                 raise _ClientLeft
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self._max_body_bytes:
+            if size > limit:
                 return None
             chunks.append(chunk)
             if not message.get("more_body", False):

@@ -16,6 +16,7 @@ from wamgr.status import (
     validate_text,
 )
 from wamgr.store.outbound import OutboundMessage, OutboundStatus
+from wamgr.transport.outgoing import Presence
 
 
 class TenantOut(BaseModel):
@@ -165,6 +166,12 @@ class MessageIn(BaseModel):
         "character but tab and line breaks",
         json_schema_extra={"pattern": TEXT_PATTERN},
     )
+    quoted_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        description="Reply to this message (its WhatsApp id); queued messages only",
+    )
     queue: bool = Field(
         True,
         description="true (default): store it and answer 202 at once, whatever the tenant's "
@@ -178,14 +185,66 @@ class MessageIn(BaseModel):
     )
 
 
+_TO_DESCRIPTION = "The chat: a phone number or a WhatsApp JID (as for a text message)"
+_SENDER_DESCRIPTION = (
+    "In a group, who sent the message (a phone number or JID); leave out in a direct chat"
+)
+_EXPIRES_DESCRIPTION = "Seconds it may wait before it expires (default: outbound_expires_in)"
+
+
+class ReactionIn(BaseModel):
+    """A reaction to a message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(description=_TO_DESCRIPTION)
+    message_id: str = Field(
+        min_length=1, max_length=128, description="The WhatsApp id of the message reacted to"
+    )
+    emoji: str = Field(max_length=16, description='The reaction; "" removes yours')
+    sender: str | None = Field(None, description=_SENDER_DESCRIPTION)
+    expires_in: float | None = Field(None, ge=1, le=YEAR_S, description=_EXPIRES_DESCRIPTION)
+
+
+class ReadIn(BaseModel):
+    """Messages to mark as read (blue ticks)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(description=_TO_DESCRIPTION)
+    message_ids: list[str] = Field(
+        min_length=1, max_length=100, description="The WhatsApp ids of the messages read"
+    )
+    sender: str | None = Field(None, description=_SENDER_DESCRIPTION)
+    expires_in: float | None = Field(None, ge=1, le=YEAR_S, description=_EXPIRES_DESCRIPTION)
+
+
+class PresenceIn(BaseModel):
+    """A presence to show: the account's, or in one chat."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    presence: Presence = Field(
+        description="available / unavailable (the account), typing / recording / paused "
+        "(in the chat ``to``)"
+    )
+    to: str | None = Field(None, description="The chat, for typing, recording and paused")
+    expires_in: float | None = Field(None, ge=1, le=YEAR_S, description=_EXPIRES_DESCRIPTION)
+
+
 class MessageOut(BaseModel):
     """An outbound message: queued (``message_id`` is wamgr's), or sent now with ``"queue":
     false`` (``message_id`` is then WhatsApp's, as ``wa_message_id``)."""
 
     message_id: str
     status: OutboundStatus = Field(
-        description="queued, sending, sent, failed, expired, cancelled or unknown (it may or "
-        "may not have been sent: its sender stopped mid-send; never resent unless asked)"
+        description="queued, sending, sent, delivered, read, failed, expired, cancelled or "
+        "unknown (it may or may not have been sent: its sender stopped mid-send; never resent "
+        "unless asked)"
+    )
+    kind: str | None = Field(
+        None,
+        description="text, image, video, audio, document, sticker, reaction, read or presence",
     )
     tenant_id: str | None = None
     to: str | None = None
@@ -204,6 +263,7 @@ def message_out(message: OutboundMessage) -> dict[str, Any]:
     return {
         "message_id": message.message_id,
         "status": message.status,
+        "kind": message.kind,
         "tenant_id": message.tenant_id,
         "to": message.to,
         "idempotency_key": message.idempotency_key,

@@ -2,7 +2,7 @@
 
 Any instance adds a message (:meth:`OutboundStore.add`) and, in the same statement, sends
 ``NOTIFY wamgr_outbound, '<holder>'`` to the instance holding the tenant's lease (unless that
-is itself), which listens (:class:`OutboundChannel`) and sends it. A message moves
+is itself), which listens (:mod:`wamgr.store.outbound_channel`) and sends it. A message moves
 ``queued -> sending -> sent``; the move to ``sending`` is committed before the send, so a
 row found ``sending`` by an instance that did not put it there is one whose sender died
 mid-send: it becomes ``unknown`` (:meth:`OutboundStore.mark_unknown`), never sent again
@@ -17,15 +17,13 @@ Every change of state that has a webhook event (``message.sent`` / ``failed`` / 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from psycopg.types.json import Jsonb
 
-from wamgr.errors import DatabaseUnavailable
 from wamgr.store.db import Database
 from wamgr.store.outbox import OUTBOX_INSERT, outbox_params
 from wamgr.webhooks.events import OUTBOUND_EVENT_STATES, WebhookEvent, outbound_event
@@ -45,6 +43,8 @@ class OutboundStatus(enum.StrEnum):
     QUEUED = "queued"  # waiting for its tenant (connected, paced) to send it
     SENDING = "sending"  # handed to WhatsApp right now
     SENT = "sent"  # WhatsApp took it: ``wa_message_id`` and ``sent_at`` are set
+    DELIVERED = "delivered"  # the recipient's phone has it (a receipt said so)
+    READ = "read"  # the recipient read it (or played a voice note or video)
     FAILED = "failed"  # not sent, for ``error`` (the tenant logged out, was removed…)
     EXPIRED = "expired"  # not sent before ``expires_at``
     CANCELLED = "cancelled"  # cancelled while queued
@@ -53,8 +53,14 @@ class OutboundStatus(enum.StrEnum):
 
 #: States a message can be resent from (``resend``): it is certainly not on its way.
 RESENDABLE = frozenset(OutboundStatus) - {
-    OutboundStatus.QUEUED, OutboundStatus.SENDING, OutboundStatus.SENT
+    OutboundStatus.QUEUED, OutboundStatus.SENDING, OutboundStatus.SENT,
+    OutboundStatus.DELIVERED, OutboundStatus.READ,
 }  # fmt: skip
+#: The states a receipt moves a message from, by the state it moves it to.
+_RECEIPT_FROM = {
+    OutboundStatus.DELIVERED: [OutboundStatus.SENT],
+    OutboundStatus.READ: [OutboundStatus.SENT, OutboundStatus.DELIVERED],
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +69,7 @@ class OutboundMessage:
 
     message_id: str
     tenant_id: str
-    kind: str  # 'text'
+    kind: str  # 'text', a media kind, 'reaction', 'read' or 'presence' (transport.outgoing)
     status: OutboundStatus
     seq: int  # orders one tenant's messages
     to: str
@@ -94,7 +100,7 @@ def _message(row: Sequence[Any]) -> OutboundMessage:
     (mid, tenant, kind, status, seq, payload, key, wa_id, error, attempts) = row[:10]
     created, expires, sent, finished = row[10:14]
     return OutboundMessage(
-        mid, tenant, kind, OutboundStatus(status), seq, str(payload.get("to", "")), payload,
+        mid, tenant, kind, OutboundStatus(status), seq, str(payload.get("to") or ""), payload,
         key, wa_id, error, attempts, created, expires, sent, finished,
     )  # fmt: skip
 
@@ -290,6 +296,23 @@ class OutboundStore:
         }
         return self._transition(_SETTLE, params)
 
+    def acknowledge(
+        self, tenant_id: str, wa_message_ids: Sequence[str], status: OutboundStatus
+    ) -> list[OutboundMessage]:
+        """Move the tenant's messages sent as ``wa_message_ids`` to ``status`` (``delivered``
+        from ``sent``; ``read`` from ``sent`` or ``delivered``): what a receipt says. Never
+        moves one back. Times are the database's (a receipt has no clock of the caller).
+        Returns the messages moved."""
+        if not wa_message_ids:
+            return []
+        return self._transition(
+            "UPDATE wamgr_outbound o SET status = %(status)s, finished_at = now()"
+            " WHERE o.tenant_id = %(tenant)s AND o.wa_message_id = ANY(%(ids)s)"
+            f" AND o.status = ANY(%(from)s) RETURNING {_COLUMNS}",
+            {"status": str(status), "tenant": tenant_id, "ids": list(wa_message_ids),
+             "from": [str(s) for s in _RECEIPT_FROM[status]]},
+        )  # fmt: skip
+
     def mark_unknown(
         self, tenant_ids: Sequence[str], now: float, error: str, keep: Sequence[str] = ()
     ) -> list[OutboundMessage]:
@@ -369,49 +392,3 @@ def _event_of(message: OutboundMessage) -> WebhookEvent:
         error=message.error,
         idempotency_key=message.idempotency_key,
     )
-
-
-class OutboundChannel:
-    """A dedicated connection that LISTENs for messages added for tenants ``instance_id`` holds.
-
-    Not from the pool: a LISTEN lives as long as its connection. Opening it raises
-    DatabaseUnavailable if the database cannot be reached.
-    """
-
-    def __init__(self, database_url: str, instance_id: str, *, connect_timeout_s: float):
-        self._me = instance_id
-        try:
-            self._conn = psycopg.connect(
-                database_url, autocommit=True, connect_timeout=max(1, int(connect_timeout_s))
-            )
-        except psycopg.Error as exc:
-            raise DatabaseUnavailable(str(exc).strip()) from exc
-        try:
-            self._conn.execute(f"LISTEN {CHANNEL}")
-        except psycopg.Error as exc:
-            self._conn.close()
-            raise DatabaseUnavailable(str(exc).strip()) from exc
-
-    def wait(self, timeout_s: float, stop: Callable[[], bool]) -> bool:
-        """Wait at most ``timeout_s`` seconds for a notification to this instance; returns
-        whether one came. ``stop()`` is asked at every notification (for anyone) and ends
-        the wait when true. Raises DatabaseUnavailable if the connection broke."""
-        try:
-            for notify in self._conn.notifies(timeout=timeout_s):
-                if stop():
-                    return False
-                if notify.payload == self._me:
-                    return True
-        except psycopg.Error as exc:
-            raise DatabaseUnavailable(str(exc).strip()) from exc
-        return False
-
-    def close(self) -> None:
-        """Close the connection (its LISTEN ends with it)."""
-        self._conn.close()
-
-    @staticmethod
-    def wake(db: Database) -> None:
-        """Send one notification (ends the wait of every listener, e.g. to stop one)."""
-        with db.connection() as conn:
-            conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))

@@ -13,9 +13,11 @@ Each pass of :class:`OutboundSender`:
 3. takes the first queued message of each; pacing (:mod:`wamgr.pacing`) says which may go
    now (with typing on, "typing…" is shown first and the message goes once it has lasted);
 4. marks those ``sending`` (committed), asks each tenant's actor to send its one (the actor's
-   send path, so a fenced tenant cannot send), and records each outcome with its webhook
-   event: ``sent``; back to ``queued`` if the tenant was not connected after all;
-   ``unknown`` if the link failed or did not answer (the message may have left).
+   send path, so a fenced tenant cannot send; a text as ``SendText``, any other kind as its
+   ``Outgoing``, a file given by URL fetched here first, within ``media_fetch_timeout``: it
+   holds the pass meanwhile, and one that fails ends its message ``failed``), and records
+   each outcome with its webhook event: ``sent``; back to ``queued`` if the tenant was not
+   connected after all; ``unknown`` if the link failed or did not answer (it may have left).
 
 One message per tenant per pass keeps each tenant's order and the ``unknown`` window to one
 message; a pass that sent something runs again at once. Waits are on the injected clock.
@@ -32,16 +34,26 @@ from loguru import logger
 
 from wamgr.actors import messages as m
 from wamgr.clock import Clock
-from wamgr.errors import DatabaseUnavailable, ManagerStopped, NotConnected, WamgrError
+from wamgr.errors import (
+    DatabaseUnavailable,
+    ManagerStopped,
+    MediaRefused,
+    NotConnected,
+    WamgrError,
+)
 from wamgr.log_limits import RateLimitedLog
 from wamgr.metrics import Metrics
 from wamgr.pacing import Pacer, PacingSettings
 from wamgr.status import TenantState
 from wamgr.store.db import Database
-from wamgr.store.outbound import OutboundChannel, OutboundMessage, OutboundStatus, OutboundStore
+from wamgr.store.outbound import OutboundMessage, OutboundStatus, OutboundStore
+from wamgr.store.outbound_channel import OutboundChannel
+from wamgr.transport.media_fetch import MediaFetcher, MediaFetchFailed
 from wamgr.transport.outgoing import Presence, PresenceOut
 from wamgr.workers.base import AT_ONCE, Worker
 
+#: Seconds a file given by URL may take to fetch unless the sender is told otherwise.
+DEFAULT_FETCH_TIMEOUT_S = 30.0
 #: Seconds between two expiry / failure / depth passes (and the longest idle wait).
 SCAN_INTERVAL_S = 1.0
 #: Seconds a message is kept once it reached its final state (its idempotency key with it).
@@ -68,6 +80,9 @@ _WAITING = frozenset(
     }
 )
 
+#: Kinds sent without a "typing…" before them (they show nothing typed).
+_NO_TYPING = frozenset({"reaction", "read", "presence"})
+
 Outcome = tuple[str, OutboundStatus, str | None, str | None]
 
 
@@ -91,6 +106,7 @@ class OutboundSender(Worker):
         call_timeout_s: float,
         metrics: Metrics | None = None,
         on_events: Callable[[], None] | None = None,
+        fetcher: MediaFetcher | None = None,
         scan_interval_s: float = SCAN_INTERVAL_S,
         name: str = "wamgr-outbound",
     ):
@@ -104,6 +120,7 @@ class OutboundSender(Worker):
         self._timeout_s = call_timeout_s
         self._metrics = metrics
         self._on_events = on_events
+        self._fetcher = fetcher or MediaFetcher(DEFAULT_FETCH_TIMEOUT_S)
         self._scan_interval_s = scan_interval_s
         self._next_scan = float("-inf")
         self._scans = 0
@@ -176,7 +193,7 @@ class OutboundSender(Worker):
             if ready > now:
                 due.append(ready)
                 continue
-            if self._typing:
+            if self._typing and head.kind not in _NO_TYPING:
                 typed = self._pacer.typing_done_at(tenant, head.message_id)
                 if typed is None:
                     self._show_typing(head, refs.get(tenant))
@@ -204,13 +221,15 @@ class OutboundSender(Worker):
         returns whether any was sent."""
         at = self._clock.time()  # the time the messages are recorded as sent
         claimed = self._store.claim([h.message_id for h in heads], self._me, at)
-        asked = []
+        asked: list[tuple[OutboundMessage, pykka.Future | Outcome | None]] = []
         for message in claimed:
             ref = refs.get(message.tenant_id)
-            future = ref.ask(m.SendText(message.to, message.text), block=False) if ref else None
-            asked.append((message, future))
+            asked.append((message, self._ask(message, ref) if ref is not None else None))
         end = time.monotonic() + self._timeout_s
-        outcomes = [self._outcome(message, future, end) for message, future in asked]
+        outcomes = [
+            sent if isinstance(sent, tuple) else self._outcome(message, sent, end)
+            for message, sent in asked
+        ]
         now = self._clock.monotonic()
         for message, (_, status, _, _) in zip(claimed, outcomes, strict=True):
             if status is OutboundStatus.SENT:
@@ -218,6 +237,19 @@ class OutboundSender(Worker):
         self._unrecorded.extend(outcomes)
         self._record(self._unrecorded, at)
         return any(o[1] is OutboundStatus.SENT for o in outcomes)
+
+    def _ask(self, message: OutboundMessage, ref: pykka.ActorRef) -> pykka.Future | Outcome:
+        """Ask the tenant's actor to send ``message`` (a text as ever; any other kind as its
+        Outgoing, a file given by URL fetched first); or the ``failed`` outcome of a file
+        that could not be fetched or that WhatsApp would refuse (surely not sent)."""
+        payload = message.payload
+        if message.kind == "text" and not payload.get("quoted_id"):
+            return ref.ask(m.SendText(message.to, message.text), block=False)
+        try:
+            outgoing = self._fetcher.outgoing(message.kind, payload)
+        except (MediaFetchFailed, MediaRefused) as exc:
+            return message.message_id, OutboundStatus.FAILED, None, str(exc)[:500]
+        return ref.ask(m.Send(outgoing), block=False)
 
     def _outcome(
         self, message: OutboundMessage, future: pykka.Future | None, end: float
@@ -239,7 +271,7 @@ class OutboundSender(Worker):
             log.warning("message {}: {}; marked unknown", message.message_id, error)
             return message.message_id, OutboundStatus.UNKNOWN, None, error
         log.debug("message {} sent as {}", message.message_id, wa_id)
-        return message.message_id, OutboundStatus.SENT, str(wa_id), None
+        return message.message_id, OutboundStatus.SENT, None if wa_id is None else str(wa_id), None
 
     def _record(self, outcomes: list[Outcome], at: float | None = None) -> None:
         """Write ``outcomes`` of sends made ``at`` (now if None); emptied once written, kept

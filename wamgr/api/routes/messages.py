@@ -3,6 +3,7 @@
 ``POST`` stores the message and answers 202 whatever the tenant's state (``"queue": false``
 sends it now instead, or 409); the instance holding the tenant sends it. An
 ``Idempotency-Key`` header makes a retried POST return the first message, never a second.
+Media, reactions, read receipts and presence: :mod:`wamgr.api.routes.message_kinds`.
 """
 
 from typing import Annotated, Any
@@ -12,7 +13,9 @@ from fastapi import APIRouter, Header, Query
 from wamgr.api.dependencies import KnownTenant, Manager
 from wamgr.api.schemas import MessageIn, MessageOut, message_out
 from wamgr.outbound import MAX_LISTED
+from wamgr.outbound_errors import InvalidMessage
 from wamgr.store.outbound import OutboundStatus
+from wamgr.transport.outgoing import TextOut
 
 router = APIRouter(prefix="/tenants", tags=["messages"])
 
@@ -30,12 +33,25 @@ def send_message(
         ),
     ] = None,
 ) -> Any:
-    """Queue a text message (202, ``status: queued``); with ``"queue": false``, send it now
+    """Queue a text message (202, ``status: queued``), a reply with ``quoted_id``; with
+    ``"queue": false``, send it now
     (through whichever instance holds the tenant; 409, naming that instance,
     unless the tenant is connected there)."""
     if not body.queue:
+        if body.quoted_id is not None:
+            raise InvalidMessage("quoted_id", 'a reply is queued: leave out "queue": false')
         wa_id = mgr.send_text(tenant.tenant_id, body.to, body.text)
         return {"message_id": wa_id, "status": "sent", "wa_message_id": wa_id}
+    if body.quoted_id is not None:
+        reply = TextOut(body.to, body.text, body.quoted_id)
+        return message_out(
+            mgr.send_message(
+                tenant.tenant_id,
+                reply,
+                idempotency_key=idempotency_key,
+                expires_in=body.expires_in,
+            )
+        )
     message = mgr.send(
         tenant.tenant_id,
         body.to,

@@ -1,0 +1,58 @@
+"""The outbound queue's wake-up channel: a dedicated connection that LISTENs on
+``wamgr_outbound`` for messages added for the tenants this instance holds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import psycopg
+
+from wamgr.errors import DatabaseUnavailable
+from wamgr.store.db import Database
+from wamgr.store.outbound import CHANNEL
+
+
+class OutboundChannel:
+    """A dedicated connection that LISTENs for messages added for tenants ``instance_id`` holds.
+
+    Not from the pool: a LISTEN lives as long as its connection. Opening it raises
+    DatabaseUnavailable if the database cannot be reached.
+    """
+
+    def __init__(self, database_url: str, instance_id: str, *, connect_timeout_s: float):
+        self._me = instance_id
+        try:
+            self._conn = psycopg.connect(
+                database_url, autocommit=True, connect_timeout=max(1, int(connect_timeout_s))
+            )
+        except psycopg.Error as exc:
+            raise DatabaseUnavailable(str(exc).strip()) from exc
+        try:
+            self._conn.execute(f"LISTEN {CHANNEL}")
+        except psycopg.Error as exc:
+            self._conn.close()
+            raise DatabaseUnavailable(str(exc).strip()) from exc
+
+    def wait(self, timeout_s: float, stop: Callable[[], bool]) -> bool:
+        """Wait at most ``timeout_s`` seconds for a notification to this instance; returns
+        whether one came. ``stop()`` is asked at every notification (for anyone) and ends
+        the wait when true. Raises DatabaseUnavailable if the connection broke."""
+        try:
+            for notify in self._conn.notifies(timeout=timeout_s):
+                if stop():
+                    return False
+                if notify.payload == self._me:
+                    return True
+        except psycopg.Error as exc:
+            raise DatabaseUnavailable(str(exc).strip()) from exc
+        return False
+
+    def close(self) -> None:
+        """Close the connection (its LISTEN ends with it)."""
+        self._conn.close()
+
+    @staticmethod
+    def wake(db: Database) -> None:
+        """Send one notification (ends the wait of every listener, e.g. to stop one)."""
+        with db.connection() as conn:
+            conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
