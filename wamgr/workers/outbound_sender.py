@@ -140,7 +140,7 @@ class OutboundSender(Worker):
         self._adopt(connected, every=scan)
         go, due = self._choose(self._store.heads(connected), refs, now)
         if go and self._send(go, refs):
-            return AT_ONCE  # each tenant sent one: the next ones may be ready
+            return AT_ONCE  # each tenant sent (or failed) one: the next ones may be ready
         return min([self._next_scan, *due])
 
     def on_stop(self) -> None:
@@ -218,7 +218,7 @@ class OutboundSender(Worker):
 
     def _send(self, heads: list[OutboundMessage], refs: dict[str, pykka.ActorRef]) -> bool:
         """Mark ``heads`` sending, have their tenants send them, record what became of them;
-        returns whether any was sent."""
+        returns whether any was sent or failed (its tenant's next message may go now)."""
         at = self._clock.time()  # the time the messages are recorded as sent
         claimed = self._store.claim([h.message_id for h in heads], self._me, at)
         asked: list[tuple[OutboundMessage, pykka.Future | Outcome | None]] = []
@@ -236,7 +236,7 @@ class OutboundSender(Worker):
                 self._pacer.sent(message.tenant_id, now)
         self._unrecorded.extend(outcomes)
         self._record(self._unrecorded, at)
-        return any(o[1] is OutboundStatus.SENT for o in outcomes)
+        return any(o[1] in (OutboundStatus.SENT, OutboundStatus.FAILED) for o in outcomes)
 
     def _ask(self, message: OutboundMessage, ref: pykka.ActorRef) -> pykka.Future | Outcome:
         """Ask the tenant's actor to send ``message`` (a text as ever; any other kind as its
