@@ -36,7 +36,7 @@ from wamgr.status import TenantState, validate_recipient, validate_tenant_id, va
 from wamgr.store.db import Database
 from wamgr.store.outbound import RESENDABLE, OutboundMessage, OutboundStatus, OutboundStore
 from wamgr.transport.media_fetch import MediaFetcher, MediaUrl, check_media_url, url_payload
-from wamgr.transport.outgoing import Outgoing, TextOut, check_outgoing, to_payload
+from wamgr.transport.outgoing import MediaOut, Outgoing, TextOut, check_outgoing, to_payload
 from wamgr.workers.outbound_sender import OutboundListener, OutboundSender
 
 __all__ = ["MediaUrl", "OutboundMessage", "OutboundQueue", "OutboundStatus", "pacing_settings"]
@@ -154,13 +154,18 @@ class OutboundQueue:
         InvalidMessage or UnknownTenant before anything is stored.
         """
         tenant_id = validate_tenant_id(tenant_id)
+        media = None
         if isinstance(message, MediaUrl):
             kind, payload = url_payload(check_media_url(message))
         else:
             if isinstance(message, TextOut):
                 _checked_text(message.text)
-            kind, payload = to_payload(check_outgoing(message))
-        return self._queue(tenant_id, kind, payload, idempotency_key, expires_in)
+            checked = check_outgoing(message)
+            kind, payload = to_payload(checked)
+            if isinstance(checked, MediaOut):  # the file goes in its own column
+                media = checked.data
+                del payload["data_b64"]
+        return self._queue(tenant_id, kind, payload, idempotency_key, expires_in, media)
 
     def _queue(
         self,
@@ -169,6 +174,7 @@ class OutboundQueue:
         payload: dict[str, Any],
         idempotency_key: str | None,
         expires_in: float | None,
+        media: bytes | None = None,
     ) -> OutboundMessage:
         """Store a checked message and wake the sender here (the holder may be this one)."""
         tenant_id = validate_tenant_id(tenant_id)
@@ -182,6 +188,7 @@ class OutboundQueue:
             expires_in_s=expires_in_s,
             idempotency_key=key,
             kind=kind,
+            media=media,
         )
         if added is None:
             raise UnknownTenant(tenant_id)

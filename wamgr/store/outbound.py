@@ -82,6 +82,9 @@ class OutboundMessage:
     expires_at: datetime
     sent_at: datetime | None
     finished_at: datetime | None  # when it reached its present state, unless queued
+    #: A media message's file, read only by :meth:`OutboundStore.claim` (None elsewhere):
+    #: kept in its own column, so reading a row never reads (nor detoasts) the file.
+    media: bytes | None = field(default=None, repr=False)
 
     @property
     def text(self) -> str:
@@ -96,20 +99,20 @@ _COLUMNS = (
 )
 
 
-def _message(row: Sequence[Any]) -> OutboundMessage:
+def _message(row: Sequence[Any], media: bytes | None = None) -> OutboundMessage:
     (mid, tenant, kind, status, seq, payload, key, wa_id, error, attempts) = row[:10]
     created, expires, sent, finished = row[10:14]
     return OutboundMessage(
         mid, tenant, kind, OutboundStatus(status), seq, str(payload.get("to") or ""), payload,
-        key, wa_id, error, attempts, created, expires, sent, finished,
+        key, wa_id, error, attempts, created, expires, sent, finished, media,
     )  # fmt: skip
 
 
 _ADD = f"""
 WITH ins AS (
-    INSERT INTO wamgr_outbound AS o (message_id, tenant_id, kind, payload, idempotency_key,
-                                     created_at, expires_at)
-    SELECT %(id)s, t.tenant_id, %(kind)s, %(payload)s, %(key)s, to_timestamp(%(now)s),
+    INSERT INTO wamgr_outbound AS o (message_id, tenant_id, kind, payload, media,
+                                     idempotency_key, created_at, expires_at)
+    SELECT %(id)s, t.tenant_id, %(kind)s, %(payload)s, %(media)s, %(key)s, to_timestamp(%(now)s),
            to_timestamp(%(now)s) + %(expires_in)s * interval '1 second'
       FROM wamgr_tenants t WHERE t.tenant_id = %(tenant)s
     ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
@@ -173,15 +176,18 @@ class OutboundStore:
         expires_in_s: float,
         idempotency_key: str | None = None,
         kind: str = "text",
+        media: bytes | None = None,
     ) -> tuple[OutboundMessage, bool] | None:
         """Queue a message and wake the tenant's holder; returns it and whether it is new,
         or None if the tenant does not exist.
 
         With an ``idempotency_key`` the tenant already used, nothing is added and the first
-        message with that key is returned (False), whatever its state.
+        message with that key is returned (False), whatever its state. ``media`` is a media
+        message's file (its ``payload`` then holds the rest).
         """
         params = {
             "id": message_id, "tenant": tenant_id, "kind": kind, "payload": Jsonb(payload),
+            "media": media,
             "key": idempotency_key, "now": now, "expires_in": expires_in_s, "me": self._me,
         }  # fmt: skip
         with self._db.connection() as conn:
@@ -260,7 +266,8 @@ class OutboundStore:
 
     def claim(self, message_ids: Sequence[str], sender: str, now: float) -> list[OutboundMessage]:
         """Mark those of the messages that are still queued ``sending`` by ``sender`` and
-        return them (committed before this returns: the send may follow)."""
+        return them, each with its ``media`` (committed before this returns: the send may
+        follow)."""
         if not message_ids:
             return []
         with self._db.connection() as conn:
@@ -268,10 +275,10 @@ class OutboundStore:
                 "UPDATE wamgr_outbound o SET status = 'sending', attempts = o.attempts + 1,"
                 " sender = %(sender)s, sending_at = to_timestamp(%(now)s)"
                 " WHERE o.message_id = ANY(%(ids)s) AND o.status = 'queued'"
-                f" RETURNING {_COLUMNS}",
+                f" RETURNING {_COLUMNS}, o.media",
                 {"sender": sender, "now": now, "ids": list(message_ids)},
             ).fetchall()
-        return [_message(row) for row in rows]
+        return [_message(row[:14], media=row[14]) for row in rows]
 
     def settle(
         self,

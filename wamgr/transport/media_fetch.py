@@ -14,7 +14,7 @@ message ``failed`` with the reason; it was surely not sent.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -122,9 +122,13 @@ class MediaFetcher:
     def __init__(self, timeout_s: float):
         self.timeout_s = timeout_s
 
-    def outgoing(self, kind: str, payload: dict[str, Any]) -> Outgoing:
-        """The message of a queue row. For a file given by URL: fetched and checked, or
-        MediaFetchFailed / MediaTooLarge / MediaRefused (the message cannot be sent)."""
+    def outgoing(self, kind: str, payload: dict[str, Any], media: bytes | None = None) -> Outgoing:
+        """The message of a queue row (``media``: its file, kept apart from the payload). For
+        a file given by URL: fetched and checked, or MediaFetchFailed / MediaTooLarge /
+        MediaRefused (the message cannot be sent)."""
+        if media is not None:  # the file is given: no base64 round trip
+            message = from_payload(kind, payload | {"data_b64": ""})
+            return replace(message, data=media) if isinstance(message, MediaOut) else message
         if "url" not in payload:
             return from_payload(kind, payload)
         media = MediaKind(kind)

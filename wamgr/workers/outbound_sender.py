@@ -246,7 +246,7 @@ class OutboundSender(Worker):
         if message.kind == "text" and not payload.get("quoted_id"):
             return ref.ask(m.SendText(message.to, message.text), block=False)
         try:
-            outgoing = self._fetcher.outgoing(message.kind, payload)
+            outgoing = self._fetcher.outgoing(message.kind, payload, message.media)
         except (MediaFetchFailed, MediaRefused) as exc:
             return message.message_id, OutboundStatus.FAILED, None, str(exc)[:500]
         return ref.ask(m.Send(outgoing), block=False)

@@ -7,3 +7,7 @@ ALTER TABLE wamgr_outbound ADD CONSTRAINT wamgr_outbound_status_check
                       'cancelled', 'unknown'));
 CREATE INDEX wamgr_outbound_wa_id ON wamgr_outbound (tenant_id, wa_message_id)
     WHERE wa_message_id IS NOT NULL;
+
+-- A media message's file, apart from ``payload`` (which holds the rest: to, mime, caption...),
+-- so that reading rows (the queue's heads, listings, state changes) never reads the file.
+ALTER TABLE wamgr_outbound ADD COLUMN media bytea;
