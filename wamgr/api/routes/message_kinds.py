@@ -18,7 +18,7 @@ from wamgr.api.dependencies import KnownTenant, Manager
 from wamgr.api.schemas import MessageOut, PresenceIn, ReactionIn, ReadIn, message_out
 from wamgr.config_checks import YEAR_S
 from wamgr.errors import MediaRefused, MediaTooLarge
-from wamgr.transport.media_fetch import MediaUrl
+from wamgr.transport.media_fetch import DEFAULT_DOCUMENT_MIME, MediaUrl
 from wamgr.transport.outgoing import (
     MEDIA_LIMITS,
     MediaKind,
@@ -74,6 +74,8 @@ def send_media(
         if filename is None and kind is MediaKind.DOCUMENT:
             filename = file.filename
         given = mime or file.content_type or ""
+        if not given and kind is MediaKind.DOCUMENT:
+            given = DEFAULT_DOCUMENT_MIME
         message = MediaOut(to, kind, data, given, caption, filename, quoted_id, voice)
     return _queued(mgr, tenant.tenant_id, message, idempotency_key, expires_in)
 
