@@ -272,6 +272,7 @@ class Runtime:
 
         # The tenants: on stop every link closes without logout and the leases of the closed
         # ones are released at once, so another instance can take them over right away.
+        table = TenantTable()  # the registry's and the tenants'; any thread reads it
         services = TenantServices(
             config=cfg,
             clock=self.clock,
@@ -284,6 +285,7 @@ class Runtime:
             on_inbound=self.inbound.submit,
             metrics=self.metrics,
             proxy_of=self.settings.proxy,
+            show_status=table.show,
         )
 
         # Tenant actors' threads are started on a few workers at once, so neither a restore
@@ -295,7 +297,6 @@ class Runtime:
         def make_tenant(tenant_id: str, registry: pykka.ActorRef) -> pykka.ActorRef:
             return start_soon(TenantActor(tenant_id, services, registry), self.starter.submit)
 
-        table = TenantTable()  # the registry writes it; any thread reads it
         self.registry = RegistryActor.start(make_tenant, self._publish_status, table)
         push("the tenants", self._shut_tenants_down)
         self.local = LocalTenants(self.registry, cfg.call_timeout_s, table)
