@@ -47,6 +47,7 @@ from wamgr.metrics import Metrics
 from wamgr.routing import CommandRouter
 from wamgr.status import TenantStatus
 from wamgr.store.commands import CommandStore
+from wamgr.store.dashboard import DashboardStore
 from wamgr.store.db import Database, SessionLimits, open_database
 from wamgr.store.inbound import InboundLog
 from wamgr.store.instances import InstanceClaim, InstanceStore
@@ -62,6 +63,7 @@ from wamgr.workers.claimer import Claimer
 from wamgr.workers.command_listener import CommandListener
 from wamgr.workers.dispatcher import EventDispatcher
 from wamgr.workers.scheduler import Scheduler
+from wamgr.workers.status_feed import StatusFeed
 from wamgr.workers.status_writer import StatusWriter
 from wamgr.workers.sweeper import Sweeper
 
@@ -113,6 +115,8 @@ class Runtime:
     inbound_log: InboundLog
     outbox: Outbox
     commands: CommandStore
+    dashboard: DashboardStore
+    status_feed: StatusFeed
     transport: Transport
     scheduler: Scheduler
     dispatcher: EventDispatcher
@@ -215,6 +219,14 @@ class Runtime:
         self.inbound_log = InboundLog(self.db)
         self.outbox = Outbox(self.db)
         self.commands = CommandStore(self.db)
+        self.dashboard = DashboardStore(self.db)
+        self.dashboard.record_capacity(self.claim, cfg.capacity)
+
+        # The dashboards' live view hears the status writes of every instance; it touches no
+        # tenant and needs only the database, so it ends just before the database.
+        self.status_feed = StatusFeed(self.db, self.db.url)
+        self.status_feed.start()
+        push("the status feed", lambda left: self.status_feed.stop(self._db_bound(left)))
 
         # The transport outlives every link: the tenants close theirs before it goes.
         self.transport, owns_transport = resolve_transport(cfg, self.db.url)
