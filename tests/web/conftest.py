@@ -55,9 +55,7 @@ def client(mgr: ConnectionManager, serve: Serve) -> Iterator[httpx.Client]:
     """An HTTP client of ``mgr``'s dashboard (API key set), not signed in. Its forms send
     the server's own Origin, as a browser's would."""
     server = serve(mgr)
-    with httpx.Client(
-        base_url=server.url, headers={"origin": server.url}, timeout=15.0
-    ) as http:
+    with httpx.Client(base_url=server.url, headers={"origin": server.url}, timeout=15.0) as http:
         yield http
 
 
