@@ -8,8 +8,8 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
 import httpx
+import pytest
 
 from wamgr import ConnectionManager
 from wamgr.api.app import create_app
