@@ -10,8 +10,12 @@ import threading
 
 import httpx
 
+from wamgr.api.app import create_app
+from wamgr.api.server import HttpServer
 from wamgr.status import Desired, TenantState, TenantStatus
 from wamgr.store.tenants import TenantStore
+
+from .conftest import API_KEY
 
 WAIT_S = 5.0
 
@@ -83,3 +87,29 @@ def test_a_feed_that_lost_its_connection_tells_the_page_to_reload(signed_in, mgr
 def test_a_stream_needs_a_session(client) -> None:
     assert client.get("/dashboard/events").status_code == 401
     assert client.get("/dashboard/ping").status_code == 401
+
+
+def test_closing_the_hub_ends_every_open_stream(mgr) -> None:
+    app = create_app(mgr, API_KEY)
+    server = HttpServer(app, "127.0.0.1", 0, name="test-dashboard").start()
+    try:
+        with httpx.Client(base_url=server.url, headers={"origin": server.url}) as http:
+            http.post("/dashboard/login", data={"key": API_KEY})
+            ended = threading.Event()
+
+            def read() -> None:
+                with http.stream("GET", "/dashboard/events", timeout=WAIT_S * 2) as stream:
+                    for _ in stream.iter_lines():
+                        registered.set()
+                ended.set()
+
+            registered = threading.Event()
+            threading.Thread(target=read, daemon=True).start()
+            assert registered.wait(WAIT_S)
+            assert app.state.dashboard.live.streams == 1
+
+            app.state.dashboard.live.close()
+            assert ended.wait(WAIT_S), "the stream did not end"
+            assert app.state.dashboard.live.streams == 0
+    finally:
+        server.stop()

@@ -43,6 +43,8 @@ KEEPALIVE_S = 15.0
 RETRY_MS = 1000
 
 RELOAD = "event: reload\ndata: {}\n\n"
+#: What a stream is given to end (the app is going away; the browser comes back later).
+_END = ""
 
 
 class _Stream:
@@ -60,6 +62,12 @@ class _Stream:
             while not self.queue.empty():
                 self.queue.get_nowait()
             self.queue.put_nowait(RELOAD)
+
+    def end(self) -> None:
+        """Make the stream end after what it has queued (on the loop's thread)."""
+        if self.queue.full():
+            self.queue.get_nowait()
+        self.queue.put_nowait(_END)
 
 
 class LiveHub:
@@ -106,17 +114,24 @@ class LiveHub:
                     message = await asyncio.wait_for(stream.queue.get(), KEEPALIVE_S)
                 except TimeoutError:
                     message = ": keep-alive\n\n"
+                if message == _END:
+                    return
                 yield message
         finally:
             with self._lock:
                 self._streams.discard(stream)
 
     def close(self) -> None:
-        """Stop listening to the feed (the app is going away)."""
+        """Stop listening to the feed and end every open stream (the server is stopping:
+        a stream never ends by itself, and would hold the server's graceful stop up)."""
         with self._lock:
             unsubscribe, self._unsubscribe, self._feed = self._unsubscribe, None, None
+            streams = list(self._streams)
         if unsubscribe is not None:
             unsubscribe()
+        for stream in streams:
+            with contextlib.suppress(RuntimeError):
+                stream.loop.call_soon_threadsafe(stream.end)
 
     def attach(self) -> None:
         """Listen to the running manager's feed (again, if the manager was restarted);
