@@ -61,6 +61,11 @@ def clock_time(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def thousands(value: int) -> str:
+    """``value`` with thousands separated by commas (10,000)."""
+    return f"{value:,}"
+
+
 def tenant_json(record: TenantRecord) -> dict[str, Any]:
     """What the page's script needs to redraw a tenant's row."""
     status = record.status
@@ -88,6 +93,7 @@ def _environment() -> Environment:
     )
     env.filters["iso"] = iso
     env.filters["clock"] = clock_time
+    env.filters["thousands"] = thousands
     env.globals["STATE_SYMBOLS"] = STATE_SYMBOLS
     env.globals["STATE_ORDER"] = [str(s) for s in STATE_ORDER]
     return env

@@ -79,12 +79,12 @@
       if (s === "all") return;
       const n = counts[s] || 0;
       all += n;
-      el.textContent = String(n);
+      el.textContent = n.toLocaleString("en");
       const box = el.closest("[data-count-box]");
       if (box) box.classList.toggle("zero", n === 0);
     });
     const total = document.querySelector('[data-count="all"]');
-    if (total) total.textContent = String(all);
+    if (total) total.textContent = all.toLocaleString("en");
   }
 
   // Read the page again and put its main part in place (after a reload event, a lost
