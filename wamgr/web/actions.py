@@ -91,7 +91,9 @@ def pair_code(
         dashboard.flashes.leave(response, f"no pair code: {exc.format_message()}", error=True)
         return response
     dashboard.flashes.leave(
-        response, f"Pair code for {phone}: {code} (on the phone: Linked devices › Link a device › Link with phone number instead)"
+        response,
+        f"Pair code for {phone}: {code} (on the phone: Linked devices › Link a device › "
+        "Link with phone number instead)",
     )
     return response
 
