@@ -85,6 +85,23 @@ def test_a_drop_shows_backoff_then_connected_without_reload(
 
 
 @pytest.mark.slow
+def test_a_change_on_another_instance_shows_on_this_ones_page(
+    make_manager, serve, page, sim: SimWhatsApp
+) -> None:
+    here = make_manager()
+    there = make_manager()  # another instance on the same database
+    there.connect("far-1")
+    jid = there.wait_for("far-1", CONNECTED, timeout=5).jid
+    server = serve(here)
+    sign_in(page, server)
+    row = page.locator('tr[data-tenant="far-1"]')
+    expect(row.locator('[data-field="owner"]')).to_have_text("inst-1")
+
+    sim.drop(jid, "network")
+    expect(row).to_have_attribute("data-state", "backoff", timeout=LIVE_MS)
+
+
+@pytest.mark.slow
 def test_the_qr_is_on_screen_and_scanning_it_connects_the_page(
     make_manager, serve, page, clock
 ) -> None:

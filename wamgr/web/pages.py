@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 from wamgr.errors import UnknownTenant
 from wamgr.qr import qr_svg
 from wamgr.status import TenantState, validate_tenant_id
+from wamgr.store.dashboard import FleetPage
 from wamgr.web.actions import buttons
 from wamgr.web.context import Board, PageSession
 from wamgr.web.views import finish, render
@@ -44,13 +45,17 @@ def fleet(
     """Counts by state, and one page of the tenants (filtered by state, searched by id)."""
     shown_state = state if state in {str(s) for s in TenantState} else ""
     search = q.strip()
-    result = dashboard.board.fleet(
-        state=shown_state or None,
-        search=search,
-        limit=PAGE_ROWS,
-        offset=(page - 1) * PAGE_ROWS,
-    )
+
+    def read(page: int) -> FleetPage:
+        return dashboard.board.fleet(
+            state=shown_state or None, search=search, limit=PAGE_ROWS, offset=(page - 1) * PAGE_ROWS
+        )
+
+    result = read(page)
     pages = max(1, math.ceil(result.total / PAGE_ROWS))
+    if page > pages:  # past the end (the fleet shrank, or a hand-made link): the last page
+        page = pages
+        result = read(page)
 
     def link(**change: object) -> str:
         params = {"state": shown_state, "q": search, "page": page, **change}
@@ -64,7 +69,7 @@ def fleet(
         page=result,
         state=shown_state,
         q=search,
-        page_no=min(page, pages),
+        page_no=page,
         pages=pages,
         first_row=(page - 1) * PAGE_ROWS + 1,
         link=link,
