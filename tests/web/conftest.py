@@ -73,6 +73,9 @@ def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)")
     sync_api = pytest.importorskip("playwright.sync_api")
+    # A loaded machine may take seconds to parse Swagger UI; a test that promises a time
+    # (a live change within 2 s) says so in its own assertion.
+    sync_api.expect.set_options(timeout=10_000)
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]

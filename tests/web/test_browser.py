@@ -233,3 +233,19 @@ def test_the_page_reconnects_by_itself_after_the_server_restarts(
     finally:
         page.close()
         second.stop()
+
+
+@pytest.mark.slow
+def test_every_page_and_the_api_docs_load_only_from_this_server(mgr, serve, page) -> None:
+    mgr.connect("t1")
+    server = serve(mgr)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    sign_in(page, server)
+    for path in ("/dashboard/tenants/t1", "/dashboard/instances", "/dashboard/webhooks"):
+        page.goto(f"{server.url}{path}")
+        expect(page.locator("main h1, main .tenant-head h1").first).to_be_visible()
+    page.goto(f"{server.url}/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("wamgr")
+    elsewhere = [url for url in requested if not url.startswith(server.url)]
+    assert not elsewhere, elsewhere
