@@ -116,6 +116,6 @@ def test_a_post_needs_the_token_of_its_own_session() -> None:
     assert mine is not None and theirs is not None and mine.csrf != theirs.csrf
     request = _request(None)
     sessions.check_post(request, mine, mine.csrf)
-    for token in (theirs.csrf, None, ""):
+    for token in (theirs.csrf, None, "", "é" * 64):
         with pytest.raises(CrossSiteRequest):
             sessions.check_post(request, mine, token)

@@ -110,7 +110,7 @@ class Sessions:
         """Refuse (CrossSiteRequest) a POST without the session's token or sent by another
         site's page."""
         check_same_origin(request)
-        if token is None or not hmac.compare_digest(token, session.csrf):
+        if token is None or not hmac.compare_digest(token.encode(), session.csrf.encode()):
             raise CrossSiteRequest()
 
     def set_cookie(self, response: Response, request: Request, value: str) -> None:
