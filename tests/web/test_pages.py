@@ -73,6 +73,7 @@ def test_a_tenant_page_shows_status_actions_and_history(signed_in, mgr) -> None:
 
     page = signed_in.get("/dashboard/tenants/t1")
     assert page.status_code == 200
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert 'data-state="connected"' in page.text
     for command in ("connect", "reconnect", "disconnect", "logout", "clear-auth"):
         assert f'action="/dashboard/tenants/t1/{command}"' in page.text
