@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 import wamgr
-from wamgr import errors
+from wamgr import errors, outbound_errors
 from wamgr.api.errors import error_response
 from wamgr.cli.main import WamgrGroup
 from wamgr.errors import SHOWN_CHARS_MAX, WamgrError
@@ -27,6 +27,7 @@ SAMPLES: dict[type[WamgrError], WamgrError] = {
     errors.UnknownTenant: errors.UnknownTenant("t1"),
     errors.NotConnected: errors.NotConnected("t1", "backoff"),
     errors.OperationTimeout: errors.OperationTimeout("connect('t1')", 10.0),
+    errors.HolderNotAnswering: errors.HolderNotAnswering("t1", "inst-2", "send_text('t1')", 5.0),
     errors.ManagerStopped: errors.ManagerStopped(),
     errors.DatabaseUnavailable: errors.DatabaseUnavailable("connection refused"),
     errors.InvalidLockKey: errors.InvalidLockKey(""),
@@ -46,6 +47,11 @@ SAMPLES: dict[type[WamgrError], WamgrError] = {
         "gw-1", "web-1", 4242, datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)
     ),
     errors.StartCancelled: errors.StartCancelled(),
+    outbound_errors.InvalidMessage: outbound_errors.InvalidMessage("text", "must not be empty"),
+    outbound_errors.UnknownMessage: outbound_errors.UnknownMessage("t1", "m-1"),
+    outbound_errors.MessageStateConflict: outbound_errors.MessageStateConflict(
+        "t1", "m-1", "sent", "a queued message can be cancelled"
+    ),
 }
 
 #: Errors only the HTTP API raises (a Python caller never sees them).
@@ -57,7 +63,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 def _defined_errors() -> set[type[WamgrError]]:
     return {
         value
-        for value in vars(errors).values()
+        for module in (errors, outbound_errors)
+        for value in vars(module).values()
         if inspect.isclass(value) and issubclass(value, WamgrError)
     }
 
@@ -94,6 +101,8 @@ WITH_VALUES = {
     "LockNotHeld": lambda v: errors.LockNotHeld(v, 7),
     "DatabaseUnavailable": lambda v: errors.DatabaseUnavailable(v),
     "PairingFailed": lambda v: errors.PairingFailed("t1", "failed", v),
+    "InvalidMessage": lambda v: outbound_errors.InvalidMessage("text", v),
+    "UnknownMessage": lambda v: outbound_errors.UnknownMessage("t1", v),
 }
 
 
@@ -196,6 +205,7 @@ def test_the_api_answers_with_the_errors_status_name_and_message(kind):
         (errors.ApiKeyRequired, True),
         (errors.BodyTooLarge, True),
         (errors.OperationTimeout, False),
+        (errors.HolderNotAnswering, False),
         (errors.ManagerStopped, False),
         (errors.DatabaseUnavailable, False),
     ],
@@ -224,4 +234,5 @@ def test_every_error_is_a_wamgr_error_and_value_errors_stay_value_errors():
     for kind in (errors.InvalidTenantId, errors.InvalidPhone, errors.InvalidRecipient):
         assert issubclass(kind, ValueError)
     assert issubclass(errors.OperationTimeout, TimeoutError)
+    assert issubclass(errors.HolderNotAnswering, errors.OperationTimeout)
     assert issubclass(errors.UnknownTenant, LookupError)

@@ -78,9 +78,12 @@ def test_the_same_id_for_two_tenants_is_two_messages(mgr, sim):
 
     sim.inbound(jids["a"], PEER, "to a", message_id="SAME")
     sim.inbound(jids["b"], PEER, "to b", message_id="SAME")
-    inbox.wait_for("SAME")
-    sim.inbound(jids["b"], PEER, "marker", message_id="END")
-    inbox.wait_for("END")
+    # Each tenant's messages arrive in order, but the two tenants' are not ordered between
+    # them: a marker after each tenant's message shows both were handled.
+    for tenant in ("a", "b"):
+        sim.inbound(jids[tenant], PEER, "marker", message_id=f"END-{tenant}")
+    inbox.wait_for("END-a")
+    inbox.wait_for("END-b")
 
     assert sorted((m.tenant_id, m.text) for m in inbox.messages if m.message_id == "SAME") == [
         ("a", "to a"),

@@ -3,7 +3,8 @@
 Layers, top to bottom (a module may import its own layer and the ones below it):
 
     entry     wamgr.cli, wamgr.api, wamgr.web            what users call
-    facade    wamgr.manager, runtime, routing, inbound, local_tenants, credentials
+    facade    wamgr.manager, runtime, routing, forwarding, inbound, outbound, local_tenants,
+              credentials
     actors    wamgr.actors, wamgr.workers, wamgr.webhooks (sender)
     edges     wamgr.transport, wamgr.store                I/O: WhatsApp and PostgreSQL
     core      errors, status, clock, policy, config, events, metrics, qr, logging,
@@ -31,7 +32,9 @@ _LAYERS = [
     ("wamgr.manager", 3),
     ("wamgr.runtime", 3),
     ("wamgr.routing", 3),
+    ("wamgr.forwarding", 3),
     ("wamgr.inbound", 3),
+    ("wamgr.outbound", 3),
     ("wamgr.local_tenants", 3),
     ("wamgr.credentials", 3),
     ("wamgr.actors", 2),

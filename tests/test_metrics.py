@@ -84,6 +84,21 @@ def test_hooks_move_their_metrics() -> None:
     assert _value(samples, "wamgr_webhook_failures_total", endpoint=endpoint) == 1
 
 
+def test_outbound_hooks_move_their_metrics() -> None:
+    metrics = Metrics()
+    assert _value(_samples(metrics), "wamgr_outbound_messages_total", outcome="unknown") == 0
+
+    metrics.outbound_depth(12, 30.5)
+    metrics.outbound_outcome("sent", 3)
+    metrics.outbound_outcome("expired")
+
+    samples = _samples(metrics)
+    assert _value(samples, "wamgr_outbound_queued") == 12
+    assert _value(samples, "wamgr_outbound_oldest_queued_seconds") == 30.5
+    assert _value(samples, "wamgr_outbound_messages_total", outcome="sent") == 3
+    assert _value(samples, "wamgr_outbound_messages_total", outcome="expired") == 1
+
+
 def test_two_metrics_objects_keep_separate_counts() -> None:
     first, second = Metrics(), Metrics()
 

@@ -174,6 +174,7 @@ def _wait_connected(
         time.sleep(POLL_INTERVAL_S)
 
 
+@pytest.mark.slow
 def test_the_readme_first_session_survives_a_restart_of_serve(database_url, tmp_path):
     home = tmp_path / "home"
     tenants = {"shop-1", "shop-2"}

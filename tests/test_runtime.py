@@ -91,6 +91,7 @@ def test_stop_closes_links_before_the_threads_they_report_to(make_manager, sim):
 AFTER_LINKS_S = 5.0
 
 
+@pytest.mark.slow
 def test_a_stop_with_the_database_gone_closes_links_and_ends_within_seconds(
     make_manager, db_proxy, sim, logs
 ):

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
         ConfigError,
         DatabaseUnavailable,
         HeldElsewhere,
+        HolderNotAnswering,
         InstanceIdInUse,
         InvalidDuration,
         InvalidLockKey,
@@ -36,8 +37,10 @@ if TYPE_CHECKING:
     )
     from wamgr.events import InboundMessage, StatusEvent
     from wamgr.manager import ConnectionManager
+    from wamgr.outbound_errors import InvalidMessage, MessageStateConflict, UnknownMessage
     from wamgr.status import TenantState, TenantStatus
     from wamgr.store.locks import Claim, ProcessingLocks
+    from wamgr.store.outbound import OutboundMessage, OutboundStatus
 
 #: Public name -> the module that defines it.
 _WHERE = {
@@ -47,10 +50,12 @@ _WHERE = {
     "ConnectionManager": "wamgr.manager",
     "DatabaseUnavailable": "wamgr.errors",
     "HeldElsewhere": "wamgr.errors",
+    "HolderNotAnswering": "wamgr.errors",
     "InboundMessage": "wamgr.events",
     "InstanceIdInUse": "wamgr.errors",
     "InvalidDuration": "wamgr.errors",
     "InvalidLockKey": "wamgr.errors",
+    "InvalidMessage": "wamgr.outbound_errors",
     "InvalidMessageId": "wamgr.errors",
     "InvalidPhone": "wamgr.errors",
     "InvalidRecipient": "wamgr.errors",
@@ -58,15 +63,19 @@ _WHERE = {
     "InvalidTenantId": "wamgr.errors",
     "LockBusy": "wamgr.errors",
     "ManagerStopped": "wamgr.errors",
+    "MessageStateConflict": "wamgr.outbound_errors",
     "NotConnected": "wamgr.errors",
     "NotPairing": "wamgr.errors",
     "OperationTimeout": "wamgr.errors",
+    "OutboundMessage": "wamgr.store.outbound",
+    "OutboundStatus": "wamgr.store.outbound",
     "PairingFailed": "wamgr.errors",
     "ProcessingLocks": "wamgr.store.locks",
     "StartCancelled": "wamgr.errors",
     "StatusEvent": "wamgr.events",
     "TenantState": "wamgr.status",
     "TenantStatus": "wamgr.status",
+    "UnknownMessage": "wamgr.outbound_errors",
     "UnknownTenant": "wamgr.errors",
     "WamgrError": "wamgr.errors",
 }
@@ -78,10 +87,12 @@ __all__ = [
     "ConnectionManager",
     "DatabaseUnavailable",
     "HeldElsewhere",
+    "HolderNotAnswering",
     "InboundMessage",
     "InstanceIdInUse",
     "InvalidDuration",
     "InvalidLockKey",
+    "InvalidMessage",
     "InvalidMessageId",
     "InvalidPhone",
     "InvalidRecipient",
@@ -89,15 +100,19 @@ __all__ = [
     "JidInUse",
     "LockBusy",
     "ManagerStopped",
+    "MessageStateConflict",
     "NotConnected",
     "NotPairing",
     "OperationTimeout",
+    "OutboundMessage",
+    "OutboundStatus",
     "PairingFailed",
     "ProcessingLocks",
     "StartCancelled",
     "StatusEvent",
     "TenantState",
     "TenantStatus",
+    "UnknownMessage",
     "UnknownTenant",
     "WamgrError",
 ]

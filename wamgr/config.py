@@ -108,6 +108,18 @@ class Config:
     #: Attempts per delivery before it is given up.
     webhook_max_attempts: int = 20
 
+    #: An outbound message not sent within this long expires (``expires_in`` overrides it).
+    outbound_expires_in_s: float = 86_400.0
+    #: Messages per minute one tenant may send (None: no limit), up to ``send_burst`` at once.
+    send_rate: float | None = 20.0
+    send_burst: int = 5
+    #: A random extra gap of 0 to this many seconds after each message of a tenant.
+    send_jitter_s: float = 0.0
+    #: Show "typing…" before each message, for a time that grows with its length.
+    send_typing: bool = False
+    #: Messages per minute this instance sends over all its tenants (None: no limit).
+    send_rate_total: float | None = None
+
     #: The clock every timer and timestamp uses (tests inject a VirtualClock).
     clock: Clock | None = None
 

@@ -326,6 +326,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("webhook_retry_base_s", "webhook_retry_base", Seconds(0.05)),
     Setting("webhook_retry_max_s", "webhook_retry_max", Seconds(0.05)),
     Setting("webhook_max_attempts", "webhook_max_attempts", Whole(1, 1_000)),
+    Setting("outbound_expires_in_s", "outbound_expires_in", Seconds(1.0)),
+    Setting("send_rate", "send_rate", Number(0.01, 1e6, "number per minute", optional=True)),
+    Setting("send_burst", "send_burst", Whole(1, 100_000)),
+    Setting("send_jitter_s", "send_jitter", Number(0.0, 3_600.0, "number of seconds")),
+    Setting("send_typing", "send_typing", flag),
+    Setting(
+        "send_rate_total", "send_rate_total", Number(0.01, 1e7, "number per minute", optional=True)
+    ),
     Setting("clock", None, anything),
 )
 BY_FIELD: dict[str, Setting] = {s.field: s for s in SETTINGS}

@@ -80,12 +80,13 @@ class NotConnected(WamgrError):
     exit_code = 4
     http_status = 409
 
-    def __init__(self, tenant_id: str, state: str):
+    def __init__(self, tenant_id: str, state: str, owner: str | None = None):
         self.tenant_id = tenant_id
         self.state = state
+        self.owner = owner  # the instance holding it, when another than the one asked
         hint = {
             "stopped": "connect it first",
-            "standby": "another instance holds it; send through that instance",
+            "standby": "its lease is passing between instances; retry in a few seconds",
             "connecting": "wait until it is connected",
             "pairing": "pair it first (scan the QR or enter the pair code)",
             "backoff": "it is reconnecting; retry after its next_retry_at",
@@ -94,7 +95,8 @@ class NotConnected(WamgrError):
             "banned": "WhatsApp banned it temporarily; wait for the ban to expire",
             "failed": "see its last_error; an operator must act",
         }.get(state, "connect it first")
-        super().__init__(f"tenant {tenant_id!r} is not connected (state {state}): {hint}")
+        where = f", on instance {owner!r}" if owner else ""
+        super().__init__(f"tenant {tenant_id!r} is not connected (state {state}{where}): {hint}")
 
 
 class OperationTimeout(WamgrError, TimeoutError):
@@ -109,6 +111,20 @@ class OperationTimeout(WamgrError, TimeoutError):
         super().__init__(
             f"{what} did not complete within {timeout:g} s; the manager may be overloaded or "
             "its database slow: check `wamgr status` and the logs, then retry"
+        )
+
+
+class HolderNotAnswering(OperationTimeout):
+    """The instance holding a tenant did not answer a call forwarded to it in time (a timeout:
+    code catching OperationTimeout catches it). Whether the holder acted is unknown."""
+
+    def __init__(self, tenant_id: str, holder: str, what: str, timeout: float):
+        self.tenant_id, self.holder, self.what, self.timeout = tenant_id, holder, what, timeout
+        WamgrError.__init__(
+            self,
+            f"{what} was forwarded to instance {holder!r}, which holds tenant {tenant_id!r}, "
+            f"and it did not answer within {timeout:g} s (stopped, paused or overloaded?): "
+            "check it (`wamgr status`, its logs) and retry; whether it acted is unknown",
         )
 
 

@@ -21,14 +21,12 @@ from wamgr.actors import messages as m
 from wamgr.clock import SystemClock
 from wamgr.config import Config
 from wamgr.errors import (
-    HeldElsewhere,
     ManagerStopped,
-    NotConnected,
-    NotPairing,
     OperationTimeout,
     UnknownTenant,
 )
 from wamgr.events import Subscriber
+from wamgr.forwarding import CallKind
 from wamgr.local_tenants import Deadline, ask
 from wamgr.metrics import Metrics
 from wamgr.runtime import STOP_BUDGET_S, Runtime
@@ -43,6 +41,7 @@ from wamgr.status import (
 from wamgr.store.commands import Command
 from wamgr.store.leases import LeaseStore
 from wamgr.store.locks import ProcessingLocks
+from wamgr.store.outbound import OutboundMessage
 from wamgr.store.tenants import TenantStore
 
 __all__ = ["STOP_BUDGET_S", "ConnectionManager"]
@@ -198,52 +197,73 @@ class ConnectionManager:
         """Forget the tenant's device credentials (only this tenant's; others keep theirs).
 
         Its link is closed without logout, its lease released, and it waits in ``logged_out``
-        until ``connect`` pairs it again. Raises UnknownTenant, or HeldElsewhere if another
-        live instance holds the tenant (clear it there, or stop it first).
+        until ``connect`` pairs it again. Done by the instance that holds the tenant (the
+        call is forwarded to it). Raises UnknownTenant.
         """
         tenant_id = validate_tenant_id(tenant_id)
         rt, deadline = self._call(f"clear_auth({tenant_id!r})", timeout)
-        if rt.tenants.get(tenant_id) is None:
-            raise UnknownTenant(tenant_id)
-        ref = rt.local.lookup(tenant_id, deadline)
-        if ref is None:
-            holder = rt.leases.live_owner(tenant_id)
-            if holder is not None and holder != self.config.instance_id:
-                raise HeldElsewhere(tenant_id, holder, "clear its credentials")
-            ref = rt.local.get_or_create(tenant_id, deadline)
-        done = threading.Event()
-        ask(ref, m.ClearAuth(done), deadline)
-        if not done.wait(deadline.left()):
-            raise OperationTimeout(deadline.what, deadline.timeout)
-        return ask(ref, m.GetStatus(), deadline)
+        return rt.router.call(tenant_id, CallKind.CLEAR_AUTH, {}, deadline)
 
     def pair_code(self, tenant_id: str, phone: str, timeout: float | None = None) -> str:
         """A code to type on the phone instead of scanning the QR, while the tenant is pairing.
 
         ``phone`` is the international number (country code first). Raises InvalidPhone, or
-        NotPairing unless the tenant shows a QR in this process right now.
+        NotPairing unless the tenant shows a QR right now (on the instance that holds it).
         """
         tenant_id = validate_tenant_id(tenant_id)
         digits = normalise_phone(phone)
         rt, deadline = self._call(f"pair_code({tenant_id!r})", timeout)
-        ref = rt.local.lookup(tenant_id, deadline)
-        if ref is None:
-            raise NotPairing(tenant_id, str(self.status(tenant_id).state))
-        return ask(ref, m.RequestPairCode(digits), deadline)
+        return rt.router.call(tenant_id, CallKind.PAIR_CODE, {"phone": digits}, deadline)
 
     def send_text(self, tenant_id: str, to: str, text: str, timeout: float | None = None) -> str:
-        """Send ``text`` to ``to`` (a phone number or JID); returns the message id.
+        """Send ``text`` to ``to`` (a phone number or JID) now; returns the message id.
 
-        Raises NotConnected (naming the state and what to do) unless the tenant is connected
-        in this process.
+        Sent by the instance that holds the tenant (forwarded to it if that is another one).
+        Raises NotConnected (naming the state, the holder, and what to do) unless the tenant
+        is connected; HolderNotAnswering if its holder does not answer within ``timeout``.
         """
         tenant_id = validate_tenant_id(tenant_id)
         to = validate_recipient(to)
         rt, deadline = self._call(f"send_text({tenant_id!r})", timeout)
-        ref = rt.local.lookup(tenant_id, deadline)
-        if ref is None:
-            raise NotConnected(tenant_id, str(self.status(tenant_id).state))
-        return ask(ref, m.SendText(to, text), deadline)
+        return rt.router.call(tenant_id, CallKind.SEND_TEXT, {"to": to, "text": text}, deadline)
+
+    # --- the durable outbound queue (wamgr.outbound) -----------------------------------
+
+    def send(
+        self,
+        tenant_id: str,
+        to: str,
+        text: str,
+        *,
+        idempotency_key: str | None = None,
+        expires_in: float | None = None,
+    ) -> OutboundMessage:
+        """Queue ``text`` for ``to`` whatever the tenant's state; the instance holding the
+        tenant sends it once connected, in order and paced, never twice. The same
+        ``idempotency_key`` for the tenant returns the first message instead of a new one;
+        ``expires_in`` seconds (``outbound_expires_in`` if None) unsent, it expires."""
+        return self.runtime.outbound.add(
+            tenant_id, to, text, idempotency_key=idempotency_key, expires_in=expires_in
+        )
+
+    def outbound(self, tenant_id: str, message_id: str) -> OutboundMessage:
+        """A queued (or sent, failed…) message; raises UnknownMessage."""
+        return self.runtime.outbound.get(tenant_id, message_id)
+
+    def outbound_messages(
+        self, tenant_id: str, status: str | None = None, limit: int = 100
+    ) -> list[OutboundMessage]:
+        """The tenant's outbound messages (in ``status``, e.g. "queued"), oldest first."""
+        return self.runtime.outbound.list(tenant_id, status, limit)
+
+    def cancel_outbound(self, tenant_id: str, message_id: str) -> OutboundMessage:
+        """Cancel a queued message; raises MessageStateConflict once it is no longer queued."""
+        return self.runtime.outbound.cancel(tenant_id, message_id)
+
+    def resend(self, tenant_id: str, message_id: str) -> OutboundMessage:
+        """Queue again an unknown, failed, expired or cancelled message (MessageStateConflict
+        otherwise): an ``unknown`` one may then reach the recipient twice."""
+        return self.runtime.outbound.resend(tenant_id, message_id)
 
     # --- queries ------------------------------------------------------------------------
 
@@ -282,11 +302,10 @@ class ConnectionManager:
         return rt.local.statuses(deadline)
 
     def qr(self, tenant_id: str, timeout: float | None = None) -> str | None:
-        """The QR code the tenant shows while pairing, or None."""
+        """The QR code the tenant shows while pairing (on whichever instance holds it), or None."""
         tenant_id = validate_tenant_id(tenant_id)
         rt, deadline = self._call(f"qr({tenant_id!r})", timeout)
-        ref = rt.local.lookup(tenant_id, deadline)
-        return None if ref is None else ask(ref, m.GetQr(), deadline)
+        return rt.router.call(tenant_id, CallKind.QR, {}, deadline)
 
     def wait_for(
         self,

@@ -16,6 +16,11 @@ registry actor's table.
 ``wamgr_webhook_queue_depth``       webhook deliveries waiting (this instance's endpoints)
 ``wamgr_webhook_deliveries_total{endpoint}`` deliveries accepted by the endpoint
 ``wamgr_webhook_failures_total{endpoint}``   failed delivery attempts
+``wamgr_outbound_queued``           outbound messages queued, all tenants (as last counted)
+``wamgr_outbound_oldest_queued_seconds``  age of the oldest queued outbound message
+``wamgr_outbound_messages_total{outcome}``  outbound messages that reached ``sent``,
+                                    ``failed``, ``expired``, ``unknown`` (or went back to
+                                    ``requeued``) on this instance
 =================================== ======================================================
 """
 
@@ -99,8 +104,24 @@ class Metrics:
         self._failed = Counter(
             "wamgr_webhook_failures", "Failed webhook delivery attempts", ["endpoint"], registry=r
         )
+        self._outbound_queued = Gauge(
+            "wamgr_outbound_queued", "Outbound messages queued (all tenants)", registry=r
+        )
+        self._outbound_oldest = Gauge(
+            "wamgr_outbound_oldest_queued_seconds",
+            "Age of the oldest queued outbound message",
+            registry=r,
+        )
+        self._outbound = Counter(
+            "wamgr_outbound_messages",
+            "Outbound messages by the state they reached here",
+            ["outcome"],
+            registry=r,
+        )
         for result in ("ok", "failed"):
             self._renewals.labels(result)
+        for outcome in ("sent", "failed", "expired", "unknown", "requeued"):
+            self._outbound.labels(outcome)
 
     def render(self) -> bytes:
         """Every metric in the Prometheus text exposition format."""
@@ -136,3 +157,12 @@ class Metrics:
     def webhook_failed(self, endpoint: str) -> None:
         """A delivery attempt failed."""
         self._failed.labels(endpoint).inc()
+
+    def outbound_depth(self, count: int, oldest_age_s: float) -> None:
+        """``count`` outbound messages are queued; the oldest for ``oldest_age_s`` seconds."""
+        self._outbound_queued.set(count)
+        self._outbound_oldest.set(oldest_age_s)
+
+    def outbound_outcome(self, outcome: str, count: int = 1) -> None:
+        """``count`` outbound messages reached ``outcome`` (a state, or ``requeued``)."""
+        self._outbound.labels(outcome).inc(count)

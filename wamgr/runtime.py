@@ -44,8 +44,10 @@ from wamgr.events import StatusEvent
 from wamgr.inbound import InboundPipeline
 from wamgr.local_tenants import LocalTenants
 from wamgr.metrics import Metrics
+from wamgr.outbound import OutboundQueue
 from wamgr.routing import CommandRouter
 from wamgr.status import TenantStatus
+from wamgr.store.calls import CallStore
 from wamgr.store.commands import CommandStore
 from wamgr.store.dashboard import DashboardStore
 from wamgr.store.db import Database, SessionLimits, open_database
@@ -115,6 +117,7 @@ class Runtime:
     inbound_log: InboundLog
     outbox: Outbox
     commands: CommandStore
+    calls: CallStore
     dashboard: DashboardStore
     status_feed: StatusFeed
     transport: Transport
@@ -128,6 +131,7 @@ class Runtime:
     registry: pykka.ActorRef
     local: LocalTenants
     router: CommandRouter
+    outbound: OutboundQueue
     sweeper: Sweeper
     claimer: Claimer
     listener: CommandListener
@@ -219,11 +223,11 @@ class Runtime:
         self.inbound_log = InboundLog(self.db)
         self.outbox = Outbox(self.db)
         self.commands = CommandStore(self.db)
+        self.calls = CallStore(self.db)
         self.dashboard = DashboardStore(self.db)
         self.dashboard.record_capacity(self.claim, cfg.capacity)
 
-        # The dashboards' live view hears the status writes of every instance; it touches no
-        # tenant and needs only the database, so it ends just before the database.
+        # The dashboards hear every instance's status writes; only the database outlives it.
         self.status_feed = StatusFeed(self.db, self.db.url)
         self.status_feed.start()
         push("the status feed", lambda left: self.status_feed.stop(self._db_bound(left)))
@@ -248,16 +252,11 @@ class Runtime:
         # so delivery ends after them; what is not sent then stays for the next start.
         if cfg.webhook_urls:
             self.webhooks = WebhookSender(
-                self.outbox,
-                cfg.instance_id,
-                cfg.webhook_urls,
-                decode_secret(cfg.webhook_secret or ""),
-                timeout_s=cfg.webhook_timeout_s,
-                retry_base_s=cfg.webhook_retry_base_s,
-                retry_max_s=cfg.webhook_retry_max_s,
-                max_attempts=cfg.webhook_max_attempts,
-                metrics=self.metrics,
-            )
+                self.outbox, cfg.instance_id, cfg.webhook_urls,
+                decode_secret(cfg.webhook_secret or ""), timeout_s=cfg.webhook_timeout_s,
+                retry_base_s=cfg.webhook_retry_base_s, retry_max_s=cfg.webhook_retry_max_s,
+                max_attempts=cfg.webhook_max_attempts, metrics=self.metrics,
+            )  # fmt: skip
             self.webhooks.start()  # deliveries left from before a restart go first
             push("webhook delivery", self.webhooks.stop)
         wake_webhooks = self.webhooks.wake if self.webhooks is not None else None
@@ -312,9 +311,20 @@ class Runtime:
         self.registry = RegistryActor.start(make_tenant, self._publish_status)
         push("the tenants", self._shut_tenants_down)
         self.local = LocalTenants(self.registry, cfg.call_timeout_s)
+        # Forwarded calls: ours wait for replies; those sent here ask the tenants (so the
+        # router's threads end before them).
         self.router = CommandRouter(
-            cfg.instance_id, self.commands, self.tenants, self.local, capacity=cfg.capacity
+            cfg.instance_id, self.commands, self.tenants, self.local, cfg.capacity,
+            calls=self.calls, leases=self.leases, database_url=self.db.url,
+        )  # fmt: skip
+        self.router.start()
+        push("forwarded calls", lambda left: self.router.stop(self._db_bound(left)))
+        # The outbound sender asks the tenants to send: it stops before them.
+        self.outbound = OutboundQueue.start(
+            cfg, self.clock, self.db, self.registry, self.metrics, wake_webhooks
         )
+        push("the outbound queue", lambda left: self.outbound.stop(self._db_bound(left)))
+        self.dispatcher.subscribe(self.outbound.on_event)
 
         # Housekeeping of locks and inbound ids; it touches no tenant.
         self.sweeper = Sweeper(
@@ -326,23 +336,18 @@ class Runtime:
         # What brings work in stops first: no claim and no command may reach a tenant that
         # is shutting down.
         self.claimer = Claimer(
-            self.tenants,
-            cfg.instance_id,
-            cfg.claim_interval_s,
-            self.local.connect_later,
-            self.local.states,
-            self.local.stop_later,
-            capacity=cfg.capacity,
-            connect_rate=cfg.connect_rate,
-            window=max(1, cfg.db_pool_size // 2),
-            call_timeout_s=cfg.call_timeout_s,
-        )
+            self.tenants, cfg.instance_id, cfg.claim_interval_s,
+            self.local.connect_later, self.local.states, self.local.stop_later,
+            capacity=cfg.capacity, connect_rate=cfg.connect_rate,
+            window=max(1, cfg.db_pool_size // 2), call_timeout_s=cfg.call_timeout_s,
+        )  # fmt: skip
         if cfg.claim_tenants:  # off for one-tenant tools such as `wamgr pair`
             self.claimer.start()  # its first pass restores what should be connected
             push("the claim loop", lambda left: self.claimer.stop(self._db_bound(left)))
         self.listener = CommandListener(
-            self.commands, self.db.url, cfg.instance_id, self.router.apply
-        )
+            self.commands, self.db.url, cfg.instance_id, self.router.apply,
+            calls=self.calls, on_calls=self.router.submit,
+        )  # fmt: skip
         self.listener.start()
         push("the command listener", lambda left: self.listener.stop(self._db_bound(left)))
         self.listener.wait_listening(cfg.call_timeout_s)  # else commands arrive by polling

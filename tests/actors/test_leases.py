@@ -121,6 +121,7 @@ SHORT = {
 SLACK_S = 0.8  # < lease_ttl - renew_deadline: a takeover would show
 
 
+@pytest.mark.slow
 def test_a_frozen_database_with_inbound_traffic_still_fences_by_the_deadline(
     db_proxy, make_manager, wait_until
 ):

@@ -8,7 +8,7 @@ from wamgr.config import Config
 from wamgr.errors import OperationTimeout
 
 #: A concrete path for each path parameter of the routes.
-EXAMPLES = {"{tenant_id}": "t1", "{key}": "k1"}
+EXAMPLES = {"{tenant_id}": "t1", "{key}": "k1", "{message_id}": "m1"}
 
 
 def _concrete(template: str) -> str:

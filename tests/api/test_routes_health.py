@@ -81,7 +81,7 @@ def test_metrics_are_served_without_the_key_in_the_prometheus_text_format(mgr, s
 HEALTH_BOUND_S = PING_TIMEOUT_S + 0.5
 
 
-@pytest.mark.parametrize("outage", ["stopped", "frozen"])
+@pytest.mark.parametrize("outage", ["stopped", pytest.param("frozen", marks=pytest.mark.slow)])
 def test_health_answers_503_within_a_second_when_the_database_is_gone(
     make_manager, serve_api, db_proxy, outage: str
 ) -> None:

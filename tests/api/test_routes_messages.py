@@ -1,4 +1,5 @@
-"""Sending a message through the API."""
+"""Sending a message through the API: queued (the default) or sent now (``"queue": false``),
+read, listed, cancelled and resent."""
 
 from __future__ import annotations
 
@@ -12,21 +13,23 @@ from wamgr.transport.sim import SimWhatsApp
 CONNECTED = TenantState.CONNECTED
 
 
-def test_a_message_is_sent_when_connected_and_refused_when_not(
+def test_without_the_queue_a_message_is_sent_now_when_connected_and_refused_when_not(
     mgr, serve_api, sim: SimWhatsApp, api_error
 ) -> None:
     api = serve_api(mgr)
     api.put("/api/tenants/t1")
     jid = mgr.wait_for("t1", CONNECTED, timeout=5).jid
+    now = {"to": "15550001111", "queue": False}
 
-    sent = api.post("/api/tenants/t1/messages", json={"to": "15550001111", "text": "hello"})
+    sent = api.post("/api/tenants/t1/messages", json={**now, "text": "hello"})
 
     assert sent.status_code == 202
     message_id = sent.json()["message_id"]
+    assert sent.json()["status"] == "sent"
     assert sim.sent_messages(jid)[-1] == ("15550001111", "hello", message_id)
 
     api.post("/api/tenants/t1/disconnect")
-    refused = api.post("/api/tenants/t1/messages", json={"to": "15550001111", "text": "again"})
+    refused = api.post("/api/tenants/t1/messages", json={**now, "text": "again"})
 
     body = api_error(refused, 409, "NotConnected")
     assert body["state"] == "stopped"
@@ -102,3 +105,92 @@ def test_text_may_hold_tabs_and_line_breaks(connected_api, sim) -> None:
     sent = connected_api.post("/api/tenants/t1/messages", json={"to": "15550001111", "text": text})
 
     assert sent.status_code == 202, sent.text
+
+
+# --- the queue ---------------------------------------------------------------------------
+
+
+def test_a_message_is_queued_whatever_the_state_and_sent_once_connected(
+    mgr, serve_api, sim: SimWhatsApp, wait_until
+) -> None:
+    api = serve_api(mgr)
+    mgr.tenants_store.add("t1")  # known, run by no instance yet
+
+    posted = api.post("/api/tenants/t1/messages", json={"to": "15550001111", "text": "hello"})
+
+    assert posted.status_code == 202, posted.text
+    body = posted.json()
+    assert body["status"] == "queued" and body["to"] == "15550001111"
+    assert "text" not in body
+    path = f"/api/tenants/t1/messages/{body['message_id']}"
+    assert api.get(path).json()["status"] == "queued"
+
+    api.put("/api/tenants/t1")
+    jid = mgr.wait_for("t1", CONNECTED, timeout=5).jid
+    wait_until(lambda: api.get(path).json()["status"] == "sent")
+    sent = api.get(path).json()
+    assert sim.sent_messages(jid) == [("15550001111", "hello", sent["wa_message_id"])]
+    assert sent["sent_at"] is not None
+
+
+def test_the_same_idempotency_key_returns_the_first_message(mgr, serve_api) -> None:
+    api = serve_api(mgr)
+    mgr.tenants_store.add("t1")
+    message = {"to": "15550001111", "text": "pay 10 EUR"}
+
+    first = api.post("/api/tenants/t1/messages", json=message, headers={"idempotency-key": "k-1"})
+    again = api.post("/api/tenants/t1/messages", json=message, headers={"idempotency-key": "k-1"})
+    other = api.post("/api/tenants/t1/messages", json=message, headers={"idempotency-key": "k-2"})
+
+    assert first.status_code == again.status_code == 202
+    assert again.json()["message_id"] == first.json()["message_id"]
+    assert again.json()["idempotency_key"] == "k-1"
+    assert other.json()["message_id"] != first.json()["message_id"]
+    assert len(api.get("/api/tenants/t1/messages").json()) == 2
+
+
+def test_list_cancel_and_resend(mgr, serve_api, api_error) -> None:
+    api = serve_api(mgr)
+    mgr.tenants_store.add("t1")
+    ids = [
+        api.post("/api/tenants/t1/messages", json={"to": "15550001111", "text": t}).json()[
+            "message_id"
+        ]
+        for t in ("one", "two")
+    ]
+
+    cancelled = api.delete(f"/api/tenants/t1/messages/{ids[0]}")
+    twice = api.delete(f"/api/tenants/t1/messages/{ids[0]}")
+    queued = api.get("/api/tenants/t1/messages", params={"status": "queued"}).json()
+    not_resendable = api.post(f"/api/tenants/t1/messages/{ids[1]}/resend")
+    resent = api.post(f"/api/tenants/t1/messages/{ids[0]}/resend")
+
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    body = api_error(twice, 409, "MessageStateConflict")
+    assert body["status"] == "cancelled" and body["message_id"] == ids[0]
+    assert [m["message_id"] for m in queued] == [ids[1]]
+    assert api_error(not_resendable, 409, "MessageStateConflict")["status"] == "queued"
+    assert resent.status_code == 202 and resent.json()["status"] == "queued"
+    listed = api.get("/api/tenants/t1/messages", params={"status": "queued"}).json()
+    assert [m["message_id"] for m in listed] == ids  # the resent one keeps its place
+
+
+def test_unknown_messages_bad_statuses_and_expiries_are_refused(mgr, serve_api, api_error) -> None:
+    api = serve_api(mgr)
+    mgr.tenants_store.add("t1")
+
+    missing = api.get("/api/tenants/t1/messages/nope")
+    bad_status = api.get("/api/tenants/t1/messages", params={"status": "lost"})
+    bad_expiry = api.post(
+        "/api/tenants/t1/messages", json={"to": "15550001111", "text": "x", "expires_in": 0}
+    )
+    long_key = api.post(
+        "/api/tenants/t1/messages",
+        json={"to": "15550001111", "text": "x"},
+        headers={"idempotency-key": "k" * 256},
+    )
+
+    assert "has no outbound message 'nope'" in api_error(missing, 404, "UnknownMessage")["message"]
+    api_error(bad_status, 422, "InvalidRequest")
+    assert "expires_in" in api_error(bad_expiry, 422, "InvalidRequest")["message"]
+    assert api_error(long_key, 422, "InvalidMessage")["field"] == "idempotency_key"

@@ -393,7 +393,8 @@ def test_serve_stopped_with_no_tenants_exits_0(
     assert stored_statuses(wamgr) == {}
 
 
-@pytest.mark.parametrize("trials", [1, pytest.param(PAUSE_TRIALS, marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("trials", [1, PAUSE_TRIALS])
 def test_serve_stops_within_its_budget_on_sigterm_after_a_pause(
     wamgr: Wamgr, database_url: str, tmp_path: Path, trials: int
 ) -> None:

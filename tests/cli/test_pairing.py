@@ -90,12 +90,34 @@ def test_pair_times_out_when_nobody_scans(wamgr, manual_sim):
     assert "no phone linked the device within 1 s" in result.output
 
 
-def test_pair_is_refused_while_another_instance_holds_the_tenant(wamgr, manual_sim, db):
+def test_pair_through_a_holder_that_does_not_answer_names_it(wamgr, manual_sim, db):
     TenantStore(db).set_desired("shop-1", Desired.CONNECTED)
-    assert LeaseStore(db).acquire("shop-1", "gw-7", 60.0) is not None
-    result = wamgr("pair", "shop-1", "--transport", manual_sim.url)
-    assert result.exit_code == 9, result.output
-    assert "gw-7" in result.output and "pair it there" in result.output
+    assert LeaseStore(db).acquire("shop-1", "gw-7", 60.0) is not None  # nobody behind it
+    result = wamgr(
+        "pair", "shop-1", "--transport", manual_sim.url, env={"WAMGR_CALL_TIMEOUT": "0.5"}
+    )
+    assert result.exit_code == 5, result.output
+    assert "instance 'gw-7'" in result.stderr and "did not answer within 0.5 s" in result.stderr
+
+
+def test_pair_of_a_tenant_a_live_instance_holds_shows_its_qr_and_pair_code(
+    wamgr, manual_sim, make_manager
+):
+    holder = make_manager(transport=manual_sim.url, instance_id="gw-1")
+    holder.connect("shop-1")
+    holder.wait_for("shop-1", TenantState.PAIRING, timeout=5)
+    thread, results = _in_thread(
+        wamgr, "pair", "shop-1", "--phone", "15551234567", "--transport", manual_sim.url
+    )
+    code = _pending(manual_sim.sim, "code")
+    jid = manual_sim.sim.enter_code(code)
+    thread.join(20)
+    result = results[0]
+    assert result.exit_code == 0, result.output
+    assert "held by instance gw-1: pairing it there" in result.output
+    assert "█" in result.output and f"Pair code for 15551234567: {code}" in result.output
+    assert holder.status("shop-1").jid == jid
+    assert manual_sim.sim.max_concurrent_sockets() == 1
 
 
 def test_clear_auth_deletes_one_tenants_device_and_parks_it(wamgr, db, database_url):
@@ -115,16 +137,18 @@ def test_clear_auth_deletes_one_tenants_device_and_parks_it(wamgr, db, database_
     assert LeaseStore(db).holder("t1") is None
 
 
-def test_clear_auth_refuses_a_tenant_a_live_instance_holds(wamgr, db, database_url):
+def test_clear_auth_names_a_holder_that_does_not_answer_and_all_skips_held_tenants(
+    wamgr, db, database_url
+):
     _whatsmeow_rows(database_url, JID_A, JID_B)
     store = TenantStore(db)
     for tenant, jid in (("t1", JID_A), ("t2", JID_B)):
         store.set_desired(tenant, Desired.CONNECTED)
         store.set_jid(tenant, jid)
-    LeaseStore(db).acquire("t2", "gw-7", 60.0)
-    result = wamgr("clear-auth", "t2")
-    assert result.exit_code == 9
-    assert "gw-7" in result.output and "clear its credentials there" in result.output
+    LeaseStore(db).acquire("t2", "gw-7", 60.0)  # nobody behind it: the call is not answered
+    result = wamgr("clear-auth", "t2", env={"WAMGR_CALL_TIMEOUT": "0.5"})
+    assert result.exit_code == 5
+    assert "instance 'gw-7'" in result.output and "did not answer" in result.output
     assert _devices(database_url) == {JID_A, JID_B}
 
     result = wamgr("clear-auth", "--all")
@@ -132,6 +156,20 @@ def test_clear_auth_refuses_a_tenant_a_live_instance_holds(wamgr, db, database_u
     assert "t1: credentials cleared" in result.output and "gw-7" in result.output
     assert _devices(database_url) == {JID_B}
     assert store.get("t2").status.jid == JID_B
+
+
+def test_clear_auth_of_a_tenant_a_live_instance_holds_is_done_by_it(wamgr, make_manager, sim):
+    holder = make_manager(instance_id="gw-1")
+    holder.connect("t1")
+    jid = holder.wait_for("t1", TenantState.CONNECTED, timeout=5).jid
+
+    result = wamgr("clear-auth", "t1")
+
+    assert result.exit_code == 0, result.output
+    assert "t1: credentials cleared by instance gw-1, which holds it" in result.output
+    status = holder.status("t1")
+    assert status.state is TenantState.LOGGED_OUT and status.jid is None
+    assert sim.open_sockets(jid) == 0 and sim.logouts(jid) == 0
 
 
 def test_clear_auth_of_an_unknown_tenant_exits_3(wamgr):

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from .conftest import Wamgr, explain, ok
 
@@ -44,6 +45,7 @@ def _rows(database_url: str, table: str) -> list[tuple]:
         return conn.execute(f"SELECT * FROM {table}").fetchall()  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_sigterm_during_start_up_stops_serve_before_it_claims_a_tenant(
     wamgr: Wamgr, database_url: str, db_proxy, tmp_path: Path
 ) -> None:

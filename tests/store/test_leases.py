@@ -227,6 +227,7 @@ def test_options_of_the_url_are_kept_and_win(database_url):
     assert (lock_timeout, name, statement_timeout) == ("7s", "mine", "2s")
 
 
+@pytest.mark.slow
 def test_a_statement_longer_than_the_bound_is_cancelled(database_url):
     db = Database(database_url, max_size=1, limits=SHORT_LIMITS)
     db.open()

@@ -469,6 +469,21 @@ def test_send_text_records_messages_with_unique_ids(sim: SimWhatsApp) -> None:
     assert sim.sent_messages("nobody@s.whatsapp.net") == []
 
 
+def test_presence_and_messages_are_recorded_in_the_order_they_were_shown(
+    sim: SimWhatsApp,
+) -> None:
+    link, _, jid = paired_link(sim)
+
+    link.send_presence(PEER, "composing")
+    sent = link.send_text(PEER, "one")
+    link.close(do_logout=False)
+
+    assert sim.activity(jid) == [("presence", PEER, "composing"), ("message", PEER, sent)]
+    with pytest.raises(SimNotConnected):
+        link.send_presence(PEER, "composing")
+    assert sim.activity("nobody@s.whatsapp.net") == []
+
+
 def test_send_text_when_not_connected_says_why() -> None:
     sim = SimWhatsApp()
     pairing, _ = open_link(sim, "t1")

@@ -28,6 +28,8 @@ WORKERS = {
     "wamgr-commands",
     "wamgr-webhooks",
     "wamgr-lease-renewer",
+    "wamgr-outbound",
+    "wamgr-outbound-listen",
 }
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from wamgr.policy import Decision
 from wamgr.status import TenantState, TenantStatus
-from wamgr.transport.base import CloseReason
+from wamgr.transport.base import CloseReason, Link
 
 if TYPE_CHECKING:
     import pykka
@@ -50,6 +50,23 @@ class SendText:
 
     to: str
     text: str = field(repr=False)  # message text is never logged
+
+    def through(self, link: Link) -> str:
+        """Send it through ``link``."""
+        return link.send_text(self.to, self.text)
+
+
+@dataclass(frozen=True, slots=True)
+class SendPresence:
+    """Show ``state`` ("composing": typing…, "paused") in the chat with ``to`` through the
+    connected link; replies None. Raises AttributeError for a link that cannot."""
+
+    to: str
+    state: str
+
+    def through(self, link: Link) -> None:
+        """Send it through ``link``."""
+        link.send_presence(self.to, self.state)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)

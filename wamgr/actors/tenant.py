@@ -56,7 +56,8 @@ class TenantActor(DispatchingActor):
         m.Connect: "_on_connect",
         m.Reconnect: "_on_reconnect",
         m.Remove: "_on_remove",
-        m.SendText: "_on_send_text",
+        m.SendText: "_on_send",
+        m.SendPresence: "_on_send",
         m.GetStatus: "_on_get_status",
         m.GetQr: "_on_get_qr",
         m.ClearAuth: "_on_clear_auth",
@@ -140,12 +141,12 @@ class TenantActor(DispatchingActor):
         message.done.set()
         return self._status()
 
-    def _on_send_text(self, message: m.SendText) -> str:
+    def _on_send(self, message: m.SendText | m.SendPresence) -> str | None:
         if self._link is None or self._book.state is not TenantState.CONNECTED:
             raise NotConnected(self._id, str(self._book.state))
-        message_id = self._link.send_text(message.to, message.text)
-        self._log.debug("sent message {} to {}", message_id, message.to)
-        return message_id
+        result = message.through(self._link)
+        self._log.debug("sent {!r}: {}", message, result)
+        return result
 
     def _on_clear_auth(self, message: m.ClearAuth) -> TenantStatus:
         self._device.load()

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wamgr.errors import (
     HeldElsewhere,
+    HolderNotAnswering,
     InvalidRecipient,
     LockBusy,
     NotConnected,
@@ -24,6 +25,7 @@ from wamgr.errors import (
     UnknownTenant,
     WamgrError,
 )
+from wamgr.outbound_errors import InvalidMessage, MessageStateConflict
 
 
 def add_error_handlers(app: FastAPI) -> None:
@@ -52,14 +54,20 @@ def _details(exc: WamgrError) -> dict[str, Any]:
             "owner": exc.owner,
             "expires_at": exc.expires_at.isoformat() if exc.expires_at else None,
         }
-    if isinstance(exc, NotConnected | NotPairing):
+    if isinstance(exc, NotConnected):
+        return {"tenant_id": exc.tenant_id, "state": exc.state, "owner": exc.owner}
+    if isinstance(exc, NotPairing):
         return {"tenant_id": exc.tenant_id, "state": exc.state}
     if isinstance(exc, HeldElsewhere):
         return {"tenant_id": exc.tenant_id, "owner": exc.owner}
+    if isinstance(exc, HolderNotAnswering):
+        return {"tenant_id": exc.tenant_id, "holder": exc.holder}
     if isinstance(exc, UnknownTenant):
         return {"tenant_id": exc.tenant_id}
-    if isinstance(exc, InvalidRecipient):
+    if isinstance(exc, InvalidRecipient | InvalidMessage):
         return {"field": exc.field}
+    if isinstance(exc, MessageStateConflict):
+        return {"tenant_id": exc.tenant_id, "message_id": exc.message_id, "status": exc.status}
     return {}
 
 

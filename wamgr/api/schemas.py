@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from wamgr.config_checks import YEAR_S
 from wamgr.status import (
     MAX_TEXT_CHARS,
     RECIPIENT_PATTERN,
@@ -14,6 +15,7 @@ from wamgr.status import (
     TenantState,
     validate_text,
 )
+from wamgr.store.outbound import OutboundMessage, OutboundStatus
 
 
 class TenantOut(BaseModel):
@@ -72,12 +74,56 @@ class MessageIn(BaseModel):
         "character but tab and line breaks",
         json_schema_extra={"pattern": TEXT_PATTERN},
     )
+    queue: bool = Field(
+        True,
+        description="true (default): store it and answer 202 at once, whatever the tenant's "
+        "state; false: send it now through this instance, 409 NotConnected unless connected",
+    )
+    expires_in: float | None = Field(
+        None,
+        ge=1,
+        le=YEAR_S,
+        description="Seconds it may wait before it expires (default: outbound_expires_in, 24 h)",
+    )
 
 
 class MessageOut(BaseModel):
-    """The id of a message sent."""
+    """An outbound message: queued (``message_id`` is wamgr's), or sent now with ``"queue":
+    false`` (``message_id`` is then WhatsApp's, as ``wa_message_id``)."""
 
     message_id: str
+    status: OutboundStatus = Field(
+        description="queued, sending, sent, failed, expired, cancelled or unknown (it may or "
+        "may not have been sent: its sender stopped mid-send; never resent unless asked)"
+    )
+    tenant_id: str | None = None
+    to: str | None = None
+    idempotency_key: str | None = None
+    wa_message_id: str | None = Field(None, description="WhatsApp's id, once sent")
+    error: str | None = Field(None, description="Why it failed, expired or is unknown")
+    attempts: int = 0
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+    sent_at: datetime | None = None
+    finished_at: datetime | None = Field(None, description="When it reached its state")
+
+
+def message_out(message: OutboundMessage) -> dict[str, Any]:
+    """The body of an outbound message (no text: the caller has it, logs must not)."""
+    return {
+        "message_id": message.message_id,
+        "status": message.status,
+        "tenant_id": message.tenant_id,
+        "to": message.to,
+        "idempotency_key": message.idempotency_key,
+        "wa_message_id": message.wa_message_id,
+        "error": message.error,
+        "attempts": message.attempts,
+        "created_at": message.created_at,
+        "expires_at": message.expires_at,
+        "sent_at": message.sent_at,
+        "finished_at": message.finished_at,
+    }
 
 
 class LockIn(BaseModel):

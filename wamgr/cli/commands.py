@@ -1,5 +1,5 @@
-"""``wamgr status`` and the commands for the instance that runs a tenant: ``connect``,
-``reconnect``, ``disconnect``, ``logout``.
+"""``wamgr status``, the commands for the instance that runs a tenant (``connect``,
+``reconnect``, ``disconnect``, ``logout``), and the outbound queue (``send``, ``messages``).
 
 A command is a row in the database (:class:`~wamgr.store.commands.CommandStore`): the
 instance that holds the tenant's lease applies it, or any running instance when none holds
@@ -13,11 +13,14 @@ from typing import Any
 
 import click
 
-from wamgr.cli.context import checked_tenant_id, open_db, tenant_ids
-from wamgr.cli.output import print_json, print_tenants, tenant_json
+from wamgr.cli.context import checked_tenant_id, load_config, open_db, tenant_ids
+from wamgr.cli.output import clock_time, print_json, print_table, print_tenants, tenant_json
+from wamgr.clock import SystemClock
 from wamgr.errors import UnknownTenant
+from wamgr.outbound import OutboundQueue
 from wamgr.status import Desired
 from wamgr.store.commands import ANY_INSTANCE, Command, CommandStore
+from wamgr.store.outbound import OutboundMessage, OutboundStatus, OutboundStore
 from wamgr.store.tenants import TenantStore
 
 
@@ -127,3 +130,86 @@ def logout(ctx: click.Context, tenant_ids: list[str]) -> None:
       wamgr logout shop-1
     """
     _send(ctx, tenant_ids, Command.LOGOUT)
+
+
+def _message_json(message: OutboundMessage) -> dict[str, Any]:
+    return {
+        "message_id": message.message_id,
+        "status": str(message.status),
+        "to": message.to,
+        "idempotency_key": message.idempotency_key,
+        "wa_message_id": message.wa_message_id,
+        "error": message.error,
+        "attempts": message.attempts,
+        "created_at": message.created_at.isoformat(),
+        "sent_at": message.sent_at.isoformat() if message.sent_at else None,
+    }
+
+
+@click.command()
+@click.argument("tenant_id", metavar="TENANT")
+@click.argument("to")
+@click.argument("text")
+@click.option("--idempotency-key", help="Queue nothing if TENANT already has a message with it.")
+@click.option("--expires-in", type=float, help="Seconds it may wait (default outbound_expires_in).")
+@click.pass_context
+def send(
+    ctx: click.Context,
+    tenant_id: str,
+    to: str,
+    text: str,
+    idempotency_key: str | None,
+    expires_in: float | None,
+) -> None:
+    """Queue TEXT for TO (a phone number or JID); the instance holding TENANT sends it once it
+    is connected. Prints the message id.
+
+    \b
+    Example:
+      wamgr send shop-1 +15551234567 "Your order has shipped" --idempotency-key order-42
+    """
+    tenant_id = checked_tenant_id(tenant_id)
+    cfg = load_config(ctx)
+    with open_db(ctx) as db:
+        queue = OutboundQueue(OutboundStore(db, cfg.webhook_urls), SystemClock(), cfg)
+        message = queue.add(
+            tenant_id, to, text, idempotency_key=idempotency_key, expires_in=expires_in
+        )
+    click.echo(f"{message.message_id} {message.status}")
+
+
+@click.command()
+@click.argument("tenant_id", metavar="TENANT")
+@click.option("--status", type=click.Choice([s.value for s in OutboundStatus]))
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def messages(
+    ctx: click.Context, tenant_id: str, status: str | None, limit: int, as_json: bool
+) -> None:
+    """List TENANT's outbound messages, oldest first (those in --status only).
+
+    \b
+    Example:
+      wamgr messages shop-1 --status queued
+    """
+    tenant_id = checked_tenant_id(tenant_id)
+    cfg = load_config(ctx)
+    with open_db(ctx) as db:
+        queue = OutboundQueue(OutboundStore(db), SystemClock(), cfg)
+        listed = queue.list(tenant_id, status, limit)
+    if as_json:
+        print_json([_message_json(m) for m in listed])
+        return
+    rows = [
+        (
+            m.message_id,
+            str(m.status),
+            m.to,
+            clock_time(m.created_at),
+            clock_time(m.sent_at),
+            m.error or "-",
+        )
+        for m in listed
+    ]
+    print_table(("MESSAGE", "STATUS", "TO", "QUEUED", "SENT", "ERROR"), rows)

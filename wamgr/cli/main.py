@@ -15,7 +15,7 @@ import click
 
 from wamgr import logging as wamgr_logging
 from wamgr.cli.admin import db, locks, webhooks
-from wamgr.cli.commands import connect, disconnect, logout, reconnect, status
+from wamgr.cli.commands import connect, disconnect, logout, messages, reconnect, send, status
 from wamgr.cli.context import BadOption, Port, load_config, option_name
 from wamgr.cli.pairing import clear_auth, pair
 from wamgr.cli.signals import StopSignals
@@ -170,6 +170,8 @@ for _command in (
     reconnect,
     disconnect,
     logout,
+    send,
+    messages,
     pair,
     clear_auth,
     db,

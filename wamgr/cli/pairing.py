@@ -1,8 +1,11 @@
 """``wamgr pair`` and ``wamgr clear-auth``: linking a tenant's device, and forgetting it.
 
 :func:`pair_tenant` is the loop behind ``wamgr pair``: it connects a tenant on a manager of
-this process and shows its QR codes (or a pair code) until the phone has linked it. The
-HTTP API pairs differently (``GET /api/tenants/{id}/qr``, through :mod:`wamgr.qr`).
+this process and shows its QR codes (or a pair code) until the phone has linked it. A tenant
+that a live instance holds is paired there: the QR and the pair code are asked of that
+instance (forwarded calls) and shown here. The HTTP API pairs through
+``GET /api/tenants/{id}/qr`` (:mod:`wamgr.qr`). ``wamgr clear-auth`` of a tenant a live
+instance holds is carried out by that instance too.
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ import click
 
 from wamgr.cli.context import checked_tenant_id, load_config, open_db, tenant_ids
 from wamgr.errors import HeldElsewhere, PairingFailed
+from wamgr.forwarding import CallKind, standalone_caller
+from wamgr.local_tenants import Deadline
 from wamgr.manager import ConnectionManager
 from wamgr.qr import qr_text
 from wamgr.status import TenantState, TenantStatus, normalise_phone
+from wamgr.store.db import Database
 from wamgr.store.tenants import TenantStore
 
 #: Seconds between two looks at the tenant while pairing.
@@ -46,11 +52,19 @@ def pair_tenant(
     """Connect ``tenant_id`` on ``mgr`` and show each QR (or, with ``phone``, a pair code)
     through ``show`` until the tenant is connected; returns that status.
 
-    Raises HeldElsewhere if another live instance holds the tenant, PairingFailed if the
-    pairing ends in a parked state (QR not scanned in time, refused...) or is not done
-    within ``timeout_s``.
+    A tenant that another live instance holds is paired there: its QR (or pair code) is
+    asked of that instance and shown here (HolderNotAnswering, naming it, if it does not
+    answer). Raises HeldElsewhere if another instance took the tenant while this one was
+    connecting it, PairingFailed if the pairing ends in a parked state (QR not scanned in
+    time, refused...) or is not done within ``timeout_s``.
     """
-    status = mgr.connect(tenant_id)
+    holder = mgr.leases_store.live_owner(tenant_id)
+    if holder is not None and holder != mgr.config.instance_id:
+        show(f"{tenant_id} is held by instance {holder}: pairing it there")
+        mgr.qr(tenant_id)  # the holder answers, or HolderNotAnswering names it
+        status = mgr.status(tenant_id)
+    else:
+        status = mgr.connect(tenant_id)
     if status.state is TenantState.STANDBY:
         raise HeldElsewhere(tenant_id, status.owner or "another instance", "pair it")
     if status.jid:
@@ -108,8 +122,8 @@ def pair(
     """Pair TENANT with a phone: show its QR code here (and a pair code with --phone) until
     the phone has linked it, then leave it wanted connected for `wamgr serve`.
 
-    Runs the tenant in this process for the while; refused if a live instance holds it
-    (pair it there: GET /api/tenants/TENANT/qr).
+    Runs the tenant in this process for the while; if a live instance holds it, that
+    instance pairs it and its QR (or pair code) is shown here.
 
     \b
     Example:
@@ -136,8 +150,8 @@ def clear_auth(
 ) -> None:
     """Delete TENANT's device keys and JID and park it in logged_out (pair it again after).
 
-    Only that tenant's device is touched; other tenants, running or not, keep theirs. A tenant
-    that a live instance holds is refused: clear it there, or stop it first.
+    Only that tenant's device is touched; other tenants, running or not, keep theirs. A
+    TENANT that a live instance holds is cleared by that instance; --all skips those.
 
     \b
     Example:
@@ -160,10 +174,12 @@ def clear_auth(
                 try:
                     clear_credentials(database, chosen, tenant_id)
                 except HeldElsewhere as exc:
-                    if not clear_all:
-                        raise
-                    refused.append(exc)
-                    continue
+                    if clear_all:
+                        refused.append(exc)
+                        continue
+                    if _clear_on_holder(database, tenant_id, cfg.call_timeout_s):
+                        continue
+                    clear_credentials(database, chosen, tenant_id)  # its holder let go
                 click.echo(f"{tenant_id}: credentials cleared; logged_out until paired again")
         finally:
             if owned:
@@ -172,3 +188,21 @@ def clear_auth(
         click.echo(f"wamgr: {exc.format_message()}", err=True)
     if refused:
         ctx.exit(HeldElsewhere.exit_code)
+
+
+def _clear_on_holder(database: Database, tenant_id: str, timeout_s: float) -> bool:
+    """Have the live instance holding ``tenant_id`` clear its credentials (a forwarded call)
+    and say so; False if no live instance holds it any more. HolderNotAnswering, naming the
+    holder, if it does not answer within ``timeout_s``."""
+    from wamgr.credentials import operator_id
+
+    with standalone_caller(database, operator_id()) as caller:
+        deadline = Deadline(f"clear_auth({tenant_id!r})", timeout_s)
+        forwarded = caller.call(tenant_id, CallKind.CLEAR_AUTH, {}, deadline)
+    if forwarded is None:
+        return False
+    click.echo(
+        f"{tenant_id}: credentials cleared by instance {forwarded.holder}, which holds it; "
+        "logged_out until paired again"
+    )
+    return True

@@ -16,7 +16,7 @@ dropped: its target is gone, and the claim loop and the desired state take over 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import psycopg
@@ -128,15 +128,14 @@ class CommandStore:
             conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, instance_id))
 
 
-class CommandChannel:
-    """A dedicated connection that LISTENs for the commands sent to one instance.
+class ListenChannel:
+    """A dedicated connection that LISTENs on one NOTIFY channel.
 
     It is not from the pool: a LISTEN lives as long as its connection. Opening it raises
     DatabaseUnavailable if the database cannot be reached.
     """
 
-    def __init__(self, database_url: str, instance_id: str, *, connect_timeout_s: float):
-        self._me = instance_id
+    def __init__(self, database_url: str, channel: str, *, connect_timeout_s: float):
         try:
             self._conn = psycopg.connect(
                 database_url, autocommit=True, connect_timeout=max(1, int(connect_timeout_s))
@@ -144,26 +143,41 @@ class CommandChannel:
         except psycopg.Error as exc:
             raise DatabaseUnavailable(str(exc).strip()) from exc
         try:
-            self._conn.execute(f"LISTEN {CHANNEL}")
+            self._conn.execute(f"LISTEN {channel}")
         except psycopg.Error as exc:
             self._conn.close()
             raise DatabaseUnavailable(str(exc).strip()) from exc
+
+    def payloads(self, timeout_s: float) -> Iterator[str]:
+        """The payload of each notification that comes within ``timeout_s`` seconds (the
+        caller stops iterating when it has what it waited for). Raises DatabaseUnavailable if
+        the connection broke (close it and open a new channel)."""
+        try:
+            for notify in self._conn.notifies(timeout=timeout_s):
+                yield notify.payload
+        except psycopg.Error as exc:
+            raise DatabaseUnavailable(str(exc).strip()) from exc
+
+    def close(self) -> None:
+        """Close the connection (its LISTEN ends with it)."""
+        self._conn.close()
+
+
+class CommandChannel(ListenChannel):
+    """A dedicated connection that LISTENs for the commands (and calls) sent to one instance."""
+
+    def __init__(self, database_url: str, instance_id: str, *, connect_timeout_s: float):
+        self._me = instance_id
+        super().__init__(database_url, CHANNEL, connect_timeout_s=connect_timeout_s)
 
     def wait(self, timeout_s: float, give_up: Callable[[], bool] = lambda: False) -> bool:
         """Wait at most ``timeout_s`` seconds for a notification addressed to this instance
         (or to any); returns whether one came. ``give_up()`` is asked at every notification
         (for anyone) and ends the wait when true. Raises DatabaseUnavailable if the connection
         broke (close it and open a new channel)."""
-        try:
-            for notify in self._conn.notifies(timeout=timeout_s):
-                if notify.payload in (self._me, ANY_INSTANCE):
-                    return True
-                if give_up():
-                    return False
-        except psycopg.Error as exc:
-            raise DatabaseUnavailable(str(exc).strip()) from exc
+        for payload in self.payloads(timeout_s):
+            if payload in (self._me, ANY_INSTANCE):
+                return True
+            if give_up():
+                return False
         return False
-
-    def close(self) -> None:
-        """Close the connection (its LISTEN ends with it)."""
-        self._conn.close()

@@ -278,6 +278,13 @@ class SimWhatsApp(SimCore):
             account = self._devices.get(jid)
             return list(account.sent) if account is not None else []
 
+    def activity(self, jid: str) -> list[tuple[str, str, str]]:
+        """What links of ``jid`` showed in chats, oldest first: ``("presence", to, state)``
+        ("composing" is typing…) and ``("message", to, message_id)``."""
+        with self._lock:
+            account = self._devices.get(jid)
+            return list(account.activity) if account is not None else []
+
     def stats(self) -> dict[str, int]:
         """``max_concurrent_sockets``, ``accounts`` and ``open_sockets`` as integers."""
         with self._lock:

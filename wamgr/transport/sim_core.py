@@ -17,7 +17,7 @@ from pathlib import Path
 
 from wamgr.clock import Clock, SystemClock
 from wamgr.transport.base import Closed, CloseReason, Connected, LinkEvent, Paired, Qr
-from wamgr.transport.sim_devices import DeviceBook
+from wamgr.transport.sim_devices import DeviceBook, SimAccount
 from wamgr.transport.sim_link import LinkState, SimLink, SimNotConnected, Touched, deliver, emit
 from wamgr.transport.sim_recorder import SimSocket, SocketRecorder
 
@@ -92,15 +92,25 @@ class SimCore:
 
     def _send_text(self, link: SimLink, to: str, text: str) -> str:
         with self._lock:
-            account = self._devices.get(link._socket.jid) if link._socket is not None else None
-            if link._state is not LinkState.CONNECTED or account is None:
-                raise SimNotConnected(
-                    f"cannot send: link of tenant {link.tenant_id!r} (generation "
-                    f"{link.generation}) is {link._state.value}, not connected"
-                )
+            account = self._sending_account(link)
             message_id = self._new_message_id()
             account.sent.append((to, text, message_id))
+            account.activity.append(("message", to, message_id))
             return message_id
+
+    def _send_presence(self, link: SimLink, to: str, state: str) -> None:
+        with self._lock:
+            self._sending_account(link).activity.append(("presence", to, state))
+
+    def _sending_account(self, link: SimLink) -> SimAccount:
+        """The account of a connected link (lock held); SimNotConnected if it is not."""
+        account = self._devices.get(link._socket.jid) if link._socket is not None else None
+        if link._state is not LinkState.CONNECTED or account is None:
+            raise SimNotConnected(
+                f"cannot send: link of tenant {link.tenant_id!r} (generation "
+                f"{link.generation}) is {link._state.value}, not connected"
+            )
+        return account
 
     def _pair_code(self, link: SimLink, phone: str) -> str:
         with self._lock:

@@ -38,13 +38,16 @@ _JID = re.compile(r"1555(\d{7})@s\.whatsapp\.net")
 class SimAccount:
     """A WhatsApp account with its one linked device, and what its links did."""
 
-    __slots__ = ("device_linked", "jid", "logouts", "sent")
+    __slots__ = ("activity", "device_linked", "jid", "logouts", "sent")
 
     def __init__(self, jid: str, device_linked: bool = True) -> None:
         self.jid = jid
         self.device_linked = device_linked
         self.logouts = 0
         self.sent: list[tuple[str, str, str]] = []
+        #: What its links showed in chats, in order: ``("presence", to, state)`` and
+        #: ``("message", to, message_id)``.
+        self.activity: list[tuple[str, str, str]] = []
 
 
 class DeviceBook:

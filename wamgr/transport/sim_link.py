@@ -93,6 +93,11 @@ class SimLink:
         """Record a sent message and return its new id; raises SimNotConnected if not connected."""
         return self._sim._send_text(self, to, text)
 
+    def send_presence(self, to: str, state: str) -> None:
+        """Show ``state`` ("composing", "paused") in the chat with ``to``; raises
+        SimNotConnected if not connected."""
+        self._sim._send_presence(self, to, state)
+
     def request_pair_code(self, phone: str) -> str:
         """A code the phone can type instead of scanning the QR (see SimWhatsApp.enter_code)."""
         return self._sim._pair_code(self, phone)

@@ -5,7 +5,9 @@ gets a ``webhook_id`` (``msg_`` + 32 hex digits) that it keeps on every delivery
 
 - ``session.status``: a tenant changed state (:func:`status_event`);
 - ``message.received``: an inbound text message, the first time its id is seen
-  (:func:`message_event`).
+  (:func:`message_event`);
+- ``message.sent``, ``message.failed``, ``message.expired``, ``message.unknown``: an outbound
+  message reached that state (:func:`outbound_event`).
 
 The caller writes the event with the change it reports (:mod:`wamgr.store.outbox`).
 """
@@ -22,6 +24,8 @@ from wamgr.status import TenantStatus
 
 STATUS_EVENT = "session.status"
 MESSAGE_EVENT = "message.received"
+#: Outbound states that have an event, ``message.<state>``.
+OUTBOUND_EVENT_STATES = frozenset({"sent", "failed", "expired", "unknown"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,4 +79,35 @@ def message_event(tenant_id: str, message_id: str, sender: str, text: str) -> We
         tenant_id,
         None,
         {"tenant_id": tenant_id, "message_id": message_id, "sender": sender, "text": text},
+    )
+
+
+def outbound_event(
+    tenant_id: str,
+    message_id: str,
+    status: str,
+    at: datetime | None,
+    *,
+    to: str | None,
+    wa_message_id: str | None,
+    error: str | None,
+    idempotency_key: str | None,
+) -> WebhookEvent:
+    """The ``message.<status>`` event of an outbound message that reached ``status`` (one of
+    :data:`OUTBOUND_EVENT_STATES`) ``at`` that time."""
+    if status not in OUTBOUND_EVENT_STATES:
+        raise ValueError(f"no event for outbound status {status!r}")
+    return _event(
+        f"message.{status}",
+        tenant_id,
+        at,
+        {
+            "tenant_id": tenant_id,
+            "message_id": message_id,
+            "status": status,
+            "to": to,
+            "wa_message_id": wa_message_id,
+            "error": error,
+            "idempotency_key": idempotency_key,
+        },
     )

@@ -3,7 +3,8 @@
 One named worker holds a :class:`~wamgr.store.commands.CommandChannel` (a connection that
 LISTENs) and, whenever a notification for this instance arrives or every ``poll_s``
 seconds (a notification can be missed while the connection is re-opened), takes the
-command rows addressed to it and applies them. A connection that breaks is re-opened after
+calls addressed to it (handing them to the call runners, which reply) and the command rows
+addressed to it, and applies those. A connection that breaks is re-opened after
 :data:`RECONNECT_DELAY_S`; while it keeps failing (the database is down) the warning is
 written once per :data:`WARNING_INTERVAL_S`, with how many were held back, and a line says
 when it listens again. The SQL is in :mod:`wamgr.store.commands`.
@@ -19,6 +20,7 @@ from loguru import logger
 
 from wamgr.errors import DatabaseUnavailable, WamgrError
 from wamgr.log_limits import RateLimitedLog
+from wamgr.store.calls import CallStore, PendingCall
 from wamgr.store.commands import Command, CommandChannel, CommandStore
 from wamgr.workers.base import AT_ONCE, Worker
 
@@ -36,8 +38,10 @@ class CommandListener(Worker):
     """A named worker that LISTENs on its own connection and runs the commands sent to us.
 
     ``apply(tenant_id, command)`` runs on this thread; one that raises is logged and the
-    next command goes on. Its waits are on the connection, not the wake event: ``stop``
-    sends this instance a notification to end the wait at once.
+    next command goes on. With ``calls``, the calls sent here are taken too and handed to
+    ``on_calls`` (which must not block: the call runners' ``submit``). Its waits are on the
+    connection, not the wake event: ``stop`` sends this instance a notification to end the
+    wait at once.
     """
 
     what = "command listener"
@@ -52,12 +56,16 @@ class CommandListener(Worker):
         poll_s: float = POLL_S,
         connect_timeout_s: float = 10.0,
         name: str = "wamgr-commands",
+        calls: CallStore | None = None,
+        on_calls: Callable[[list[PendingCall]], None] | None = None,
     ):
         super().__init__(name)
         self._store = store
         self._url = database_url
         self._me = instance_id
         self._apply = apply
+        self._calls = calls
+        self._on_calls = on_calls
         self._poll_s = poll_s
         self._connect_timeout_s = connect_timeout_s
         self._channel: CommandChannel | None = None
@@ -78,7 +86,10 @@ class CommandListener(Worker):
         return False
 
     def run_once(self) -> int:
-        """Take and apply the commands waiting for us; returns how many ran."""
+        """Hand over the calls and apply the commands waiting for us; returns how many
+        commands ran."""
+        if self._calls is not None and self._on_calls is not None:
+            self._on_calls(self._calls.take(self._me))  # first: someone waits for each
         commands = self._store.take(self._me)
         for pending in commands:
             log = logger.bind(tenant=pending.tenant_id)
@@ -102,6 +113,8 @@ class CommandListener(Worker):
         self.run_once()
         if self._looks % DROP_STALE_EVERY == 0:
             self._store.drop_stale()
+            if self._calls is not None:
+                self._calls.drop_stale()
         self._looks += 1
         self._channel.wait(self._poll_s, give_up=lambda: self.stopping)
         return AT_ONCE

@@ -1,14 +1,14 @@
-"""Pairing a tenant's device: the QR to scan, or a code to type on the phone instead."""
+"""Pairing a tenant's device: the QR to scan, or a code to type on the phone instead, and
+forgetting the device. Asked of any instance: the one that holds the tenant answers."""
 
 from typing import Any, Literal
 
 from fastapi import APIRouter, Response
 
 from wamgr.api.dependencies import KnownTenant, Manager
-from wamgr.api.schemas import PairCodeIn, PairCodeOut
-from wamgr.errors import HeldElsewhere, NotPairing
+from wamgr.api.schemas import PairCodeIn, PairCodeOut, TenantOut
+from wamgr.errors import NotPairing
 from wamgr.qr import MEDIA_TYPES, render
-from wamgr.status import TenantState
 
 router = APIRouter(prefix="/tenants", tags=["pairing"])
 
@@ -26,13 +26,11 @@ router = APIRouter(prefix="/tenants", tags=["pairing"])
 def qr(
     tenant: KnownTenant, mgr: Manager, format: Literal["png", "svg", "text"] = "png"
 ) -> Response:
-    """The pairing QR while the tenant is pairing on this instance; 409 otherwise."""
+    """The pairing QR while the tenant is pairing (on whichever instance holds it); 409
+    otherwise."""
     code = mgr.qr(tenant.tenant_id)
     if code is None:
-        elsewhere = tenant.owner not in (None, mgr.config.instance_id)
-        if elsewhere and tenant.state is TenantState.PAIRING:
-            raise HeldElsewhere(tenant.tenant_id, tenant.owner, "get its QR")
-        raise NotPairing(tenant.tenant_id, str(tenant.state))
+        raise NotPairing(tenant.tenant_id, str(mgr.status(tenant.tenant_id).state))
     return Response(
         render(code, format),
         media_type=MEDIA_TYPES[format],
@@ -44,3 +42,10 @@ def qr(
 def pair_code(tenant: KnownTenant, body: PairCodeIn, mgr: Manager) -> Any:
     """A code to type on the phone instead of scanning the QR, while pairing."""
     return {"code": mgr.pair_code(tenant.tenant_id, body.phone)}
+
+
+@router.post("/{tenant_id}/clear-auth", response_model=TenantOut)
+def clear_auth(tenant: KnownTenant, mgr: Manager) -> Any:
+    """Forget the tenant's device credentials (its link closed without logout): it waits in
+    logged_out until a connect pairs it again. Only this tenant's device is touched."""
+    return mgr.clear_auth(tenant.tenant_id).to_json()

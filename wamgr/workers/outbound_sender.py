@@ -1,0 +1,333 @@
+"""The outbound sender: one worker per instance sends the queued messages of the tenants it
+holds, in order, paced; and the listener that wakes it when a message is added anywhere.
+
+Each pass of :class:`OutboundSender`:
+
+1. records outcomes a failed pass could not write, then (every ``scan_interval_s``) expires
+   the messages past their time, fails those of tenants that will not send (removed, logged
+   out, in conflict, failed), counts the queue for the metrics and, now and then, deletes
+   messages finished more than :data:`RETENTION_S` ago;
+2. takes the tenants this instance runs that are connected; those it has just started
+   sending for get their messages caught ``sending`` made ``unknown`` (their sender died
+   mid-send: never sent twice);
+3. takes the first queued message of each; pacing (:mod:`wamgr.pacing`) says which may go
+   now (with typing on, "typing…" is shown first and the message goes once it has lasted);
+4. marks those ``sending`` (committed), asks each tenant's actor to send its one (the actor's
+   send path, so a fenced tenant cannot send), and records each outcome with its webhook
+   event: ``sent``; back to ``queued`` if the tenant was not connected after all;
+   ``unknown`` if the link failed or did not answer (the message may have left).
+
+One message per tenant per pass keeps each tenant's order and the ``unknown`` window to one
+message; a pass that sent something runs again at once. Waits are on the injected clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+
+import pykka
+from loguru import logger
+
+from wamgr.actors import messages as m
+from wamgr.clock import Clock
+from wamgr.errors import DatabaseUnavailable, ManagerStopped, NotConnected, WamgrError
+from wamgr.log_limits import RateLimitedLog
+from wamgr.metrics import Metrics
+from wamgr.pacing import Pacer, PacingSettings
+from wamgr.status import TenantState
+from wamgr.store.db import Database
+from wamgr.store.outbound import OutboundChannel, OutboundMessage, OutboundStatus, OutboundStore
+from wamgr.workers.base import AT_ONCE, Worker
+
+#: Seconds between two expiry / failure / depth passes (and the longest idle wait).
+SCAN_INTERVAL_S = 1.0
+#: Seconds a message is kept once it reached its final state (its idempotency key with it).
+RETENTION_S = 7 * 86_400.0
+#: Finished messages past the retention are deleted every this many scans.
+PRUNE_EVERY = 60
+#: Seconds the listener waits for a notification before it looks again.
+LISTEN_POLL_S = 1.0
+#: Seconds before a listening connection that failed is opened again.
+RECONNECT_DELAY_S = 1.0
+#: Why a message caught ``sending`` becomes ``unknown``.
+CAUGHT_SENDING = (
+    "its sender stopped while sending it (crash or failover): it may or may not have been "
+    "sent; resend it to send it again"
+)
+#: Live states in which a tenant's messages wait (the stored state may still say otherwise).
+_WAITING = frozenset(
+    {
+        TenantState.CONNECTED,
+        TenantState.CONNECTING,
+        TenantState.PAIRING,
+        TenantState.BACKOFF,
+        TenantState.BANNED,
+    }
+)
+
+Outcome = tuple[str, OutboundStatus, str | None, str | None]
+
+
+class OutboundSender(Worker):
+    """Sends the queued messages of the connected tenants this instance runs (see above).
+
+    ``registry`` is the tenant registry actor; ``on_events`` is called after a pass wrote
+    webhook events (to wake their delivery).
+    """
+
+    what = "outbound send pass"
+
+    def __init__(
+        self,
+        store: OutboundStore,
+        registry: pykka.ActorRef,
+        instance_id: str,
+        pacing: PacingSettings,
+        *,
+        clock: Clock,
+        call_timeout_s: float,
+        metrics: Metrics | None = None,
+        on_events: Callable[[], None] | None = None,
+        scan_interval_s: float = SCAN_INTERVAL_S,
+        name: str = "wamgr-outbound",
+    ):
+        super().__init__(name, clock=clock)
+        self._store = store
+        self._registry = registry
+        self._me = instance_id
+        self._pacer = Pacer(pacing)
+        self._typing = pacing.typing
+        self._clock = clock
+        self._timeout_s = call_timeout_s
+        self._metrics = metrics
+        self._on_events = on_events
+        self._scan_interval_s = scan_interval_s
+        self._next_scan = float("-inf")
+        self._scans = 0
+        self._serving: set[str] = set()  # connected tenants whose `sending` rows were checked
+        self._unrecorded: list[Outcome] = []  # outcomes a failed write left to record
+        self._no_typing: set[str] = set()  # tenants whose link cannot show typing (warned)
+
+    def iterate(self) -> float:
+        """One pass (see the module docstring); returns when the next one is due."""
+        now = self._clock.monotonic()
+        self._record(self._unrecorded)
+        statuses, refs = self._local()
+        connected = sorted(t for t, s in statuses.items() if s is TenantState.CONNECTED)
+        scan = now >= self._next_scan
+        if scan:
+            self._scan({t for t, s in statuses.items() if s in _WAITING})
+            self._next_scan = now + self._scan_interval_s
+        self._adopt(connected, every=scan)
+        go, due = self._choose(self._store.heads(connected), refs, now)
+        if go and self._send(go, refs):
+            return AT_ONCE  # each tenant sent one: the next ones may be ready
+        return min([self._next_scan, *due])
+
+    def on_stop(self) -> None:
+        """Write outcomes still unrecorded (else the next holder finds them ``unknown``)."""
+        with contextlib.suppress(WamgrError):
+            self._record(self._unrecorded)
+
+    # --- the steps ----------------------------------------------------------------------
+
+    def _local(self) -> tuple[dict[str, TenantState], dict[str, pykka.ActorRef]]:
+        """The state and actor of every tenant this process runs."""
+        try:
+            statuses = self._registry.ask(m.AllStatuses(), timeout=self._timeout_s)
+            refs = self._registry.ask(m.AllTenants(), timeout=self._timeout_s)
+        except (pykka.Timeout, pykka.ActorDeadError):
+            return {}, {}
+        return {s.tenant_id: s.state for s in statuses}, refs
+
+    def _scan(self, waiting: set[str]) -> None:
+        """Expire, fail what will not be sent, and count the queue."""
+        now = self._clock.time()
+        moved = self._store.expire(now) + self._store.fail_parked(now, sorted(waiting))
+        self._moved(moved)
+        if self._scans % PRUNE_EVERY == 0:
+            self._store.prune(now - RETENTION_S)
+        self._scans += 1
+        if self._metrics is not None:
+            count, oldest = self._store.depth()
+            age = max(0.0, now - oldest.timestamp()) if oldest is not None else 0.0
+            self._metrics.outbound_depth(count, age)
+
+    def _adopt(self, connected: Sequence[str], every: bool) -> None:
+        """Messages caught ``sending`` of the tenants newly connected here (``every``: of all
+        connected here) become unknown: between two passes none of ours is in flight."""
+        new = list(connected) if every else [t for t in connected if t not in self._serving]
+        if new:
+            keep = [o[0] for o in self._unrecorded]
+            self._moved(self._store.mark_unknown(new, self._clock.time(), CAUGHT_SENDING, keep))
+        self._serving = set(connected)
+
+    def _choose(
+        self, heads: list[OutboundMessage], refs: dict[str, pykka.ActorRef], now: float
+    ) -> tuple[list[OutboundMessage], list[float]]:
+        """The heads that may go now (their tokens spent), and when the others may."""
+        go: list[OutboundMessage] = []
+        due: list[float] = []
+        for head in heads:
+            tenant = head.tenant_id
+            ready = max(self._pacer.ready_at(tenant, now), self._pacer.total_ready_at(now))
+            if ready > now:
+                due.append(ready)
+                continue
+            if self._typing:
+                typed = self._pacer.typing_done_at(tenant, head.message_id)
+                if typed is None:
+                    self._show_typing(head, refs.get(tenant))
+                    typed = self._pacer.start_typing(tenant, head.message_id, head.text, now)
+                if typed > now:
+                    due.append(typed)
+                    continue
+            if self._pacer.take(tenant, now):
+                go.append(head)
+            else:  # the process-wide cap went to another tenant meanwhile
+                due.append(max(self._pacer.ready_at(tenant, now), self._pacer.total_ready_at(now)))
+        return go, due
+
+    def _show_typing(self, head: OutboundMessage, ref: pykka.ActorRef | None) -> None:
+        """Ask the tenant to show "typing…" to the recipient (best effort)."""
+        if ref is None or head.tenant_id in self._no_typing:
+            return
+        try:
+            ref.ask(m.SendPresence(head.to, "composing"), timeout=self._timeout_s)
+        except AttributeError:
+            self._no_typing.add(head.tenant_id)
+            logger.bind(tenant=head.tenant_id).warning(
+                "this transport cannot show typing; messages go without it"
+            )
+        except Exception as exc:
+            logger.bind(tenant=head.tenant_id).debug("typing not shown: {!r}", exc)
+
+    def _send(self, heads: list[OutboundMessage], refs: dict[str, pykka.ActorRef]) -> bool:
+        """Mark ``heads`` sending, have their tenants send them, record what became of them;
+        returns whether any was sent."""
+        at = self._clock.time()  # the time the messages are recorded as sent
+        claimed = self._store.claim([h.message_id for h in heads], self._me, at)
+        asked = []
+        for message in claimed:
+            ref = refs.get(message.tenant_id)
+            future = ref.ask(m.SendText(message.to, message.text), block=False) if ref else None
+            asked.append((message, future))
+        end = time.monotonic() + self._timeout_s
+        outcomes = [self._outcome(message, future, end) for message, future in asked]
+        now = self._clock.monotonic()
+        for message, (_, status, _, _) in zip(claimed, outcomes, strict=True):
+            if status is OutboundStatus.SENT:
+                self._pacer.sent(message.tenant_id, now)
+        self._unrecorded.extend(outcomes)
+        self._record(self._unrecorded, at)
+        return any(o[1] is OutboundStatus.SENT for o in outcomes)
+
+    def _outcome(
+        self, message: OutboundMessage, future: pykka.Future | None, end: float
+    ) -> Outcome:
+        """What became of one send: sent, back to queued (surely not sent), or unknown."""
+        log = logger.bind(tenant=message.tenant_id)
+        if future is None:
+            return message.message_id, OutboundStatus.QUEUED, None, None
+        try:
+            wa_id = future.get(timeout=max(0.0, end - time.monotonic()))
+        except (NotConnected, ManagerStopped, pykka.ActorDeadError):
+            return message.message_id, OutboundStatus.QUEUED, None, None
+        except pykka.Timeout:
+            error = f"no answer from the tenant within {self._timeout_s:g} s"
+            log.warning("message {}: {}; marked unknown", message.message_id, error)
+            return message.message_id, OutboundStatus.UNKNOWN, None, error
+        except Exception as exc:
+            error = f"the send failed: {type(exc).__name__}: {exc}"[:500]
+            log.warning("message {}: {}; marked unknown", message.message_id, error)
+            return message.message_id, OutboundStatus.UNKNOWN, None, error
+        log.debug("message {} sent as {}", message.message_id, wa_id)
+        return message.message_id, OutboundStatus.SENT, str(wa_id), None
+
+    def _record(self, outcomes: list[Outcome], at: float | None = None) -> None:
+        """Write ``outcomes`` of sends made ``at`` (now if None); emptied once written, kept
+        for the next pass if not."""
+        if not outcomes:
+            return
+        at = self._clock.time() if at is None else at
+        moved = self._store.settle(list(outcomes), self._me, at)
+        outcomes.clear()
+        requeued = sum(1 for o in moved if o.status is OutboundStatus.QUEUED)
+        if requeued and self._metrics is not None:
+            self._metrics.outbound_outcome("requeued", requeued)
+        self._moved([o for o in moved if o.status is not OutboundStatus.QUEUED])
+
+    def _moved(self, moved: list[OutboundMessage]) -> None:
+        """Count messages that reached a state, and wake webhook delivery for their events."""
+        if not moved:
+            return
+        if self._metrics is not None:
+            for status in {o.status for o in moved}:
+                self._metrics.outbound_outcome(str(status), sum(o.status is status for o in moved))
+        for message in moved:
+            if message.status is not OutboundStatus.SENT:
+                logger.bind(tenant=message.tenant_id).info(
+                    "message {} {}: {}", message.message_id, message.status, message.error
+                )
+        if self._on_events is not None:
+            self._on_events()
+
+
+class OutboundListener(Worker):
+    """LISTENs for messages added to the queue anywhere and wakes the sender (``wake``).
+
+    A notification missed while the connection is re-opened costs at most the sender's scan
+    interval: the sender also looks by itself.
+    """
+
+    what = "outbound listener"
+
+    def __init__(
+        self,
+        db: Database,
+        wake: Callable[[], None],
+        *,
+        connect_timeout_s: float,
+        name: str = "wamgr-outbound-listen",
+    ):
+        super().__init__(name)
+        self._db = db
+        self._wake = wake
+        self._connect_timeout_s = connect_timeout_s
+        self._channel: OutboundChannel | None = None
+        self._warnings = RateLimitedLog(30.0)
+
+    def iterate(self) -> float:
+        """(Re)open the channel if needed, then wake the sender at every notification."""
+        if self._channel is None:
+            self._channel = OutboundChannel(self._db.url, connect_timeout_s=self._connect_timeout_s)
+            self._warnings.recovered(logger, "outbound listener: listening again")
+        if self._channel.wait(LISTEN_POLL_S, stop=lambda: self.stopping):
+            self._wake()
+        return AT_ONCE
+
+    def on_failure(self, exc: Exception) -> float:
+        """Drop the connection (it may be broken) and listen again after a short delay."""
+        self._close()
+        if self.stopping:
+            return AT_ONCE
+        detail = exc.detail if isinstance(exc, DatabaseUnavailable) else repr(exc)
+        self._warnings.warning(logger, "outbound listener: {}; listening again soon", detail)
+        return self.after(RECONNECT_DELAY_S)
+
+    def on_stopping(self) -> None:
+        """Notify the channel, so the wait ends now."""
+        with contextlib.suppress(WamgrError):
+            OutboundChannel.wake(self._db)
+
+    def on_stop(self) -> None:
+        """Close the listening connection."""
+        self._close()
+
+    def _close(self) -> None:
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            with contextlib.suppress(Exception):
+                channel.close()
