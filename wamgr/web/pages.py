@@ -13,13 +13,14 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from loguru import logger
 
-from wamgr.errors import UnknownTenant
+from wamgr.errors import UnknownTenant, WamgrError
 from wamgr.qr import qr_svg
 from wamgr.status import TenantState, validate_tenant_id
 from wamgr.store.dashboard import FleetPage
 from wamgr.web.actions import buttons
-from wamgr.web.context import Board, PageSession
+from wamgr.web.context import Board, Dashboard, PageSession
 from wamgr.web.views import finish, render
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -87,7 +88,7 @@ def tenant(request: Request, tenant_id: str, dashboard: Board, _session: PageSes
     if not records:
         raise UnknownTenant(tenant_id)
     status = mgr.status(tenant_id)  # live if this instance runs it
-    has_qr = status.state is TenantState.PAIRING and mgr.qr(tenant_id) is not None
+    has_qr = status.state is TenantState.PAIRING and _qr_code(dashboard, tenant_id) is not None
     return render(
         request,
         "tenant.html",
@@ -105,10 +106,20 @@ def tenant(request: Request, tenant_id: str, dashboard: Board, _session: PageSes
 @router.get("/tenants/{tenant_id}/qr.svg")
 def tenant_qr(tenant_id: str, dashboard: Board, _session: PageSession) -> Response:
     """The tenant's pairing QR as SVG while it pairs on this instance; 404 otherwise."""
-    code = dashboard.manager.qr(validate_tenant_id(tenant_id))
+    code = _qr_code(dashboard, validate_tenant_id(tenant_id))
     if code is None:
         return Response("no QR code: the tenant is not pairing here", status_code=404)
     return Response(qr_svg(code), media_type="image/svg+xml", headers={"cache-control": "no-store"})
+
+
+def _qr_code(dashboard: Dashboard, tenant_id: str) -> str | None:
+    """The tenant's QR code (asked of the instance that runs it), or None if it shows none
+    or that instance did not answer: the page then says where it pairs."""
+    try:
+        return dashboard.manager.qr(tenant_id)
+    except WamgrError as exc:
+        logger.bind(tenant=tenant_id).warning("dashboard: no QR: {}", exc.format_message())
+        return None
 
 
 @router.get("/instances")
