@@ -51,6 +51,7 @@ from wamgr.status import TenantStatus
 from wamgr.stop_steps import StopSteps
 from wamgr.store.calls import CallStore
 from wamgr.store.commands import CommandStore
+from wamgr.store.dashboard import DashboardStore
 from wamgr.store.db import Database, SessionLimits, open_database
 from wamgr.store.inbound import InboundLog
 from wamgr.store.instances import InstanceClaim, InstanceStore
@@ -68,6 +69,7 @@ from wamgr.workers.command_listener import CommandListener
 from wamgr.workers.dispatcher import EventDispatcher
 from wamgr.workers.lease_listener import FreedLeaseListener
 from wamgr.workers.scheduler import Scheduler
+from wamgr.workers.status_feed import StatusFeed
 from wamgr.workers.status_writer import StatusWriter
 from wamgr.workers.sweeper import Sweeper
 from wamgr.workers.thread_starter import ThreadStarter
@@ -98,6 +100,8 @@ class Runtime:
     outbox: Outbox
     commands: CommandStore
     calls: CallStore
+    dashboard: DashboardStore
+    status_feed: StatusFeed
     transport: Transport
     scheduler: Scheduler
     dispatcher: EventDispatcher
@@ -207,6 +211,13 @@ class Runtime:
         self.settings = TenantSettingsStore(self.db)
         self.commands = CommandStore(self.db)
         self.calls = CallStore(self.db)
+        self.dashboard = DashboardStore(self.db)
+        self.dashboard.record_capacity(self.claim, cfg.capacity)
+
+        # The dashboards hear every instance's status writes; only the database outlives it.
+        self.status_feed = StatusFeed(self.db, self.db.url)
+        self.status_feed.start()
+        push("the status feed", lambda left: self.status_feed.stop(self._db_bound(left)))
 
         # The transport outlives every link: the tenants close theirs before it goes.
         self.transport, owns_transport = resolve_transport(cfg, self.db.url)
