@@ -23,7 +23,9 @@ def test_offline_and_live_clearing_leave_the_same_status(make_manager, sim, monk
     monkeypatch.setattr(
         sim, "clear_auth", lambda t, jid: (cleared.append((t, jid)), clear_auth(t, jid))
     )
-    live_mgr, live_jid = _paired(make_manager, "live")
+    # claim_tenants off: the live manager must not take over "offline" when its instance
+    # stops and hands it over.
+    live_mgr, live_jid = _paired(make_manager, "live", claim_tenants=False)
     live = live_mgr.clear_auth("live")
     offline_mgr, offline_jid = _paired(make_manager, "offline", instance_id="other")
     offline_mgr.stop()

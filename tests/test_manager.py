@@ -255,3 +255,13 @@ def test_without_a_timeout_a_call_is_bounded_by_call_timeout(make_manager, monke
 
 def test_remove_of_an_unknown_tenant_is_a_no_op(mgr):
     assert mgr.remove("nobody") is None
+
+
+def test_a_status_read_right_after_a_connect_shows_what_the_connect_did(make_manager) -> None:
+    mgr = make_manager()
+    for n in range(30):
+        tenant = f"t{n}"
+        connected = mgr.connect(tenant)
+        seen = mgr.status(tenant)  # from the table, not the registry's thread
+        assert connected.state is not TenantState.STOPPED
+        assert seen.state is not TenantState.STOPPED, (n, connected, seen)

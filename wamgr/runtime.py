@@ -51,6 +51,7 @@ from wamgr.status import TenantStatus
 from wamgr.stop_steps import StopSteps
 from wamgr.store.calls import CallStore
 from wamgr.store.commands import CommandStore
+from wamgr.store.dashboard import DashboardStore
 from wamgr.store.db import Database, SessionLimits, open_database
 from wamgr.store.inbound import InboundLog
 from wamgr.store.instances import InstanceClaim, InstanceStore
@@ -69,6 +70,7 @@ from wamgr.workers.command_listener import CommandListener
 from wamgr.workers.dispatcher import EventDispatcher
 from wamgr.workers.lease_listener import FreedLeaseListener
 from wamgr.workers.scheduler import Scheduler
+from wamgr.workers.status_feed import StatusFeed
 from wamgr.workers.status_writer import StatusWriter
 from wamgr.workers.sweeper import Sweeper
 from wamgr.workers.thread_starter import ThreadStarter
@@ -99,6 +101,8 @@ class Runtime:
     outbox: Outbox
     commands: CommandStore
     calls: CallStore
+    dashboard: DashboardStore
+    status_feed: StatusFeed
     transport: Transport
     scheduler: Scheduler
     dispatcher: EventDispatcher
@@ -208,6 +212,13 @@ class Runtime:
         self.settings = TenantSettingsStore(self.db)
         self.commands = CommandStore(self.db)
         self.calls = CallStore(self.db)
+        self.dashboard = DashboardStore(self.db)
+        self.dashboard.record_capacity(self.claim, cfg.capacity)
+
+        # The dashboards hear every instance's status writes; only the database outlives it.
+        self.status_feed = StatusFeed(self.db, self.db.url)
+        self.status_feed.start()
+        push("the status feed", lambda left: self.status_feed.stop(self._db_bound(left)))
 
         # The transport outlives every link: the tenants close theirs before it goes.
         self.transport, owns_transport = resolve_transport(cfg, self.db.url)
@@ -274,6 +285,7 @@ class Runtime:
 
         # The tenants: on stop every link closes without logout and the leases of the closed
         # ones are released at once, so another instance can take them over right away.
+        table = TenantTable()  # the registry's and the tenants'; any thread reads it
         services = TenantServices(
             config=cfg,
             clock=self.clock,
@@ -286,6 +298,7 @@ class Runtime:
             on_inbound=self.inbound.submit,
             metrics=self.metrics,
             proxy_of=self.settings.proxy,
+            show_status=table.show,
         )
 
         # Tenant actors' threads are started on a few workers at once, so neither a restore
@@ -297,7 +310,6 @@ class Runtime:
         def make_tenant(tenant_id: str, registry: pykka.ActorRef) -> pykka.ActorRef:
             return start_soon(TenantActor(tenant_id, services, registry), self.starter.submit)
 
-        table = TenantTable()  # the registry writes it; any thread reads it
         self.registry = RegistryActor.start(make_tenant, self._publish_status, table)
         push("the tenants", self._shut_tenants_down)
         self.local = LocalTenants(self.registry, cfg.call_timeout_s, table)

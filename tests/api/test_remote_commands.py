@@ -21,6 +21,7 @@ def pair(make_manager, sim):
     owner, other = make_manager(), make_manager()
     owner.connect("t1")
     jid = owner.wait_for("t1", CONNECTED, timeout=5).jid
+    assert owner.runtime.writer.flush(5)  # the other instance reads the stored status
     return owner, other, jid
 
 

@@ -199,7 +199,8 @@ def test_receipts_of_no_interest_are_not_reported() -> None:
 def test_the_proxy_is_given_to_connect_the_dial_itself(make_manager, fake_neonize, database_url):
     insert_device(database_url, JID)
     store_jid(database_url, "t1", JID)
-    mgr = make_manager(transport=fake_neonize.transport)
+    # No claim loop: it would restore the wanted tenant (a dial) before the proxy is set.
+    mgr = make_manager(transport=fake_neonize.transport, claim_tenants=False)
     mgr.configure("t1", proxy="socks5://alice:pw@10.0.0.5:1080")
 
     mgr.connect("t1")

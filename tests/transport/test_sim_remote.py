@@ -29,9 +29,9 @@ def test_two_managers_share_one_simulator(make_manager, server):
     assert first.send_text("t1", "15550001111", "hi")
     assert server.sim.sent_messages(jid)[0][:2] == ("15550001111", "hi")
 
-    first.stop()  # releases the lease and closes the socket on the server
-    assert server.sim.open_sockets(jid) == 0
-    second.connect("t1")
+    # Stopping releases the lease and closes the socket on the server; the other instance
+    # takes the tenant over at once (never two sockets: the stats below).
+    first.stop()
     assert second.wait_for("t1", CONNECTED, timeout=5).jid == jid
     stats = fetch_stats(server.host, server.port, per_account=True)
     assert stats["max_concurrent_sockets"] == 1

@@ -73,19 +73,25 @@ def start_soon(
 
 class TenantTable:
     """The registry's table: each tenant's actor, last status, and whether its link is
-    connected. Written only on the registry's thread; read from any thread.
+    connected. Read from any thread without waiting.
 
-    Every read is one atomic operation on a dict or set (the interpreter lock makes each
-    one whole), so a reader sees a status either before or after a change, never half of
-    one, and never waits.
+    Two writers, each for its own part: a tenant's actor *shows* each new status here on its
+    own thread before it tells the registry (so a ``status()`` right after a ``connect()``
+    reads what the connect did, not the status before it), and the registry *records* the
+    statuses it has handled (what it compares a change with). Readers see the shown status,
+    or the recorded one of a tenant that never showed one. Every read is one atomic
+    operation on a dict or set (the interpreter lock makes each one whole), so a reader sees
+    a status either before or after a change, never half of one.
     """
 
-    __slots__ = ("_active", "_refs", "_statuses")
+    __slots__ = ("_active", "_refs", "_shown", "_shown_active", "_statuses")
 
     def __init__(self) -> None:
         self._refs: dict[str, pykka.ActorRef] = {}
         self._statuses: dict[str, TenantStatus] = {}
         self._active: set[str] = set()
+        self._shown: dict[str, TenantStatus] = {}
+        self._shown_active: set[str] = set()
 
     def ref(self, tenant_id: str) -> pykka.ActorRef | None:
         """The tenant's actor in this process, or None."""
@@ -93,29 +99,41 @@ class TenantTable:
 
     def status(self, tenant_id: str) -> TenantStatus | None:
         """The tenant's last status in this process, or None."""
-        return self._statuses.get(tenant_id)
+        return self._shown.get(tenant_id) or self._statuses.get(tenant_id)
 
     def is_active(self, tenant_id: str) -> bool:
         """Whether the tenant's link in this process is connected."""
+        if tenant_id in self._shown:
+            return tenant_id in self._shown_active
         return tenant_id in self._active
 
     def statuses(self) -> list[TenantStatus]:
         """Every tenant's last status, ordered by id."""
-        statuses = self._statuses.copy()  # one atomic copy: no change can interleave
+        statuses = self._statuses.copy()  # one atomic copy each: no change can interleave
+        statuses.update(self._shown.copy())
         return [statuses[t] for t in sorted(statuses)]
 
     def refs(self) -> dict[str, pykka.ActorRef]:
         """Every tenant's actor, by id (a copy)."""
         return self._refs.copy()
 
-    # --- the registry's writes ----------------------------------------------------------
+    # --- the writes ------------------------------------------------------------------------
+
+    def show(self, status: TenantStatus, active: bool) -> None:
+        """Show a tenant's new status to readers (its own actor's thread only, in order)."""
+        if active:
+            self._shown_active.add(status.tenant_id)
+        else:
+            self._shown_active.discard(status.tenant_id)
+        self._shown[status.tenant_id] = status
 
     def add(self, tenant_id: str, ref: pykka.ActorRef) -> None:
         """Record the actor of a new tenant (the registry's thread only)."""
         self._refs[tenant_id] = ref
 
     def record(self, status: TenantStatus, active: bool) -> TenantStatus | None:
-        """Record a tenant's new status; returns the one before (the registry's thread only)."""
+        """Record a tenant's new status; returns the one recorded before (the registry's
+        thread only)."""
         old = self._statuses.get(status.tenant_id)
         self._statuses[status.tenant_id] = status
         if active:

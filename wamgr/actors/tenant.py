@@ -87,8 +87,9 @@ class TenantActor(TenantSending, DispatchingActor):
         self._desired = Desired.STOPPED
         self._shut_down = False  # m.Shutdown arrived: no link opens again
         self._book = StatusBook(
-            tenant_id, cfg.instance_id, services.clock, registry, services.writer
-        )
+            tenant_id, cfg.instance_id, services.clock, registry, services.writer,
+            services.show_status,
+        )  # fmt: skip
         self._device = TenantDevice(tenant_id, services.tenants, services.transport, self._book)
         self._lease = TenantLease(tenant_id, cfg, services.clock, services.leases, services.keeper)
         self._undecryptable = UndecryptableCounter(

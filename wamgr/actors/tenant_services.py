@@ -10,6 +10,7 @@ import pykka
 
 from wamgr.clock import Clock
 from wamgr.config import Config
+from wamgr.status import TenantStatus
 from wamgr.store.leases import LeaseStore
 from wamgr.store.tenants import TenantStore
 from wamgr.transport.base import MessageReceived, Receipt, Transport
@@ -35,3 +36,6 @@ class TenantServices:
     metrics: Metrics | None = None
     #: The proxy a tenant's link dials through (its setting), None for a direct dial.
     proxy_of: Callable[[str], str | None] = lambda _tenant_id: None
+    #: Shows a tenant's new status to readers (the registry's table), on the tenant's
+    #: thread, before the registry hears of it; ``active``: its link is connected.
+    show_status: Callable[[TenantStatus, bool], None] = lambda _status, _active: None

@@ -9,6 +9,7 @@ it in batches, off the actor's thread).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import pykka
@@ -29,12 +30,14 @@ class StatusBook:
         clock: Clock,
         registry: pykka.ActorRef,
         writer: StatusWriter,
+        show: Callable[[TenantStatus, bool], None] = lambda _status, _active: None,
     ):
         self._id = tenant_id
         self._instance_id = instance_id
         self._clock = clock
         self._registry = registry
         self._writer = writer
+        self._show = show
         self.state = TenantState.STOPPED
         self.jid: str | None = None
         self.owner: str | None = None
@@ -74,6 +77,7 @@ class StatusBook:
     def publish(self, active: bool) -> TenantStatus:
         """Tell the registry the current status (``active``: the link is connected)."""
         status = self.snapshot()
+        self._show(status, active)  # readers see it at once, the registry when it gets to it
         with contextlib.suppress(pykka.ActorDeadError):  # the process is stopping
             self._registry.tell(StatusChanged(status, active))
         return status

@@ -1,15 +1,23 @@
 """The FastAPI application of a ConnectionManager: the guard, the error mapping, the routers.
 
 Every ``/api`` route needs the API key when one is configured; ``/metrics``, ``/docs`` and
-``/openapi.json`` do not. The key and the body limit are checked by :class:`RequestGuard`
-in front of the app, before any body is read; errors come out of the one mapping in
+``/openapi.json`` do not. ``/docs`` loads Swagger UI from files served here (the
+fastapi-offline package ships them), never from a CDN. The operator dashboard
+(:mod:`wamgr.web`) is served at ``/dashboard`` from the same app; ``/`` leads there.
+The key and the body limit are checked by :class:`RequestGuard` in front of the app, before
+any body is read; errors come out of the one mapping in
 :mod:`wamgr.api.errors`.
 
     app = create_app(mgr, api_key="s3cret-of-16-chars")
     server = HttpServer(app, "127.0.0.1", 8080)   # wamgr.api.server
 """
 
+from importlib import resources
+
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from wamgr.api.dependencies import require_api_key
 from wamgr.api.errors import add_error_handlers
@@ -26,6 +34,10 @@ from wamgr.api.routes import (
 )
 from wamgr.api.schemas import ERROR_RESPONSES
 from wamgr.manager import ConnectionManager
+from wamgr.web.mount import mount_dashboard
+
+#: Where the Swagger UI files of ``/docs`` are served.
+DOCS_ASSETS = "/docs-assets"
 
 
 def create_app(
@@ -48,6 +60,7 @@ def create_app(
         f"{max_body_bytes} bytes (WAMGR_MAX_BODY_BYTES), else 413.",
         # /api/tenants/ is no route (404), not a redirect to /api/tenants.
         redirect_slashes=False,
+        docs_url=None,  # served below, from local files
     )
     app.state.manager = mgr
     app.state.api_key = api_key.encode() if api_key else None
@@ -68,4 +81,22 @@ def create_app(
         api.include_router(routes.router)
     app.include_router(api)
     app.include_router(health.metrics_router)
+    _serve_docs(app)
+    mount_dashboard(app, mgr, app.state.api_key)
     return app
+
+
+def _serve_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from files this server serves (it works with no internet)."""
+    assets = resources.files("fastapi_offline") / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )

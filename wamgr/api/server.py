@@ -86,6 +86,7 @@ class HttpServer:
             timeout_graceful_shutdown=int(GRACEFUL_STOP_S),
         )
         self._server = uvicorn.Server(config)
+        self._app = app
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     @property
@@ -101,6 +102,9 @@ class HttpServer:
 
     def stop(self, timeout: float = GRACEFUL_STOP_S + 2.0) -> None:
         """Stop taking requests, let those under way finish, end the thread."""
+        dashboard = getattr(self._app.state, "dashboard", None)
+        if dashboard is not None:  # its live streams never finish by themselves: end them
+            dashboard.live.close()
         self._server.should_exit = True
         if self._thread.is_alive():
             self._thread.join(timeout)

@@ -13,6 +13,8 @@ from wamgr.errors import JidInUse
 from wamgr.status import Desired, TenantState, TenantStatus
 from wamgr.store.db import Database
 from wamgr.store.outbox import OUTBOX_INSERT, WebhookEvent, outbox_params
+from wamgr.store.status_feed import CHANNEL as STATUS_CHANNEL
+from wamgr.store.status_feed import PAYLOAD_SQL
 
 # A stored status is stale when it says its owner runs a link (connecting, pairing,
 # connected: states entered only under a lease) but that owner holds no live lease on the
@@ -39,6 +41,9 @@ _COLUMNS = (
     f" CASE WHEN {_STALE} THEN {_STALE_WHY} ELSE t.last_error END AS last_error"
 )
 _FROM = "wamgr_tenants t LEFT JOIN wamgr_leases l ON l.tenant_id = t.tenant_id"
+#: Every tenant's status as :meth:`TenantStore.get` shows it (stale ones as such), for readers
+#: that filter, order and page it themselves (the dashboard, :mod:`wamgr.store.dashboard`).
+STATUS_SELECT = f"SELECT {_COLUMNS} FROM {_FROM}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +196,9 @@ class TenantStore:
         stores a retry that is as far in the future as the writer meant, or a little later,
         never earlier; a ban's expiry compared with ``now()`` (see :meth:`claimable`) holds.
 
+        Once committed, the ids of the tenants written are notified on
+        :data:`~wamgr.store.status_feed.CHANNEL` (the dashboards of every instance listen).
+
         ``events`` (webhook events of these tenants) go to the outbox for every one of
         ``endpoints`` and the tenant's own endpoints that want them, in the same statement
         and only for the tenants whose row was written.
@@ -234,7 +242,9 @@ class TenantStore:
                 "   FROM allowed a JOIN upd USING (tenant_id)"
                 "   WHERE a.old_state IS DISTINCT FROM a.state)"
                 f"{outbox}"
-                " SELECT count(*) FROM upd",
+                # Every instance's dashboard hears of the rows written (store/status_feed.py).
+                f" SELECT count(*), CASE WHEN count(*) > 0 THEN pg_notify('{STATUS_CHANNEL}',"
+                f"   {PAYLOAD_SQL}) END FROM upd",
                 params,
             ).fetchone()
         return int(written[0]) if written else 0
