@@ -17,6 +17,7 @@ from wamgr import AsyncConnectionManager, ConnectionManager, TenantState
 from wamgr.aio.offload import OffLoop
 from wamgr.errors import LockBusy, ManagerStopped, OperationTimeout
 from wamgr.events import InboundMessage, ManagerEvent, StatusEvent
+from wamgr.transport.outgoing import ReactionOut
 from wamgr.transport.sim import SimWhatsApp
 from wamgr.transport.sim_link import SimLink
 
@@ -76,6 +77,8 @@ def test_calls_run_as_coroutines_and_wait_for_waits_on_the_loop(mgr, sim: SimWha
             assert again.message_id == queued.message_id  # the first one, not a second
             assert [m.message_id for m in await amgr.outbound_messages("t1")] == [queued.message_id]
             assert (await amgr.outbound("t1", queued.message_id)).tenant_id == "t1"
+            reaction = await amgr.send_message("t1", ReactionOut(PEER, message_id, "👍"))
+            assert reaction.kind == "reaction"
             assert (await amgr.configure("t1", metadata={"crm": 7})).metadata == {"crm": 7}
             assert (await amgr.settings("t1")).metadata == {"crm": 7}
             assert [s.tenant_id for s in await amgr.statuses()] == ["t1"]

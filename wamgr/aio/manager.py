@@ -30,6 +30,8 @@ from wamgr.metrics import Metrics
 from wamgr.status import TenantState, TenantStatus, validate_tenant_id
 from wamgr.store.outbound import OutboundMessage
 from wamgr.tenant_settings import TenantSettings
+from wamgr.transport.media_fetch import MediaUrl
+from wamgr.transport.outgoing import Outgoing
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -185,6 +187,23 @@ class AsyncConnectionManager:
             tenant_id,
             to,
             text,
+            idempotency_key=idempotency_key,
+            expires_in=expires_in,
+        )
+
+    async def send_message(
+        self,
+        tenant_id: str,
+        message: Outgoing | MediaUrl,
+        *,
+        idempotency_key: str | None = None,
+        expires_in: float | None = None,
+    ) -> OutboundMessage:
+        """:meth:`ConnectionManager.send_message`: queue any kind of message."""
+        return await self._off_loop(
+            self._mgr.send_message,
+            tenant_id,
+            message,
             idempotency_key=idempotency_key,
             expires_in=expires_in,
         )
