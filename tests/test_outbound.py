@@ -164,6 +164,26 @@ def test_a_paced_message_stays_queued_until_its_token(
     assert len(sim.sent_messages(jid)) == 2
 
 
+def test_a_tenants_own_send_rate_paces_it_and_not_the_others(
+    make_manager, sim: SimWhatsApp, clock: VirtualClock, wait_until
+):
+    mgr = _unpaced(make_manager)
+    mgr.configure("slow", create=True, send_rate=1, send_burst=1)
+    slow, fast = _connected(mgr, "slow"), _connected(mgr, "fast")
+    queued = {t: [mgr.send(t, TO, f"{t} {n}") for n in range(3)] for t in ("slow", "fast")}
+
+    wait_until(
+        lambda: all(mgr.outbound("fast", m.message_id).status is SENT for m in queued["fast"])
+    )
+    wait_until(lambda: mgr.outbound("slow", queued["slow"][0].message_id).status is SENT)
+    threading.Event().wait(0.2)
+    assert [mgr.outbound("slow", m.message_id).status for m in queued["slow"][1:]] == [QUEUED] * 2
+    clock.advance(60.0)
+    wait_until(lambda: mgr.outbound("slow", queued["slow"][1].message_id).status is SENT)
+    assert mgr.outbound("slow", queued["slow"][2].message_id).status is QUEUED
+    assert (len(sim.sent_messages(slow)), len(sim.sent_messages(fast))) == (2, 3)
+
+
 def test_typing_shows_before_each_message_for_a_time_that_grows_with_it(
     make_manager, sim: SimWhatsApp, clock: VirtualClock, wait_until
 ):

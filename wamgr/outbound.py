@@ -35,6 +35,7 @@ from wamgr.pacing import PacingSettings
 from wamgr.status import TenantState, validate_recipient, validate_tenant_id, validate_text
 from wamgr.store.db import Database
 from wamgr.store.outbound import RESENDABLE, OutboundMessage, OutboundStatus, OutboundStore
+from wamgr.store.tenant_settings import TenantSettingsStore
 from wamgr.transport.media_fetch import MediaFetcher, MediaUrl, check_media_url, url_payload
 from wamgr.transport.outgoing import MediaOut, Outgoing, TextOut, check_outgoing, to_payload
 from wamgr.workers.outbound_sender import OutboundListener, OutboundSender
@@ -93,6 +94,7 @@ class OutboundQueue:
             metrics=metrics,
             on_events=on_events,
             fetcher=MediaFetcher(config.media_fetch_timeout_s),
+            own_limits=TenantSettingsStore(db).send_limits,
         )
         queue.sender.start()
         queue.listener = OutboundListener(

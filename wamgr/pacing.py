@@ -105,14 +105,24 @@ class Pacer:
 
     def __post_init__(self) -> None:
         self._tenants: dict[str, _TenantPace] = {}
+        self._own: dict[str, tuple[float | None, int | None]] = {}
         total = self.settings.total_per_min
         self._total = Gcra(total, max(1, int(total // 60))) if total is not None else None
+
+    def own_limits(self, tenant_id: str, rate_per_min: float | None, burst: int | None) -> None:
+        """The tenant's own ``send_rate`` / ``send_burst`` (None: the defaults); a change
+        starts the tenant's bucket afresh."""
+        if self._own.get(tenant_id, (None, None)) != (rate_per_min, burst):
+            self._own[tenant_id] = (rate_per_min, burst)
+            self._tenants.pop(tenant_id, None)
 
     def _pace(self, tenant_id: str) -> _TenantPace:
         pace = self._tenants.get(tenant_id)
         if pace is None:
-            rate = self.settings.rate_per_min
-            bucket = Gcra(rate, self.settings.burst) if rate is not None else None
+            own_rate, own_burst = self._own.get(tenant_id, (None, None))
+            rate = own_rate if own_rate is not None else self.settings.rate_per_min
+            burst = own_burst if own_burst is not None else self.settings.burst
+            bucket = Gcra(rate, burst) if rate is not None else None
             pace = self._tenants[tenant_id] = _TenantPace(bucket)
         return pace
 

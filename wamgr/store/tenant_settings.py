@@ -31,6 +31,11 @@ class TenantSettingsStore:
             ).fetchone()
         return settings_from_stored(row) if row else TenantSettings()
 
+    def send_limits(self, tenant_id: str) -> tuple[float | None, int | None]:
+        """The tenant's own ``send_rate`` and ``send_burst`` (None where it has none)."""
+        settings = self.get(tenant_id)
+        return settings.send_rate, settings.send_burst
+
     def all(self) -> dict[str, TenantSettings]:
         """Every tenant that has settings: tenant id -> settings."""
         with self._db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:

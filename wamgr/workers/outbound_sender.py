@@ -107,6 +107,7 @@ class OutboundSender(Worker):
         metrics: Metrics | None = None,
         on_events: Callable[[], None] | None = None,
         fetcher: MediaFetcher | None = None,
+        own_limits: Callable[[str], tuple[float | None, int | None]] | None = None,
         scan_interval_s: float = SCAN_INTERVAL_S,
         name: str = "wamgr-outbound",
     ):
@@ -115,6 +116,7 @@ class OutboundSender(Worker):
         self._registry = registry
         self._me = instance_id
         self._pacer = Pacer(pacing)
+        self._own_limits = own_limits  # a tenant's send_rate / send_burst, read as it connects
         self._typing = pacing.typing
         self._clock = clock
         self._timeout_s = call_timeout_s
@@ -176,6 +178,9 @@ class OutboundSender(Worker):
         """Messages caught ``sending`` of the tenants newly connected here (``every``: of all
         connected here) become unknown: between two passes none of ours is in flight."""
         new = list(connected) if every else [t for t in connected if t not in self._serving]
+        if self._own_limits is not None:  # read once per connection, not every pass
+            for tenant_id in (t for t in connected if t not in self._serving):
+                self._pacer.own_limits(tenant_id, *self._own_limits(tenant_id))
         if new:
             keep = [o[0] for o in self._unrecorded]
             self._moved(self._store.mark_unknown(new, self._clock.time(), CAUGHT_SENDING, keep))
