@@ -22,8 +22,8 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from wamgr.store.commands import ListenChannel
 from wamgr.store.db import Database
+from wamgr.store.listen import ListenChannel
 
 #: The NOTIFY channel of replies; the payload is the call id.
 REPLY_CHANNEL = "wamgr_replies"

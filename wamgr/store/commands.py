@@ -16,13 +16,11 @@ dropped: its target is gone, and the claim loop and the desired state take over 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
-import psycopg
-
-from wamgr.errors import DatabaseUnavailable
 from wamgr.store.db import Database
+from wamgr.store.listen import ListenChannel
 
 #: The NOTIFY channel; the payload is the target instance id, or ANY_INSTANCE.
 CHANNEL = "wamgr_commands"
@@ -126,41 +124,6 @@ class CommandStore:
         """Send the notification ``instance_id`` listens for (used to stop its listener)."""
         with self._db.connection() as conn:
             conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, instance_id))
-
-
-class ListenChannel:
-    """A dedicated connection that LISTENs on one NOTIFY channel.
-
-    It is not from the pool: a LISTEN lives as long as its connection. Opening it raises
-    DatabaseUnavailable if the database cannot be reached.
-    """
-
-    def __init__(self, database_url: str, channel: str, *, connect_timeout_s: float):
-        try:
-            self._conn = psycopg.connect(
-                database_url, autocommit=True, connect_timeout=max(1, int(connect_timeout_s))
-            )
-        except psycopg.Error as exc:
-            raise DatabaseUnavailable(str(exc).strip()) from exc
-        try:
-            self._conn.execute(f"LISTEN {channel}")
-        except psycopg.Error as exc:
-            self._conn.close()
-            raise DatabaseUnavailable(str(exc).strip()) from exc
-
-    def payloads(self, timeout_s: float) -> Iterator[str]:
-        """The payload of each notification that comes within ``timeout_s`` seconds (the
-        caller stops iterating when it has what it waited for). Raises DatabaseUnavailable if
-        the connection broke (close it and open a new channel)."""
-        try:
-            for notify in self._conn.notifies(timeout=timeout_s):
-                yield notify.payload
-        except psycopg.Error as exc:
-            raise DatabaseUnavailable(str(exc).strip()) from exc
-
-    def close(self) -> None:
-        """Close the connection (its LISTEN ends with it)."""
-        self._conn.close()
 
 
 class CommandChannel(ListenChannel):

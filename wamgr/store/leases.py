@@ -28,11 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-import psycopg
-
-from wamgr.errors import DatabaseUnavailable
 from wamgr.store.db import Database
 from wamgr.store.instances import InstanceClaim
+from wamgr.store.listen import ListenChannel
 
 #: The NOTIFY channel on which an instance that gives leases up says so; the payload is its
 #: instance id (an empty payload only ends a wait: see :meth:`LeaseStore.notify_freed`).
@@ -296,7 +294,7 @@ class LeaseStore:
         return self._claim.incarnation
 
 
-class FreedChannel:
+class FreedChannel(ListenChannel):
     """A dedicated connection that LISTENs for leases other instances give up.
 
     It is not from the pool: a LISTEN lives as long as its connection. Opening it raises
@@ -304,17 +302,7 @@ class FreedChannel:
     """
 
     def __init__(self, database_url: str, *, connect_timeout_s: float):
-        try:
-            self._conn = psycopg.connect(
-                database_url, autocommit=True, connect_timeout=max(1, int(connect_timeout_s))
-            )
-        except psycopg.Error as exc:
-            raise DatabaseUnavailable(str(exc).strip()) from exc
-        try:
-            self._conn.execute(f"LISTEN {FREED_CHANNEL}")
-        except psycopg.Error as exc:
-            self._conn.close()
-            raise DatabaseUnavailable(str(exc).strip()) from exc
+        super().__init__(database_url, FREED_CHANNEL, connect_timeout_s=connect_timeout_s)
 
     def wait(
         self, timeout_s: float, *, ignore: str, give_up: Callable[[], bool] = lambda: False
@@ -323,16 +311,9 @@ class FreedChannel:
         gave leases up; returns whether one did. ``give_up()`` is asked at every notification
         and ends the wait when true. Raises DatabaseUnavailable if the connection broke (close
         it and open a new channel)."""
-        try:
-            for notify in self._conn.notifies(timeout=timeout_s):
-                if notify.payload and notify.payload != ignore:
-                    return True
-                if give_up():
-                    return False
-        except psycopg.Error as exc:
-            raise DatabaseUnavailable(str(exc).strip()) from exc
+        for payload in self.payloads(timeout_s):
+            if payload and payload != ignore:
+                return True
+            if give_up():
+                return False
         return False
-
-    def close(self) -> None:
-        """Close the connection (its LISTEN ends with it)."""
-        self._conn.close()

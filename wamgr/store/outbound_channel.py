@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import psycopg
-
-from wamgr.errors import DatabaseUnavailable
 from wamgr.store.db import Database
+from wamgr.store.listen import ListenChannel
 from wamgr.store.outbound import CHANNEL
 
 
-class OutboundChannel:
+class OutboundChannel(ListenChannel):
     """A dedicated connection that LISTENs for messages added for tenants ``instance_id`` holds.
 
     Not from the pool: a LISTEN lives as long as its connection. Opening it raises
@@ -21,35 +19,18 @@ class OutboundChannel:
 
     def __init__(self, database_url: str, instance_id: str, *, connect_timeout_s: float):
         self._me = instance_id
-        try:
-            self._conn = psycopg.connect(
-                database_url, autocommit=True, connect_timeout=max(1, int(connect_timeout_s))
-            )
-        except psycopg.Error as exc:
-            raise DatabaseUnavailable(str(exc).strip()) from exc
-        try:
-            self._conn.execute(f"LISTEN {CHANNEL}")
-        except psycopg.Error as exc:
-            self._conn.close()
-            raise DatabaseUnavailable(str(exc).strip()) from exc
+        super().__init__(database_url, CHANNEL, connect_timeout_s=connect_timeout_s)
 
     def wait(self, timeout_s: float, stop: Callable[[], bool]) -> bool:
         """Wait at most ``timeout_s`` seconds for a notification to this instance; returns
         whether one came. ``stop()`` is asked at every notification (for anyone) and ends
         the wait when true. Raises DatabaseUnavailable if the connection broke."""
-        try:
-            for notify in self._conn.notifies(timeout=timeout_s):
-                if stop():
-                    return False
-                if notify.payload == self._me:
-                    return True
-        except psycopg.Error as exc:
-            raise DatabaseUnavailable(str(exc).strip()) from exc
+        for payload in self.payloads(timeout_s):
+            if stop():
+                return False
+            if payload == self._me:
+                return True
         return False
-
-    def close(self) -> None:
-        """Close the connection (its LISTEN ends with it)."""
-        self._conn.close()
 
     @staticmethod
     def wake(db: Database) -> None:

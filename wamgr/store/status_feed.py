@@ -15,9 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import psycopg
-
-from wamgr.errors import DatabaseUnavailable
+from wamgr.store.listen import ListenChannel
 
 #: The NOTIFY channel of status writes.
 CHANNEL = "wamgr_status"
@@ -43,23 +41,13 @@ def parse_payload(payload: str) -> Changed:
     return frozenset(payload.split())
 
 
-class StatusChannel:
+class StatusChannel(ListenChannel):
     """A dedicated connection that LISTENs for status writes (not from the pool: a LISTEN
     lives as long as its connection). Opening it raises DatabaseUnavailable if the database
     cannot be reached."""
 
     def __init__(self, database_url: str, *, connect_timeout_s: float):
-        try:
-            self._conn = psycopg.connect(
-                database_url, autocommit=True, connect_timeout=max(1, int(connect_timeout_s))
-            )
-        except psycopg.Error as exc:
-            raise DatabaseUnavailable(str(exc).strip()) from exc
-        try:
-            self._conn.execute(f"LISTEN {CHANNEL}")
-        except psycopg.Error as exc:
-            self._conn.close()
-            raise DatabaseUnavailable(str(exc).strip()) from exc
+        super().__init__(database_url, CHANNEL, connect_timeout_s=connect_timeout_s)
 
     def wait(
         self, timeout_s: float, settle_s: float, give_up: Callable[[], bool] = lambda: False
@@ -74,27 +62,20 @@ class StatusChannel:
         changed: set[str] = set()
         everything = False
         deadline = None
-        try:
-            while True:
-                left = timeout_s if deadline is None else deadline - time.monotonic()
-                if left <= 0:
-                    break
-                got = False
-                for notify in self._conn.notifies(timeout=left, stop_after=1):
-                    got = True
-                    ids = parse_payload(notify.payload)
-                    if ids is None:
-                        everything = True
-                    else:
-                        changed |= ids
-                if not got or give_up():
-                    break
-                if deadline is None:
-                    deadline = time.monotonic() + settle_s
-        except psycopg.Error as exc:
-            raise DatabaseUnavailable(str(exc).strip()) from exc
+        while True:
+            left = timeout_s if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                break
+            got = False
+            for payload in self.payloads(left, stop_after=1):
+                got = True
+                ids = parse_payload(payload)
+                if ids is None:
+                    everything = True
+                else:
+                    changed |= ids
+            if not got or give_up():
+                break
+            if deadline is None:
+                deadline = time.monotonic() + settle_s
         return None if everything else frozenset(changed)
-
-    def close(self) -> None:
-        """Close the connection (its LISTEN ends with it)."""
-        self._conn.close()
