@@ -30,3 +30,14 @@ def test_processing_locks_claim_extend_release(mgr, serve_api, api_error) -> Non
 
     again = api.post(f"/api/locks/{key}")  # no body: 30 s
     assert again.status_code == 201 and again.json()["token"] > token
+
+
+def test_a_ttl_or_token_that_is_not_a_json_number_is_422(mgr, serve_api, api_error) -> None:
+    api = serve_api(mgr)
+    for body in ({"ttl": True}, {"ttl": "30"}):
+        api_error(api.post("/api/locks/shop-1", json=body), 422, "InvalidRequest")
+    claimed = api.post("/api/locks/shop-1", json={"ttl": 30})
+    assert claimed.status_code == 201, claimed.text
+    api_error(
+        api.post("/api/locks/shop-1/extend", json={"token": True, "ttl": 30}), 422, "InvalidRequest"
+    )

@@ -64,8 +64,12 @@ class TenantSettingsIn(BaseModel):
     webhooks: list[WebhookIn | str] | None = Field(
         None, max_length=10, description="The tenant's own endpoints (replaces the list)"
     )
-    send_rate: float | None = Field(None, description="Messages per minute (outbound pacing)")
-    send_burst: int | None = Field(None, description="Messages sent back to back first")
+    send_rate: float | None = Field(
+        None, strict=True, description="Messages per minute (outbound pacing)"
+    )
+    send_burst: int | None = Field(
+        None, strict=True, description="Messages sent back to back first"
+    )
     metadata: dict[str, Any] | None = Field(
         None, description="Free JSON for the application (at most 16 KiB)"
     )
@@ -174,11 +178,13 @@ class MessageIn(BaseModel):
     )
     queue: bool = Field(
         True,
+        strict=True,
         description="true (default): store it and answer 202 at once, whatever the tenant's "
         "state; false: send it now through this instance, 409 NotConnected unless connected",
     )
     expires_in: float | None = Field(
         None,
+        strict=True,
         ge=1,
         le=YEAR_S,
         description="Seconds it may wait before it expires (default: outbound_expires_in, 24 h)",
@@ -203,7 +209,9 @@ class ReactionIn(BaseModel):
     )
     emoji: str = Field(max_length=16, description='The reaction; "" removes yours')
     sender: str | None = Field(None, description=_SENDER_DESCRIPTION)
-    expires_in: float | None = Field(None, ge=1, le=YEAR_S, description=_EXPIRES_DESCRIPTION)
+    expires_in: float | None = Field(
+        None, strict=True, ge=1, le=YEAR_S, description=_EXPIRES_DESCRIPTION
+    )
 
 
 class ReadIn(BaseModel):
@@ -216,7 +224,9 @@ class ReadIn(BaseModel):
         min_length=1, max_length=100, description="The WhatsApp ids of the messages read"
     )
     sender: str | None = Field(None, description=_SENDER_DESCRIPTION)
-    expires_in: float | None = Field(None, ge=1, le=YEAR_S, description=_EXPIRES_DESCRIPTION)
+    expires_in: float | None = Field(
+        None, strict=True, ge=1, le=YEAR_S, description=_EXPIRES_DESCRIPTION
+    )
 
 
 class PresenceIn(BaseModel):
@@ -229,7 +239,9 @@ class PresenceIn(BaseModel):
         "(in the chat ``to``)"
     )
     to: str | None = Field(None, description="The chat, for typing, recording and paused")
-    expires_in: float | None = Field(None, ge=1, le=YEAR_S, description=_EXPIRES_DESCRIPTION)
+    expires_in: float | None = Field(
+        None, strict=True, ge=1, le=YEAR_S, description=_EXPIRES_DESCRIPTION
+    )
 
 
 class MessageOut(BaseModel):
@@ -280,14 +292,15 @@ def message_out(message: OutboundMessage) -> dict[str, Any]:
 class LockIn(BaseModel):
     """A claim of a processing lock."""
 
-    ttl: float = Field(30.0, description="Seconds the claim lasts unless extended")
+    # strict: a JSON number only (true or "30" is a 422, as the schema says)
+    ttl: float = Field(30.0, strict=True, description="Seconds the claim lasts unless extended")
 
 
 class ExtendIn(BaseModel):
     """An extension of a held claim."""
 
-    token: int
-    ttl: float = Field(30.0, description="Seconds from now")
+    token: int = Field(strict=True)
+    ttl: float = Field(30.0, strict=True, description="Seconds from now")
 
 
 class LockOut(BaseModel):
