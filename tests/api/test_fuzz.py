@@ -150,9 +150,18 @@ def test_fuzzing_the_api_finds_no_5xx_and_no_undeclared_response(
             except Unsatisfiable:
                 assert run.mode is NEGATIVE, operation.label  # it takes nothing to get wrong
             except Exception as exc:  # collected, so one run reports every operation
-                failures.append(f"{operation.label} ({run.name}): {type(exc).__name__}: {exc}")
+                failures.append(f"{operation.label} ({run.name}): {_describe(exc)}")
 
     print("responses by run and status:", dict(sorted(statuses.items())))
     assert not failures, "\n\n".join(failures)
     # The fuzzing got past the doors: requests were served, not only refused.
     assert statuses["valid", 201] and statuses[f"valid on {TENANT}", 202], statuses
+
+
+def _describe(exc: BaseException) -> str:
+    """The failure and, for a group (hypothesis's FlakyFailure is one), each failure in it:
+    a flaky one is reported with what failed the first time, not only that it was flaky."""
+    text = f"{type(exc).__name__}: {exc}"
+    for sub in getattr(exc, "exceptions", ()):
+        text += "\n  - " + _describe(sub).replace("\n", "\n    ")
+    return text
