@@ -29,8 +29,8 @@ from wamgr.config import Config
 from wamgr.config_checks import YEAR_S
 from wamgr.errors import UnknownTenant
 from wamgr.events import ManagerEvent, StatusEvent
+from wamgr.message_errors import InvalidMessage, MessageStateConflict, UnknownMessage
 from wamgr.metrics import Metrics
-from wamgr.outbound_errors import InvalidMessage, MessageStateConflict, UnknownMessage
 from wamgr.pacing import PacingSettings
 from wamgr.status import TenantState, validate_recipient, validate_tenant_id, validate_text
 from wamgr.store.db import Database
