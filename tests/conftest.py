@@ -30,9 +30,11 @@ from wamgr.store import embedded
 from wamgr.store.db import Database
 from wamgr.transport.sim import SimWhatsApp
 
-# tests/dbproxy.py is imported by name from fixtures, tests and bench scripts alike.
+# tests/dbproxy.py (and media_server.py) are imported by name from fixtures, tests and bench
+# scripts alike.
 sys.path.insert(0, str(Path(__file__).parent))
 from dbproxy import FreezableProxy
+from media_server import MediaServer
 
 logger.enable("wamgr")  # importing wamgr turned its logs off; tests read them (``logs``)
 
@@ -274,6 +276,15 @@ def clock() -> VirtualClock:
 def sim(clock: VirtualClock) -> SimWhatsApp:
     """A simulated WhatsApp that pairs new devices at once."""
     return SimWhatsApp(auto_pair=True, clock=clock)
+
+
+@pytest.fixture
+def media_server() -> Iterator[MediaServer]:
+    """A loopback HTTP server with one small file per media kind (``tests/media_server.py``),
+    for messages whose media is given by URL; closed after the test."""
+    server = MediaServer()
+    yield server
+    server.close()
 
 
 ManagerFactory = Callable[..., ConnectionManager]

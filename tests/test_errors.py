@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 import wamgr
-from wamgr import errors, outbound_errors
+from wamgr import errors, message_errors
 from wamgr.api.errors import error_response
 from wamgr.cli.main import WamgrGroup
 from wamgr.error_text import SHOWN_CHARS_MAX
@@ -48,9 +48,9 @@ SAMPLES: dict[type[WamgrError], WamgrError] = {
         "gw-1", "web-1", 4242, datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)
     ),
     errors.StartCancelled: errors.StartCancelled(),
-    outbound_errors.InvalidMessage: outbound_errors.InvalidMessage("text", "must not be empty"),
-    outbound_errors.UnknownMessage: outbound_errors.UnknownMessage("t1", "m-1"),
-    outbound_errors.MessageStateConflict: outbound_errors.MessageStateConflict(
+    message_errors.InvalidMessage: message_errors.InvalidMessage("text", "must not be empty"),
+    message_errors.UnknownMessage: message_errors.UnknownMessage("t1", "m-1"),
+    message_errors.MessageStateConflict: message_errors.MessageStateConflict(
         "t1", "m-1", "sent", "a queued message can be cancelled"
     ),
     errors.InvalidSetting: errors.InvalidSetting("proxy", "give the proxy's port"),
@@ -69,7 +69,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 def _defined_errors() -> set[type[WamgrError]]:
     return {
         value
-        for module in (errors, outbound_errors)
+        for module in (errors, message_errors)
         for value in vars(module).values()
         if inspect.isclass(value) and issubclass(value, WamgrError)
     }
@@ -107,8 +107,8 @@ WITH_VALUES = {
     "LockNotHeld": lambda v: errors.LockNotHeld(v, 7),
     "DatabaseUnavailable": lambda v: errors.DatabaseUnavailable(v),
     "PairingFailed": lambda v: errors.PairingFailed("t1", "failed", v),
-    "InvalidMessage": lambda v: outbound_errors.InvalidMessage("text", v),
-    "UnknownMessage": lambda v: outbound_errors.UnknownMessage("t1", v),
+    "InvalidMessage": lambda v: message_errors.InvalidMessage("text", v),
+    "UnknownMessage": lambda v: message_errors.UnknownMessage("t1", v),
 }
 
 

@@ -4,8 +4,6 @@ receipts, presence; receipts move a sent message to delivered, then read."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from media_server import FILES, MediaServer
 
@@ -28,13 +26,6 @@ from wamgr.transport.sim import SimWhatsApp
 TO = "15550001111"
 TO_JID = f"{TO}@s.whatsapp.net"
 SENT = OutboundStatus.SENT
-
-
-@pytest.fixture
-def media_server() -> Iterator[MediaServer]:
-    server = MediaServer()
-    yield server
-    server.close()
 
 
 def _connected(make_manager, **overrides) -> tuple[object, str]:

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     )
     from wamgr.events import InboundMessage, MessageAck, StatusEvent
     from wamgr.manager import ConnectionManager
-    from wamgr.outbound_errors import InvalidMessage, MessageStateConflict, UnknownMessage
+    from wamgr.message_errors import InvalidMessage, MessageStateConflict, UnknownMessage
     from wamgr.status import TenantState, TenantStatus
     from wamgr.store.locks import Claim, ProcessingLocks
     from wamgr.store.outbound import OutboundMessage, OutboundStatus
@@ -74,7 +74,7 @@ _WHERE = {
     "InstanceIdInUse": "wamgr.errors",
     "InvalidDuration": "wamgr.errors",
     "InvalidLockKey": "wamgr.errors",
-    "InvalidMessage": "wamgr.outbound_errors",
+    "InvalidMessage": "wamgr.message_errors",
     "InvalidMessageId": "wamgr.errors",
     "InvalidPhone": "wamgr.errors",
     "InvalidRecipient": "wamgr.errors",
@@ -82,7 +82,7 @@ _WHERE = {
     "InvalidTenantId": "wamgr.errors",
     "LockBusy": "wamgr.errors",
     "ManagerStopped": "wamgr.errors",
-    "MessageStateConflict": "wamgr.outbound_errors",
+    "MessageStateConflict": "wamgr.message_errors",
     "NotConnected": "wamgr.errors",
     "NotPairing": "wamgr.errors",
     "OperationTimeout": "wamgr.errors",
@@ -94,7 +94,7 @@ _WHERE = {
     "StatusEvent": "wamgr.events",
     "TenantState": "wamgr.status",
     "TenantStatus": "wamgr.status",
-    "UnknownMessage": "wamgr.outbound_errors",
+    "UnknownMessage": "wamgr.message_errors",
     "UnknownTenant": "wamgr.errors",
     "DeliveryNotFound": "wamgr.errors",
     "InvalidSetting": "wamgr.errors",

@@ -29,8 +29,8 @@ from wamgr.config import Config
 from wamgr.config_checks import YEAR_S
 from wamgr.errors import UnknownTenant
 from wamgr.events import ManagerEvent, StatusEvent
+from wamgr.message_errors import InvalidMessage, MessageStateConflict, UnknownMessage
 from wamgr.metrics import Metrics
-from wamgr.outbound_errors import InvalidMessage, MessageStateConflict, UnknownMessage
 from wamgr.pacing import PacingSettings
 from wamgr.status import TenantState, validate_recipient, validate_tenant_id, validate_text
 from wamgr.store.db import Database
@@ -38,7 +38,8 @@ from wamgr.store.outbound import RESENDABLE, OutboundMessage, OutboundStatus, Ou
 from wamgr.store.tenant_settings import TenantSettingsStore
 from wamgr.transport.media_fetch import MediaFetcher, MediaUrl, check_media_url, url_payload
 from wamgr.transport.outgoing import MediaOut, Outgoing, TextOut, check_outgoing, to_payload
-from wamgr.workers.outbound_sender import OutboundListener, OutboundSender
+from wamgr.workers.outbound_listener import OutboundListener
+from wamgr.workers.outbound_sender import OutboundSender
 
 __all__ = ["MediaUrl", "OutboundMessage", "OutboundQueue", "OutboundStatus", "pacing_settings"]
 

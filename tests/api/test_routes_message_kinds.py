@@ -6,7 +6,6 @@ instance that does not hold the tenant."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 
 import pytest
 from media_server import FILES, MediaServer
@@ -26,13 +25,6 @@ from wamgr.transport.sim import SimWhatsApp
 
 TO = "15550001111"
 TO_JID = f"{TO}@s.whatsapp.net"
-
-
-@pytest.fixture
-def media_server() -> Iterator[MediaServer]:
-    server = MediaServer()
-    yield server
-    server.close()
 
 
 def _connected(mgr) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from wamgr.store.commands import Command, CommandStore
 from wamgr.store.db import Database
-from wamgr.workers import command_listener
+from wamgr.workers import listening
 from wamgr.workers.command_listener import CommandListener
 
 WAIT_S = 5.0
@@ -82,7 +82,7 @@ def test_commands_sent_before_start_are_taken_on_the_first_look(commands, databa
 def test_a_broken_listening_connection_is_opened_again(
     commands, database_url, db, monkeypatch, wait_until
 ):
-    monkeypatch.setattr(command_listener, "RECONNECT_DELAY_S", 0.01)
+    monkeypatch.setattr(listening, "RECONNECT_DELAY_S", 0.01)
     applied = Applied()
     listener = _listener(commands, database_url, applied)
     listener.start()
@@ -117,7 +117,7 @@ def test_a_listener_that_keeps_failing_warns_once_per_interval(
     commands, database_url, logs, monkeypatch, wait_until
 ):
     # Issue #13, defect 8: with the database stopped, about 77 warnings in 50 s.
-    monkeypatch.setattr(command_listener, "RECONNECT_DELAY_S", 0.01)
+    monkeypatch.setattr(listening, "RECONNECT_DELAY_S", 0.01)
     failures: list[Exception] = []
     original = CommandListener.on_failure
 

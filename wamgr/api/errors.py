@@ -27,7 +27,7 @@ from wamgr.errors import (
     UnknownTenant,
     WamgrError,
 )
-from wamgr.outbound_errors import InvalidMessage, MessageStateConflict
+from wamgr.message_errors import InvalidMessage, MessageStateConflict
 
 
 def add_error_handlers(app: FastAPI) -> None:

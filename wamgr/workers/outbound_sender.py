@@ -1,5 +1,6 @@
 """The outbound sender: one worker per instance sends the queued messages of the tenants it
-holds, in order, paced; and the listener that wakes it when a message is added anywhere.
+holds, in order, paced (:mod:`wamgr.workers.outbound_listener` wakes it when a message is
+added anywhere).
 
 Each pass of :class:`OutboundSender`:
 
@@ -34,20 +35,11 @@ from loguru import logger
 
 from wamgr.actors import messages as m
 from wamgr.clock import Clock
-from wamgr.errors import (
-    DatabaseUnavailable,
-    ManagerStopped,
-    MediaRefused,
-    NotConnected,
-    WamgrError,
-)
-from wamgr.log_limits import RateLimitedLog
+from wamgr.errors import ManagerStopped, MediaRefused, NotConnected, WamgrError
 from wamgr.metrics import Metrics
 from wamgr.pacing import Pacer, PacingSettings
 from wamgr.status import TenantState
-from wamgr.store.db import Database
 from wamgr.store.outbound import OutboundMessage, OutboundStatus, OutboundStore
-from wamgr.store.outbound_channel import OutboundChannel
 from wamgr.transport.media_fetch import MediaFetcher, MediaFetchFailed
 from wamgr.transport.outgoing import Presence, PresenceOut
 from wamgr.workers.base import AT_ONCE, Worker
@@ -60,10 +52,6 @@ SCAN_INTERVAL_S = 1.0
 RETENTION_S = 7 * 86_400.0
 #: Finished messages past the retention are deleted every this many scans.
 PRUNE_EVERY = 60
-#: Seconds the listener waits for a notification before it looks again.
-LISTEN_POLL_S = 1.0
-#: Seconds before a listening connection that failed is opened again.
-RECONNECT_DELAY_S = 1.0
 #: Why a message caught ``sending`` becomes ``unknown``.
 CAUGHT_SENDING = (
     "its sender stopped while sending it (crash or failover): it may or may not have been "
@@ -305,66 +293,3 @@ class OutboundSender(Worker):
                 )
         if self._on_events is not None:
             self._on_events()
-
-
-class OutboundListener(Worker):
-    """LISTENs for messages added anywhere for tenants this instance holds, and wakes the
-    sender (``wake``).
-
-    A notification missed while the connection is re-opened costs at most the sender's scan
-    interval: the sender also looks by itself.
-    """
-
-    what = "outbound listener"
-
-    def __init__(
-        self,
-        db: Database,
-        instance_id: str,
-        wake: Callable[[], None],
-        *,
-        connect_timeout_s: float,
-        name: str = "wamgr-outbound-listen",
-    ):
-        super().__init__(name)
-        self._db = db
-        self._me = instance_id
-        self._wake = wake
-        self._connect_timeout_s = connect_timeout_s
-        self._channel: OutboundChannel | None = None
-        self._warnings = RateLimitedLog(30.0)
-
-    def iterate(self) -> float:
-        """(Re)open the channel if needed, then wake the sender at every notification."""
-        if self._channel is None:
-            self._channel = OutboundChannel(
-                self._db.url, self._me, connect_timeout_s=self._connect_timeout_s
-            )
-            self._warnings.recovered(logger, "outbound listener: listening again")
-        if self._channel.wait(LISTEN_POLL_S, stop=lambda: self.stopping):
-            self._wake()
-        return AT_ONCE
-
-    def on_failure(self, exc: Exception) -> float:
-        """Drop the connection (it may be broken) and listen again after a short delay."""
-        self._close()
-        if self.stopping:
-            return AT_ONCE
-        detail = exc.detail if isinstance(exc, DatabaseUnavailable) else repr(exc)
-        self._warnings.warning(logger, "outbound listener: {}; listening again soon", detail)
-        return self.after(RECONNECT_DELAY_S)
-
-    def on_stopping(self) -> None:
-        """Notify the channel, so the wait ends now."""
-        with contextlib.suppress(WamgrError):
-            OutboundChannel.wake(self._db)
-
-    def on_stop(self) -> None:
-        """Close the listening connection."""
-        self._close()
-
-    def _close(self) -> None:
-        channel, self._channel = self._channel, None
-        if channel is not None:
-            with contextlib.suppress(Exception):
-                channel.close()

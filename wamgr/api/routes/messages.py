@@ -12,8 +12,8 @@ from fastapi import APIRouter, Header, Query
 
 from wamgr.api.dependencies import KnownTenant, Manager
 from wamgr.api.schemas import MessageIn, MessageOut, message_out
+from wamgr.message_errors import InvalidMessage
 from wamgr.outbound import MAX_LISTED
-from wamgr.outbound_errors import InvalidMessage
 from wamgr.store.outbound import OutboundStatus
 from wamgr.transport.outgoing import TextOut
 
