@@ -334,6 +334,10 @@ def make_manager(
         settings.update(overrides)
         manager = ConnectionManager(Config(**settings)).start()  # type: ignore[arg-type]
         started.append(manager)
+        # The first claim pass runs on its own thread, maybe after start() returned: wait
+        # for it, so it cannot claim a tenant the test adds next (and races another manager).
+        if manager.config.claim_tenants:
+            assert manager.runtime.claimer.wait_first_pass(10.0), "no first claim pass"
         return manager
 
     yield make

@@ -17,11 +17,16 @@ STOPPED = TenantState.STOPPED
 
 @pytest.fixture
 def pair(make_manager, sim):
-    """Two managers on one database; ``t1`` connected by the first (``inst-0``)."""
-    owner, other = make_manager(), make_manager()
+    """Two managers on one database; ``t1`` connected by the first (``inst-0``).
+
+    The second starts once ``t1`` is connected: its first claim pass (which runs on its own
+    thread, maybe after ``start()`` returned) then finds the lease held, rather than racing
+    the first for a tenant wanted connected but not yet leased."""
+    owner = make_manager()
     owner.connect("t1")
     jid = owner.wait_for("t1", CONNECTED, timeout=5).jid
     assert owner.runtime.writer.flush(5)  # the other instance reads the stored status
+    other = make_manager()
     return owner, other, jid
 
 

@@ -8,6 +8,8 @@ wait at once instead of letting it run out.
 
 from __future__ import annotations
 
+import threading
+
 from loguru import logger
 
 from wamgr.errors import WamgrError
@@ -29,6 +31,7 @@ class PeriodicWorker(Worker):
         super().__init__(name)
         self._interval_s = interval_s
         self._first_pass_due = first_pass_now
+        self._passed = threading.Event()  # set once a pass has run (or failed)
 
     def run_once(self) -> object:
         """One pass (subclasses implement it); its result is for tests."""
@@ -43,11 +46,19 @@ class PeriodicWorker(Worker):
         """Run a pass (the first one only if it is due at start); the next is one interval on."""
         if self._first_pass_due:
             self.run_once()
+            self._passed.set()
         self._first_pass_due = True
         return self.after(self._interval_s)
 
+    def wait_first_pass(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` seconds until a first pass has run (or failed); returns
+        whether one has. The claim loop's first pass is the restore, so this tells that
+        everything claimable at start-up has been asked to connect."""
+        return self._passed.wait(timeout)
+
     def on_failure(self, exc: Exception) -> float:
         """Log the failed pass; the next one comes one interval later."""
+        self._passed.set()
         if isinstance(exc, WamgrError):
             logger.warning(
                 "{} failed (next one in {:g} s): {}",
