@@ -12,6 +12,12 @@ ROOT = Path(__file__).resolve().parent.parent
 ALL_SLOW = {
     "tests/test_chaos.py": "kills, pauses and partitions `wamgr serve` processes",
     "tests/test_outbound_failover.py": "kills a `wamgr serve` process with messages queued",
+    "tests/test_package_wheel.py": "builds the wheel and installs it in a new environment",
+    "tests/api/test_fuzz.py": "fuzzes every route from the OpenAPI document",
+    "tests/api/test_serve.py": "runs `wamgr serve` as a process",
+    "tests/examples/test_django_app.py": "runs the example under Django's runserver",
+    "tests/examples/test_fastapi_app.py": "runs the example under uvicorn",
+    "tests/transport/test_neonize_stress.py": "100 real neonize clients (Go) from 8 threads",
     "tests/web/test_browser.py": "drives a real Chromium",
 }
 
