@@ -1,8 +1,8 @@
 """Shared fixtures: a real PostgreSQL, one fresh database per test, managers that stop.
 
-PostgreSQL is the embedded one (started once per session in a temporary folder) unless
-WAMGR_TEST_DATABASE_URL names a server; each test gets its own database, cloned from a
-migrated template and recycled afterwards (see FreshDatabases).
+PostgreSQL is the embedded one (one per pytest process, in a temporary folder; see
+TestServer) unless WAMGR_TEST_DATABASE_URL names a server; each test gets its own database,
+cloned from a migrated template and recycled afterwards (see FreshDatabases).
 """
 
 from __future__ import annotations
@@ -36,30 +36,87 @@ from dbproxy import FreezableProxy
 
 logger.enable("wamgr")  # importing wamgr turned its logs off; tests read them (``logs``)
 
-_TEMPLATE = "wamgr_test_template"
+#: The migrated template (one per pytest-xdist worker: they may share a server).
+_TEMPLATE = "wamgr_test_template" + os.environ.get("PYTEST_XDIST_WORKER", "")
 _counter = itertools.count()
 
 
-@pytest.fixture(scope="session")
-def pg_server_url() -> Iterator[str]:
-    """URL of a database on the test PostgreSQL server (used to create per-test databases).
+class TestServer:
+    """The test PostgreSQL server (of this process) with the migrated template.
 
-    The embedded server lives in its own temporary folder, not in pytest's basetemp: pytest
-    deletes old basetemps when another session starts, which would pull the data folder
-    from under a session still running.
+    It is the embedded one unless WAMGR_TEST_DATABASE_URL names a server. A run of the whole
+    suite starts it on a thread while the tests are being collected (initdb and the server
+    are other processes: on two cores they take no time from the collection); other runs
+    start it when a test first needs it. It lives in its own temporary folder, not in
+    pytest's basetemp: pytest deletes old basetemps when another session starts, which
+    would pull the data folder from under a session still running.
     """
-    url = os.environ.get("WAMGR_TEST_DATABASE_URL")
-    if url:
-        yield url
-        return
-    home = Path(tempfile.mkdtemp(prefix="wamgr-test-pg-"))
-    try:
-        url = embedded.acquire(home)
-        _no_durability(url)
-        yield url
-    finally:
-        embedded.release(home)
-        shutil.rmtree(home, ignore_errors=True)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # held while starting and stopping
+        self._home: Path | None = None
+        self._url: str | None = None
+        self._failure: BaseException | None = None
+
+    def start_soon(self) -> None:
+        """Start it on a thread."""
+        threading.Thread(target=self._ensure, name="test-postgres", daemon=True).start()
+
+    def url(self) -> str:
+        """The server's URL, once it and the template are ready (started now if not yet)."""
+        self._ensure()
+        if self._failure is not None:
+            raise self._failure
+        assert self._url is not None
+        return self._url
+
+    def stop(self) -> None:
+        """Stop the embedded server (if this process started one) and delete its folder."""
+        with self._lock:
+            if self._home is not None:
+                embedded.release(self._home)
+                shutil.rmtree(self._home, ignore_errors=True)
+                self._home = None
+
+    def _ensure(self) -> None:
+        with self._lock:
+            if self._url is not None or self._failure is not None:
+                return
+            try:
+                url = os.environ.get("WAMGR_TEST_DATABASE_URL")
+                if not url:
+                    self._home = Path(tempfile.mkdtemp(prefix="wamgr-test-pg-"))
+                    url = embedded.acquire(self._home)
+                    _no_durability(url)
+                _make_template(url)
+                self._url = url
+            except Exception as exc:  # raised to every test that needs the server
+                self._failure = exc
+
+
+_SERVER = TestServer()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A run of the whole suite (no paths given) starts the server while collecting; not a
+    pytest-xdist controller (its workers run the tests) nor a --collect-only."""
+    whole_suite = config.args_source == pytest.Config.ArgsSource.TESTPATHS
+    controller = bool(config.getoption("numprocesses", None)) and not hasattr(config, "workerinput")
+    if whole_suite and not controller and not config.option.collectonly:
+        _SERVER.start_soon()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_server_stops() -> Iterator[None]:
+    """Stop the test server after the last test (its logs then go with that test's)."""
+    yield
+    _SERVER.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(_test_server_stops: None) -> str:
+    """URL of a database on the test PostgreSQL server (used to create per-test databases)."""
+    return _SERVER.url()
 
 
 def _no_durability(server_url: str) -> None:
@@ -72,16 +129,20 @@ def _no_durability(server_url: str) -> None:
         conn.execute("SELECT pg_reload_conf()")
 
 
-@pytest.fixture(scope="session")
-def template_db(pg_server_url: str) -> str:
-    """A database with every migration applied, cloned for each test."""
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+def _make_template(server_url: str) -> None:
+    """(Re)make the template: a database with every migration applied."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{_TEMPLATE}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{_TEMPLATE}"')
-    db = Database(make_conninfo(pg_server_url, dbname=_TEMPLATE), min_size=1, max_size=2)
+    db = Database(make_conninfo(server_url, dbname=_TEMPLATE), min_size=1, max_size=2)
     db.open()
     db.migrate()
     db.close()
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server_url: str) -> str:
+    """A database with every migration applied, cloned for each test."""
     return _TEMPLATE
 
 
@@ -419,8 +480,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     Such a thread (an actor or worker some test did not stop) would keep the interpreter from
     exiting: CI would hang silently until its time limit. Here, after pytest has printed its
     summary, it ends the run with the run's own exit status (3 if that was 0) and the stacks
-    that show who started the thread.
+    that show who started the thread. The test server is stopped first (if no test stopped
+    it: one started while collecting, for tests that were then all deselected).
     """
+    _SERVER.stop()
     deadline = time.monotonic() + LEFTOVER_THREAD_GRACE_S
     while True:
         leftover = [
