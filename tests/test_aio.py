@@ -63,6 +63,7 @@ def offload_of(amgr: AsyncConnectionManager) -> OffLoop:
     return amgr._running()[0]
 
 
+@pytest.mark.slow
 def test_calls_run_as_coroutines_and_wait_for_waits_on_the_loop(mgr, sim: SimWhatsApp) -> None:
     async def scenario() -> None:
         async with AsyncConnectionManager(mgr, max_threads=2) as amgr:
@@ -94,6 +95,7 @@ def test_calls_run_as_coroutines_and_wait_for_waits_on_the_loop(mgr, sim: SimWha
     assert sim.open_sockets() == 0
 
 
+@pytest.mark.slow
 def test_subscribers_run_on_the_loop_in_order_and_a_failure_is_contained(
     mgr, sim: SimWhatsApp, logs: list[str]
 ) -> None:

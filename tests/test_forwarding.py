@@ -50,6 +50,7 @@ def test_send_text_through_the_instance_that_does_not_hold_the_tenant(pair, sim)
     assert sim.max_concurrent_sockets() == 1
 
 
+@pytest.mark.slow
 def test_the_holders_named_error_comes_back_naming_the_holder(pair, sim):
     owner, other, jid = pair
     sim.hold_dials()
@@ -68,6 +69,7 @@ def test_the_holders_named_error_comes_back_naming_the_holder(pair, sim):
     assert not_pairing.value.state == "backoff"
 
 
+@pytest.mark.slow
 def test_qr_and_pair_code_come_from_the_holder(make_manager, clock):
     sim = SimWhatsApp(auto_pair=False, clock=clock)
     owner, other = make_manager(transport=sim), make_manager(transport=sim)
@@ -84,6 +86,7 @@ def test_qr_and_pair_code_come_from_the_holder(make_manager, clock):
     assert other.local_statuses() == []
 
 
+@pytest.mark.slow
 def test_clear_auth_through_the_other_instance_clears_the_holders_credentials(pair, sim):
     owner, other, jid = pair
 
@@ -97,6 +100,7 @@ def test_clear_auth_through_the_other_instance_clears_the_holders_credentials(pa
     assert owner.wait_for("t1", CONNECTED, timeout=5).jid not in (None, jid)
 
 
+@pytest.mark.slow
 def test_a_holder_that_does_not_answer_is_named_within_the_timeout(pair, sim):
     owner, other, jid = pair
     owner.runtime.listener.stop(5)  # alive and holding the lease, but deaf
@@ -113,6 +117,7 @@ def test_a_holder_that_does_not_answer_is_named_within_the_timeout(pair, sim):
     assert _calls_left(other) == 0  # the asker took its call back
 
 
+@pytest.mark.slow
 def test_a_stale_call_nobody_collected_is_dropped(pair):
     _, other, _ = pair
     calls = other.runtime.calls
@@ -170,6 +175,7 @@ def test_a_bug_on_the_holder_comes_back_as_a_wamgr_error_naming_it():
     assert type(back) is WamgrError and "KeyError" in str(back)
 
 
+@pytest.mark.slow
 def test_a_status_survives_the_trip(pair):
     owner, _, _ = pair
     status = owner.status("t1")

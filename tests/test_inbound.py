@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from wamgr import DatabaseUnavailable, InboundMessage, MessageAck, TenantState
 from wamgr.actors import messages as m
 from wamgr.events import ManagerEvent
@@ -41,6 +43,7 @@ class Inbox:
         assert got, f"{message_id} not delivered within {DELIVERY_TIMEOUT_S:g} s: {self.ids()}"
 
 
+@pytest.mark.slow
 def test_a_redelivered_message_reaches_subscribers_once_even_after_a_restart(make_manager, sim):
     first = make_manager(instance_id="first")
     inbox = Inbox()

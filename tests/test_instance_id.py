@@ -101,6 +101,7 @@ def test_a_second_manager_with_the_same_id_in_one_process_refuses_to_start(make_
     assert sim.stats()["max_concurrent_sockets"] == 1
 
 
+@pytest.mark.slow
 def test_a_manager_refuses_an_id_held_by_another_process_and_takes_it_once_released(
     make_manager, database_url, tmp_path
 ):

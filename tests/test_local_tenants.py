@@ -38,6 +38,7 @@ def test_ask_returns_the_reply_within_the_deadline(slow):
     assert ask(slow, "hi", Deadline("hi", 5)) == "hi"
 
 
+@pytest.mark.slow
 def test_ask_times_out_with_operation_timeout(slow):
     with pytest.raises(OperationTimeout):
         ask(slow, "slow", Deadline("slow", 0.05))

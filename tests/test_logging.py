@@ -93,6 +93,7 @@ def test_passwords_in_urls_and_conninfos_are_not_written(
     assert "hunter2" not in written and "s3cr" not in written and "hun ter2" not in written
 
 
+@pytest.mark.slow
 def test_a_failed_request_is_logged_once_without_the_message_text(
     log: io.StringIO, mgr, monkeypatch: pytest.MonkeyPatch
 ) -> None:

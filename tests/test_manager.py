@@ -139,6 +139,7 @@ def test_a_manager_is_a_context_manager_that_stops_on_exit(database_url, sim, cl
         mgr.statuses()
 
 
+@pytest.mark.slow
 def test_a_start_without_its_database_fails_within_the_call_timeout(tmp_path):
     config = Config(database_url=UNREACHABLE, home=tmp_path, transport="sim", call_timeout_s=0.5)
     started = time.monotonic()
@@ -211,6 +212,7 @@ def stalled(mgr, sim, monkeypatch) -> Iterator[ConnectionManager]:
     release.set()
 
 
+@pytest.mark.slow
 def test_every_call_returns_within_its_timeout_naming_itself(stalled):
     wrong: list[str] = []
     for name, (call, what) in TIMED.items():
@@ -227,6 +229,7 @@ def test_every_call_returns_within_its_timeout_naming_itself(stalled):
     assert wrong == []
 
 
+@pytest.mark.slow
 def test_status_reads_answer_while_the_registry_and_the_tenant_are_busy(stalled):
     answers = {name: read(stalled, TIMEOUT_S) for name, read in READS.items()}
     assert answers == {
@@ -257,6 +260,7 @@ def test_remove_of_an_unknown_tenant_is_a_no_op(mgr):
     assert mgr.remove("nobody") is None
 
 
+@pytest.mark.slow
 def test_a_status_read_right_after_a_connect_shows_what_the_connect_did(make_manager) -> None:
     mgr = make_manager()
     for n in range(30):

@@ -5,6 +5,7 @@ Samples are read back with prometheus-client's own parser of the text format.
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from wamgr import ManagerStopped, TenantState
@@ -140,6 +141,7 @@ def test_metrics_move_when_a_tenant_connects_drops_and_stops(make_manager, sim, 
     assert _value(after, "wamgr_tenants", state="connected") == 0
 
 
+@pytest.mark.slow
 def test_lease_renewals_are_counted_and_timed(make_manager, clock, wait_until) -> None:
     mgr = make_manager(renew_interval_s=1.0)
     mgr.connect("t1")
@@ -156,6 +158,7 @@ def test_lease_renewals_are_counted_and_timed(make_manager, clock, wait_until) -
     assert _value(samples, "wamgr_lease_renewal_seconds_sum") > 0
 
 
+@pytest.mark.slow
 def test_each_manager_counts_its_own(make_manager) -> None:
     first, second = make_manager(), make_manager()
     first.connect("a")

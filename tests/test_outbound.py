@@ -65,6 +65,7 @@ def test_a_message_to_a_connected_tenant_is_sent(make_manager, sim: SimWhatsApp,
     assert sent.sent_at is not None and sent.attempts == 1 and sent.error is None
 
 
+@pytest.mark.slow
 def test_messages_wait_through_backoff_and_go_once_each_in_order(
     make_manager, sim: SimWhatsApp, clock: VirtualClock, wait_until
 ):
@@ -147,6 +148,7 @@ def test_100_messages_at_20_a_minute_take_285_virtual_seconds_burst_first(
     assert [text for _, text, _ in sim.sent_messages(jid)] == [f"m{i}" for i in range(100)]
 
 
+@pytest.mark.slow
 def test_a_paced_message_stays_queued_until_its_token(
     make_manager, sim: SimWhatsApp, clock: VirtualClock, wait_until
 ):
@@ -164,6 +166,7 @@ def test_a_paced_message_stays_queued_until_its_token(
     assert len(sim.sent_messages(jid)) == 2
 
 
+@pytest.mark.slow
 def test_a_tenants_own_send_rate_paces_it_and_not_the_others(
     make_manager, sim: SimWhatsApp, clock: VirtualClock, wait_until
 ):
@@ -184,6 +187,7 @@ def test_a_tenants_own_send_rate_paces_it_and_not_the_others(
     assert (len(sim.sent_messages(slow)), len(sim.sent_messages(fast))) == (2, 3)
 
 
+@pytest.mark.slow
 def test_typing_shows_before_each_message_for_a_time_that_grows_with_it(
     make_manager, sim: SimWhatsApp, clock: VirtualClock, wait_until
 ):
@@ -204,6 +208,7 @@ def test_typing_shows_before_each_message_for_a_time_that_grows_with_it(
     assert typing_seconds(text) > typing_seconds("hi")
 
 
+@pytest.mark.slow
 def test_a_message_not_sent_in_time_expires(make_manager, sim, clock: VirtualClock, wait_until):
     mgr = _unpaced(make_manager)
     mgr.tenants_store.add("t1")  # wanted connected, run by no instance: messages wait
@@ -254,6 +259,7 @@ def _insert_sending(database_url: str, tenant_id: str, text: str) -> str:
     return message_id
 
 
+@pytest.mark.slow
 def test_a_message_caught_sending_becomes_unknown_and_is_sent_only_when_resent(
     make_manager, sim: SimWhatsApp, database_url: str, wait_until
 ):
@@ -306,6 +312,7 @@ def test_messages_of_a_tenant_that_will_not_send_fail_with_the_reason(
     assert sim.sent_messages(jid) == []
 
 
+@pytest.mark.slow
 def test_a_send_through_the_instance_that_does_not_hold_the_tenant_reaches_the_holder(
     make_manager, sim: SimWhatsApp, wait_until
 ):

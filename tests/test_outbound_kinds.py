@@ -70,6 +70,7 @@ def test_each_media_kind_from_bytes_reaches_the_sim(make_manager, sim: SimWhatsA
     assert sent[done[MediaKind.AUDIO].wa_message_id].voice is True
 
 
+@pytest.mark.slow
 def test_each_media_kind_from_a_url_is_fetched_by_the_sender(
     make_manager, sim: SimWhatsApp, wait_until, media_server: MediaServer
 ):
@@ -89,6 +90,7 @@ def test_each_media_kind_from_a_url_is_fetched_by_the_sender(
     assert "url" in queued[MediaKind.IMAGE].payload  # the queue kept the URL, not the file
 
 
+@pytest.mark.slow
 def test_a_url_that_times_out_or_is_too_large_ends_failed_with_the_reason(
     make_manager, sim: SimWhatsApp, wait_until, media_server: MediaServer
 ):
@@ -152,6 +154,7 @@ def test_an_obviously_bad_url_is_refused_up_front(url):
         check_media_url(MediaUrl(TO, MediaKind.IMAGE, url))
 
 
+@pytest.mark.slow
 def test_receipts_move_a_sent_message_to_delivered_then_read(
     make_manager, sim: SimWhatsApp, wait_until
 ):

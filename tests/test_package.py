@@ -22,6 +22,7 @@ def _modules_after(statement: str) -> set[str]:
     return set(out.stdout.split())
 
 
+@pytest.mark.slow
 def test_importing_wamgr_loads_neither_the_manager_nor_the_actors():
     loaded = _modules_after("import wamgr")
     assert "wamgr.manager" not in loaded

@@ -26,6 +26,7 @@ POLL_INTERVAL_S = 0.1
 CONNECTED = TenantState.CONNECTED
 
 
+@pytest.mark.slow
 def test_second_manager_restores_desired_connected_tenants(make_manager, sim):
     first = make_manager(instance_id="first")
     jids = {}
@@ -61,6 +62,7 @@ def test_restore_leaves_parked_tenants_for_the_operator(make_manager, sim):
     assert second.is_connection_active("rogued") is False
 
 
+@pytest.mark.slow
 def test_a_tenant_held_by_a_live_instance_is_standby_elsewhere(make_manager, sim):
     first = make_manager(instance_id="first")
     first.connect("t1")
@@ -110,6 +112,7 @@ def test_the_neonize_transport_is_chosen_by_name_and_hosts_end_with_the_manager(
 # --- the simulator named "sim" keeps its devices in the home folder (issue #13, defect 10) ---
 
 
+@pytest.mark.slow
 def test_the_simulator_named_sim_resumes_its_devices_after_a_restart(make_manager, tmp_path):
     first = make_manager(instance_id="first", transport="sim")
     jids = {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from wamgr import TenantState
 from wamgr.status import Desired
 from wamgr.store.commands import Command
@@ -9,6 +11,7 @@ from wamgr.store.commands import Command
 CONNECTED = TenantState.CONNECTED
 
 
+@pytest.mark.slow
 def test_a_command_for_a_tenant_held_elsewhere_is_forwarded(make_manager):
     owner, other = make_manager(), make_manager()
     owner.connect("t1")

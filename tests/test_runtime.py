@@ -52,6 +52,7 @@ def test_every_step_gets_what_is_left_of_one_budget():
     assert budgets[1] <= budgets[0] - 0.2 + 0.01
 
 
+@pytest.mark.slow
 def test_a_start_that_fails_half_way_stops_what_it_started(make_manager, sim, monkeypatch):
     """The command listener starts last but one: by then the actors, the claim loop and the
     first links are running, and all of them must be gone after the failure."""
@@ -124,6 +125,7 @@ def _stored_history(database_url: str) -> list[str]:
     return [row[0] for row in rows]
 
 
+@pytest.mark.slow
 def test_a_start_cancelled_half_way_stops_what_it_started_and_claims_nothing(
     make_manager, sim, database_url, monkeypatch, tmp_path
 ):

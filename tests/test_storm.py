@@ -17,8 +17,11 @@ CALL_TIMEOUT_S = 10.0
 
 @pytest.mark.parametrize(
     ("tenant_count", "threads", "calls_per_thread"),
-    [(20, 4, 250), pytest.param(200, 8, 2_000, marks=pytest.mark.slow)],
-    ids=["small", "full"],
+    [
+        pytest.param(10, 4, 60, id="quick"),
+        pytest.param(20, 4, 250, id="small", marks=pytest.mark.slow),
+        pytest.param(200, 8, 2_000, id="full", marks=pytest.mark.slow),
+    ],
 )
 def test_storm_of_connect_reconnect_remove(
     database_url, sim, clock, tmp_path, thread_baseline, tenant_count, threads, calls_per_thread

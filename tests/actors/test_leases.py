@@ -33,6 +33,7 @@ def _connected(mgr, sim, tenant="t1"):
     return mgr.wait_for(tenant, TenantState.CONNECTED, timeout=5).jid
 
 
+@pytest.mark.slow
 def test_renewals_keep_a_lease_alive_past_its_ttl(make_manager, sim, clock, store, wait_until):
     mgr = make_manager(**TIMINGS)
     _connected(mgr, sim)
@@ -44,6 +45,7 @@ def test_renewals_keep_a_lease_alive_past_its_ttl(make_manager, sim, clock, stor
     assert sim.open_sockets() == 1
 
 
+@pytest.mark.slow
 def test_no_renewal_for_renew_deadline_closes_links_before_the_ttl(
     make_manager, sim, clock, database_url
 ):
@@ -80,6 +82,7 @@ def test_a_renewal_that_finds_the_lease_gone_fences_at_once(make_manager, sim, c
     assert sim.dial_attempts("t1") == 1
 
 
+@pytest.mark.slow
 def test_a_standby_instance_never_overwrites_the_holders_status(make_manager, sim, database_url):
     first = make_manager(instance_id="first")
     _connected(first, sim)
@@ -95,6 +98,7 @@ def test_a_standby_instance_never_overwrites_the_holders_status(make_manager, si
     assert sim.max_concurrent_sockets() == 1
 
 
+@pytest.mark.slow
 def test_replaced_by_the_leases_new_holder_is_standby_not_conflict(make_manager, sim, store):
     first = make_manager(instance_id="first")
     jid = _connected(first, sim)

@@ -301,6 +301,7 @@ def test_remove_closes_without_logout_and_keeps_the_device(mgr, sim):
     assert mgr.connect("t1") and mgr.wait_for("t1", CONNECTED, timeout=5).jid == jid
 
 
+@pytest.mark.slow
 def test_remove_with_logout_unlinks_the_device(mgr, sim):
     jid = connected_jid(mgr)
     status = mgr.remove("t1", do_logout=True)
@@ -308,6 +309,7 @@ def test_remove_with_logout_unlinks_the_device(mgr, sim):
     assert sim.logouts(jid) == 1
 
 
+@pytest.mark.slow
 def test_send_text_when_connected_and_when_not(mgr, sim):
     with pytest.raises(UnknownTenant):
         mgr.send_text("t1", "15550001111", "hi")
@@ -325,6 +327,7 @@ def test_send_text_when_connected_and_when_not(mgr, sim):
         mgr.send_text("t1", "15550001111", "hi")
 
 
+@pytest.mark.slow
 def test_subscribers_get_status_changes_and_inbound_messages(mgr, sim):
     from wamgr import InboundMessage, StatusEvent
 
@@ -346,6 +349,7 @@ def test_subscribers_get_status_changes_and_inbound_messages(mgr, sim):
     assert inbound[0].text == "hello" and inbound[0].tenant_id == "t1"
 
 
+@pytest.mark.slow
 def test_a_ban_seen_by_a_host_whose_clock_is_behind_holds_on_the_database_clock(make_manager, sim):
     """Issue #12 (6): a ban's expiry is stored on the database's clock, so an instance whose
     clock is 2 h behind does not store a retry time in the past for others to act on."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import types
 
+import pytest
+
 from wamgr.config import Config
 from wamgr.errors import OperationTimeout
 
@@ -20,6 +22,7 @@ def _concrete(template: str) -> str:
 # --- access ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_api_route_in_the_route_table_needs_the_key(
     mgr, serve_api, api_routes, api_error
 ) -> None:
@@ -41,6 +44,7 @@ def test_every_api_route_in_the_route_table_needs_the_key(
         assert missing.headers["www-authenticate"] == "Bearer", where
 
 
+@pytest.mark.slow
 def test_the_key_works_as_header_and_as_bearer(mgr, serve_api, api_key: str) -> None:
     api = serve_api(mgr)
     no_key = {"x-api-key": ""}
@@ -50,6 +54,7 @@ def test_the_key_works_as_header_and_as_bearer(mgr, serve_api, api_key: str) -> 
     assert by_bearer.status_code == 200
 
 
+@pytest.mark.slow
 def test_docs_openapi_and_metrics_need_no_key(mgr, serve_api, api_routes) -> None:
     api = serve_api(mgr)
     no_key = {"x-api-key": ""}
@@ -66,6 +71,7 @@ def test_docs_openapi_and_metrics_need_no_key(mgr, serve_api, api_routes) -> Non
     assert api.get("/metrics", headers=no_key).status_code == 200
 
 
+@pytest.mark.slow
 def test_without_a_key_configured_every_route_is_open(mgr, serve_api) -> None:
     api = serve_api(mgr, api_key=None)
 
@@ -75,6 +81,7 @@ def test_without_a_key_configured_every_route_is_open(mgr, serve_api) -> None:
 # --- errors ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_bad_input_is_422_with_a_readable_message(mgr, serve_api, api_error) -> None:
     api = serve_api(mgr)
     api.put("/api/tenants/t1")
@@ -98,6 +105,7 @@ def test_bad_input_is_422_with_a_readable_message(mgr, serve_api, api_error) -> 
     assert "international number" in bad_phone["message"]
 
 
+@pytest.mark.slow
 def test_unknown_routes_and_methods_answer_json(mgr, serve_api, api_error) -> None:
     api = serve_api(mgr)
 
@@ -124,6 +132,7 @@ def _failing_manager(error: Exception) -> types.SimpleNamespace:
     return types.SimpleNamespace(statuses=statuses, config=Config())
 
 
+@pytest.mark.slow
 def test_an_error_answers_with_its_own_status_and_a_bug_with_500(serve_api, api_error) -> None:
     slow = serve_api(_failing_manager(OperationTimeout("statuses()", 2.0)))
     buggy = serve_api(_failing_manager(KeyError("oops")))
@@ -137,6 +146,7 @@ def test_an_error_answers_with_its_own_status_and_a_bug_with_500(serve_api, api_
     assert "oops" not in body["message"]  # the detail stays in the log
 
 
+@pytest.mark.slow
 def test_hostile_path_values_are_422_never_500(mgr, serve_api, api_error) -> None:
     api = serve_api(mgr)
 
@@ -146,6 +156,7 @@ def test_hostile_path_values_are_422_never_500(mgr, serve_api, api_error) -> Non
     assert mgr.statuses() == []
 
 
+@pytest.mark.slow
 def test_a_trailing_slash_is_no_route_not_a_redirect(mgr, serve_api, api_error) -> None:
     api = serve_api(mgr)
 

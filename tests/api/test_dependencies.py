@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 #: Bodies of the tenant routes that take one (valid, so only the tenant can be wrong).
 BODIES = {
     "/api/tenants/{tenant_id}/pair-code": {"phone": "15551234567"},
@@ -13,6 +15,7 @@ def _tenant_routes(api_routes) -> list[tuple[str, str]]:
     return [r for r in api_routes if "{tenant_id}" in r[1]]
 
 
+@pytest.mark.slow
 def test_an_unknown_tenant_is_404_on_every_route_but_put(
     mgr, serve_api, api_routes, api_error
 ) -> None:

@@ -67,6 +67,7 @@ def test_send_qr_pair_code_and_clear_auth_over_http_through_the_non_holder(
     assert other.local_statuses() == []
 
 
+@pytest.mark.slow
 def test_a_send_to_a_tenant_the_holder_cannot_send_with_names_the_holder(
     make_manager, serve_api, sim, api_error
 ) -> None:
@@ -90,6 +91,7 @@ def test_a_send_to_a_tenant_the_holder_cannot_send_with_names_the_holder(
     assert "instance 'inst-0'" in body["message"]
 
 
+@pytest.mark.slow
 def test_a_holder_that_does_not_answer_is_a_504_naming_it(make_manager, serve_api, api_error):
     owner, other = make_manager(), make_manager(call_timeout_s=0.5)
     owner.connect("t1")

@@ -55,7 +55,13 @@ def _post_until_answered(
     return int(status_line.split()[1]), fields, sent
 
 
-@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+@pytest.mark.parametrize(
+    "chunked",
+    [
+        pytest.param(False, id="content-length"),
+        pytest.param(True, id="chunked", marks=pytest.mark.slow),
+    ],
+)
 def test_a_body_without_the_key_is_refused_before_it_is_read(mgr, serve_api, chunked) -> None:
     api = serve_api(mgr)
 
@@ -69,6 +75,7 @@ def test_a_body_without_the_key_is_refused_before_it_is_read(mgr, serve_api, chu
     assert headers["www-authenticate"] == "Bearer"
 
 
+@pytest.mark.slow
 def test_a_body_longer_than_the_limit_is_refused_by_its_length_up_front(
     mgr, serve_api, api_key
 ) -> None:
@@ -83,6 +90,7 @@ def test_a_body_longer_than_the_limit_is_refused_by_its_length_up_front(
     assert headers["connection"] == "close"
 
 
+@pytest.mark.slow
 def test_a_chunked_body_is_refused_once_it_passes_the_limit(mgr, serve_api, api_key) -> None:
     api = serve_api(mgr)
 
@@ -95,6 +103,7 @@ def test_a_chunked_body_is_refused_once_it_passes_the_limit(mgr, serve_api, api_
     assert headers["connection"] == "close"
 
 
+@pytest.mark.slow
 def test_a_chunked_body_within_the_limit_is_served(mgr, serve_api) -> None:
     api = serve_api(mgr)
 
@@ -110,6 +119,7 @@ def test_a_chunked_body_within_the_limit_is_served(mgr, serve_api) -> None:
     assert claimed.json()["key"] == "k"
 
 
+@pytest.mark.slow
 def test_the_limit_is_the_managers_max_body_bytes(make_manager, serve_api, api_error) -> None:
     api = serve_api(make_manager(max_body_bytes=2048))
     padded = {"ttl": 5, "padding": "x" * 3000}
@@ -127,6 +137,7 @@ def test_the_limit_is_the_managers_max_body_bytes(make_manager, serve_api, api_e
     assert fits.status_code == 201
 
 
+@pytest.mark.slow
 def test_an_app_may_be_given_its_own_limit(mgr, api_key) -> None:
     server = HttpServer(create_app(mgr, api_key, max_body_bytes=4), "127.0.0.1", 0).start()
     try:

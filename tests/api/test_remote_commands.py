@@ -54,6 +54,7 @@ def _cli(database_url: str, tmp_path, *args: str):
     )
 
 
+@pytest.mark.slow
 def test_reconnect_asked_of_another_instance_reconnects_on_the_owner(pair, sim) -> None:
     owner, other, _ = pair
     reconnecting = _next_state(owner, "t1", TenantState.CONNECTING)
@@ -69,6 +70,7 @@ def test_reconnect_asked_of_another_instance_reconnects_on_the_owner(pair, sim) 
     assert sim.max_concurrent_sockets() == 1
 
 
+@pytest.mark.slow
 def test_disconnect_and_logout_asked_elsewhere_take_effect_on_the_owner(
     pair, make_manager, sim
 ) -> None:
@@ -88,6 +90,7 @@ def test_disconnect_and_logout_asked_elsewhere_take_effect_on_the_owner(
     assert sim.logouts(jid) == 1
 
 
+@pytest.mark.slow
 def test_commands_over_http_to_a_non_owner_are_accepted_and_reach_the_owner(
     pair, serve_api
 ) -> None:
@@ -106,6 +109,7 @@ def test_commands_over_http_to_a_non_owner_are_accepted_and_reach_the_owner(
     owner.wait_for("t1", STOPPED, timeout=5)
 
 
+@pytest.mark.slow
 def test_cli_commands_reach_the_owner(pair, database_url, tmp_path, sim) -> None:
     owner, _, jid = pair
     reconnecting = _next_state(owner, "t1", TenantState.CONNECTING)
@@ -158,6 +162,7 @@ def test_cli_commands_refuse_unknown_tenants(database_url, tmp_path) -> None:
         assert result.stderr.startswith("wamgr: unknown tenant 'ghost'")
 
 
+@pytest.mark.slow
 def test_no_thread_is_left_after_stop(make_manager, serve_api, thread_baseline):
     mgr = make_manager(  # nothing listens on port 9: the sender retries until stopped
         webhook_urls=("http://127.0.0.1:9/hooks",),

@@ -34,6 +34,7 @@ def test_health_reports_instance_database_tenants_and_leases(mgr, serve_api) -> 
     }
 
 
+@pytest.mark.slow
 def test_health_is_503_when_the_database_is_unreachable(
     make_manager, serve_api, database_url: str, pg_server_url: str
 ) -> None:
@@ -58,6 +59,7 @@ def test_health_is_503_when_the_database_is_unreachable(
     assert body["leases_held"] is None
 
 
+@pytest.mark.slow
 def test_metrics_are_served_without_the_key_in_the_prometheus_text_format(mgr, serve_api) -> None:
     api = serve_api(mgr)
     mgr.connect("t1")
@@ -82,6 +84,7 @@ HEALTH_BOUND_S = PING_TIMEOUT_S + 0.5
 
 
 @pytest.mark.parametrize("outage", ["stopped", pytest.param("frozen", marks=pytest.mark.slow)])
+@pytest.mark.slow
 def test_health_answers_503_within_a_second_when_the_database_is_gone(
     make_manager, serve_api, db_proxy, outage: str
 ) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 
+
+@pytest.mark.slow
 def test_processing_locks_claim_extend_release(mgr, serve_api, api_error) -> None:
     api = serve_api(mgr)
     key = "shop-1/15550001111"  # a slash is fine

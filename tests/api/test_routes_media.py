@@ -3,6 +3,8 @@ their mime type, from the instance that holds the tenant; named errors otherwise
 
 from __future__ import annotations
 
+import pytest
+
 from wamgr import TenantState
 from wamgr.transport.sim import SimWhatsApp
 
@@ -27,6 +29,7 @@ def test_the_media_of_an_inbound_message_is_downloaded(mgr, serve_api, sim: SimW
     assert text_only in none["message"] and unknown
 
 
+@pytest.mark.slow
 def test_a_tenant_without_a_link_here_is_refused_naming_its_state(mgr, serve_api, api_error):
     api = serve_api(mgr)
     mgr.tenants_store.add("t2")  # known, not run by this instance

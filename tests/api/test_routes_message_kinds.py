@@ -75,6 +75,7 @@ def test_each_media_kind_uploaded_or_by_url_reaches_the_sim(
     assert records[mgr.outbound("t1", document["message_id"]).wa_message_id].filename == "f.bin"
 
 
+@pytest.mark.slow
 def test_refused_media_is_422_before_anything_is_queued(mgr, serve_api, api_error):
     api = serve_api(mgr)
     mgr.tenants_store.add("t1")
@@ -100,6 +101,7 @@ def test_refused_media_is_422_before_anything_is_queued(mgr, serve_api, api_erro
     assert api.get("/api/tenants/t1/messages").json() == []
 
 
+@pytest.mark.slow
 def test_a_reply_a_reaction_a_read_and_a_presence_are_queued_and_sent(
     make_manager, serve_api, sim: SimWhatsApp, wait_until
 ):
@@ -129,6 +131,7 @@ def test_a_reply_a_reaction_a_read_and_a_presence_are_queued_and_sent(
     ]
 
 
+@pytest.mark.slow
 def test_the_same_idempotency_key_queues_one_reaction(mgr, serve_api):
     api = serve_api(mgr)
     mgr.tenants_store.add("t1")
@@ -179,6 +182,7 @@ def test_a_media_upload_may_pass_max_body_bytes_up_to_max_media_bytes(make_manag
     assert b"BodyTooLarge" in over and b"WAMGR_MAX_MEDIA_BYTES" in over
 
 
+@pytest.mark.slow
 def test_media_downloads_through_the_instance_that_does_not_hold_the_tenant(
     make_manager, serve_api, sim: SimWhatsApp, api_error
 ):

@@ -13,6 +13,7 @@ from wamgr.transport.sim import SimWhatsApp
 CONNECTED = TenantState.CONNECTED
 
 
+@pytest.mark.slow
 def test_without_the_queue_a_message_is_sent_now_when_connected_and_refused_when_not(
     mgr, serve_api, sim: SimWhatsApp, api_error
 ) -> None:
@@ -49,12 +50,17 @@ def connected_api(mgr, serve_api) -> httpx.Client:
 @pytest.mark.parametrize(
     "to",
     [
-        "+15550001111",
-        "15550001111@s.whatsapp.net",
-        "120363012345678901@g.us",
-        "123456789012345@lid",
-        "120363012345678901@newsletter",
-        "status@broadcast",
+        "+15550001111",  # the quick loop's case; every form is parsed in tests/test_status.py
+        *(
+            pytest.param(to, marks=pytest.mark.slow)
+            for to in (
+                "15550001111@s.whatsapp.net",
+                "120363012345678901@g.us",
+                "123456789012345@lid",
+                "120363012345678901@newsletter",
+                "status@broadcast",
+            )
+        ),
     ],
 )
 def test_phone_numbers_and_jids_are_recipients(connected_api, to: str) -> None:
@@ -64,7 +70,14 @@ def test_phone_numbers_and_jids_are_recipients(connected_api, to: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "to", [" ", "x", "123456", "1555000\n1111", "15550001111@example.com", "1555000\x001111"]
+    "to",
+    [
+        "x",
+        *(
+            pytest.param(to, marks=pytest.mark.slow)
+            for to in (" ", "123456", "1555000\n1111", "15550001111@example.com", "1555000\x001111")
+        ),
+    ],
 )
 def test_a_bad_recipient_is_422_naming_the_field(connected_api, api_error, to: str) -> None:
     refused = connected_api.post("/api/tenants/t1/messages", json={"to": to, "text": "x"})
@@ -74,6 +87,7 @@ def test_a_bad_recipient_is_422_naming_the_field(connected_api, api_error, to: s
     assert body["field"] == "to"
 
 
+@pytest.mark.slow
 def test_text_is_limited_to_what_whatsapp_accepts(connected_api, sim, api_error) -> None:
     longest = "é" * MAX_TEXT_CHARS
 
@@ -89,7 +103,13 @@ def test_text_is_limited_to_what_whatsapp_accepts(connected_api, sim, api_error)
     assert f"body.text: String should have at most {MAX_TEXT_CHARS} characters" in body["message"]
 
 
-@pytest.mark.parametrize("text", ["a\x00b", "bell\x07", "esc\x1b[31m", "del\x7f"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a\x00b",
+        *(pytest.param(t, marks=pytest.mark.slow) for t in ("bell\x07", "esc\x1b[31m", "del\x7f")),
+    ],
+)
 def test_text_with_control_characters_is_422(connected_api, api_error, text: str) -> None:
     refused = connected_api.post(
         "/api/tenants/t1/messages", json={"to": "15550001111", "text": text}
@@ -99,6 +119,7 @@ def test_text_with_control_characters_is_422(connected_api, api_error, text: str
     assert "body.text" in body["message"] and "control character" in body["message"]
 
 
+@pytest.mark.slow
 def test_text_may_hold_tabs_and_line_breaks(connected_api, sim) -> None:
     text = "line 1\r\nline 2\n\tindented"
 
@@ -110,6 +131,7 @@ def test_text_may_hold_tabs_and_line_breaks(connected_api, sim) -> None:
 # --- the queue ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_message_is_queued_whatever_the_state_and_sent_once_connected(
     mgr, serve_api, sim: SimWhatsApp, wait_until
 ) -> None:
@@ -133,6 +155,7 @@ def test_a_message_is_queued_whatever_the_state_and_sent_once_connected(
     assert sent["sent_at"] is not None
 
 
+@pytest.mark.slow
 def test_the_same_idempotency_key_returns_the_first_message(mgr, serve_api) -> None:
     api = serve_api(mgr)
     mgr.tenants_store.add("t1")
@@ -149,6 +172,7 @@ def test_the_same_idempotency_key_returns_the_first_message(mgr, serve_api) -> N
     assert len(api.get("/api/tenants/t1/messages").json()) == 2
 
 
+@pytest.mark.slow
 def test_list_cancel_and_resend(mgr, serve_api, api_error) -> None:
     api = serve_api(mgr)
     mgr.tenants_store.add("t1")
@@ -175,6 +199,7 @@ def test_list_cancel_and_resend(mgr, serve_api, api_error) -> None:
     assert [m["message_id"] for m in listed] == ids  # the resent one keeps its place
 
 
+@pytest.mark.slow
 def test_unknown_messages_bad_statuses_and_expiries_are_refused(mgr, serve_api, api_error) -> None:
     api = serve_api(mgr)
     mgr.tenants_store.add("t1")

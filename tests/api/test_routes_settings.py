@@ -4,6 +4,8 @@ deliveries: listed, sent again by id or all, 404 for one that is not dead."""
 
 from __future__ import annotations
 
+import pytest
+
 from wamgr import TenantState
 from wamgr.store.outbox import Outbox
 from wamgr.store.tenants import TenantStore
@@ -48,6 +50,7 @@ def test_put_with_settings_creates_the_tenant_dialling_through_its_proxy(
         assert "pr0xy-pw" not in response.text and SECRET not in response.text
 
 
+@pytest.mark.slow
 def test_a_bad_setting_is_422_naming_the_field_and_changes_nothing(
     mgr, serve_api, api_error
 ) -> None:
@@ -76,6 +79,7 @@ def test_a_bad_setting_is_422_naming_the_field_and_changes_nothing(
     assert mgr.tenants_store.get("t1") is None  # nothing was created
 
 
+@pytest.mark.slow
 def test_null_clears_a_setting_and_a_missing_field_keeps_it(mgr, serve_api) -> None:
     api = serve_api(mgr)
     api.put("/api/tenants/t1", json={"proxy": PROXY, "send_rate": 10})
@@ -96,6 +100,7 @@ def _dead_deliveries(mgr, count: int) -> list[int]:
     return [row["id"] for row in outbox.rows()]
 
 
+@pytest.mark.slow
 def test_dead_deliveries_are_listed_and_sent_again(mgr, serve_api, api_error) -> None:
     api = serve_api(mgr)
     first, second, third = _dead_deliveries(mgr, 3)

@@ -6,12 +6,15 @@ import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from wamgr import TenantState
 from wamgr.transport.sim import SimWhatsApp
 
 CONNECTED = TenantState.CONNECTED
 
 
+@pytest.mark.slow
 def test_put_creates_then_keeps_and_get_shows_every_status_field(mgr, serve_api) -> None:
     api = serve_api(mgr)
 
@@ -62,6 +65,7 @@ def test_commands_through_the_api(mgr, serve_api, sim: SimWhatsApp) -> None:
     assert sim.logouts(jid) == 1
 
 
+@pytest.mark.slow
 def test_delete_stops_the_tenant_with_or_without_logout(mgr, serve_api, sim: SimWhatsApp) -> None:
     api = serve_api(mgr)
     api.put("/api/tenants/a")
@@ -80,6 +84,7 @@ def test_delete_stops_the_tenant_with_or_without_logout(mgr, serve_api, sim: Sim
     assert api.get("/api/tenants/a").json()["state"] == "stopped"
 
 
+@pytest.mark.slow
 def test_of_concurrent_puts_of_a_new_tenant_exactly_one_is_201(mgr, serve_api) -> None:
     api = serve_api(mgr)
     callers = 20

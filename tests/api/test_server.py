@@ -97,6 +97,7 @@ def test_serve_refuses_a_public_address_without_a_key(tmp_path, monkeypatch) -> 
     assert "WAMGR_API_KEY" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_busy_port_fails_at_construction_naming_the_way_out(mgr) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
@@ -104,6 +105,7 @@ def test_a_busy_port_fails_at_construction_naming_the_way_out(mgr) -> None:
             HttpServer(create_app(mgr), "127.0.0.1", port)
 
 
+@pytest.mark.slow
 def test_the_server_answers_once_started_and_its_thread_ends_on_stop(mgr) -> None:
     server = HttpServer(create_app(mgr), "127.0.0.1", 0, name="test-http")
     assert server.url == f"http://127.0.0.1:{server.port}" and server.port > 0

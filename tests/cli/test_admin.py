@@ -110,6 +110,7 @@ def _expire(seconds: float = 0.2) -> None:
 # --- leases --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_locks_list_shows_tenant_leases(wamgr: Wamgr, leases: LeaseStore) -> None:
     assert ok(wamgr("locks", "list")) == "no tenant leases\n"
     assert json.loads(ok(wamgr("locks", "list", "--json"))) == []
@@ -153,6 +154,7 @@ def test_locks_clear_tenant_removes_its_lease_and_warns_about_a_live_owner(
     assert again.stderr == ""
 
 
+@pytest.mark.slow
 def test_locks_clear_expired_lease_does_not_warn(wamgr: Wamgr, leases: LeaseStore) -> None:
     leases.acquire("shop-1", "gw-1", 0.05)
     _expire()
@@ -203,6 +205,7 @@ def test_locks_clear_refuses_an_invalid_tenant_id(wamgr: Wamgr) -> None:
 # --- processing locks ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_locks_list_processing_shows_key_token_expiry_and_state(
     wamgr: Wamgr, locks: ProcessingLocks
 ) -> None:
@@ -299,6 +302,7 @@ def _dead(database_url: str, count: int) -> list[int]:
         db.close()
 
 
+@pytest.mark.slow
 def test_webhooks_dead_lists_and_retry_sends_again(wamgr, database_url) -> None:
     first, second = _dead(database_url, 2)
 

@@ -179,6 +179,7 @@ def test_serve_with_unknown_transport_exits_2_before_serving(wamgr: Wamgr) -> No
     assert "serving" not in result.output
 
 
+@pytest.mark.slow
 def test_unreachable_database_exits_7_and_names_the_setting(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         main,
@@ -332,9 +333,10 @@ def _leases(database_url: str) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     "signum",
-    [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)],
+    [signal.SIGTERM, signal.SIGINT],
     ids=lambda s: s.name,
 )
+@pytest.mark.slow
 def test_serve_runs_tenants_added_before_and_while_it_runs_and_stops_cleanly(
     wamgr: Wamgr, database_url: str, tmp_path: Path, signum: signal.Signals
 ) -> None:

@@ -50,6 +50,7 @@ def _pending(sim: SimWhatsApp, kind: str = "qr", timeout: float = 10.0) -> str:
     raise AssertionError(f"no {kind} pending")
 
 
+@pytest.mark.slow
 def test_pair_waits_until_the_phone_scanned_the_qr(wamgr, manual_sim, db):
     thread, results = _in_thread(wamgr, "pair", "shop-1", "--transport", manual_sim.url)
     jid = manual_sim.sim.scan(_pending(manual_sim.sim))
@@ -62,6 +63,7 @@ def test_pair_waits_until_the_phone_scanned_the_qr(wamgr, manual_sim, db):
     assert LeaseStore(db).holder("shop-1") is None  # released for serve to take
 
 
+@pytest.mark.slow
 def test_pair_with_a_phone_shows_a_pair_code(wamgr, manual_sim):
     thread, results = _in_thread(
         wamgr, "pair", "shop-1", "--phone", "+1 555 123 4567", "--transport", manual_sim.url
@@ -77,6 +79,7 @@ def test_pair_with_a_phone_shows_a_pair_code(wamgr, manual_sim):
     assert "Linked devices > Link a device" in result.output
 
 
+@pytest.mark.slow
 def test_pair_with_the_in_process_simulator_pairs_at_once(wamgr):
     result = wamgr("pair", "shop-1", "--transport", "sim")
     assert result.exit_code == 0, result.output
@@ -90,6 +93,7 @@ def test_pair_times_out_when_nobody_scans(wamgr, manual_sim):
     assert "no phone linked the device within 1 s" in result.output
 
 
+@pytest.mark.slow
 def test_pair_through_a_holder_that_does_not_answer_names_it(wamgr, manual_sim, db):
     TenantStore(db).set_desired("shop-1", Desired.CONNECTED)
     assert LeaseStore(db).acquire("shop-1", "gw-7", 60.0) is not None  # nobody behind it
@@ -100,6 +104,7 @@ def test_pair_through_a_holder_that_does_not_answer_names_it(wamgr, manual_sim, 
     assert "instance 'gw-7'" in result.stderr and "did not answer within 0.5 s" in result.stderr
 
 
+@pytest.mark.slow
 def test_pair_of_a_tenant_a_live_instance_holds_shows_its_qr_and_pair_code(
     wamgr, manual_sim, make_manager
 ):
@@ -120,6 +125,7 @@ def test_pair_of_a_tenant_a_live_instance_holds_shows_its_qr_and_pair_code(
     assert manual_sim.sim.max_concurrent_sockets() == 1
 
 
+@pytest.mark.slow
 def test_clear_auth_deletes_one_tenants_device_and_parks_it(wamgr, db, database_url):
     _whatsmeow_rows(database_url, JID_A, JID_B)
     store = TenantStore(db)
@@ -137,6 +143,7 @@ def test_clear_auth_deletes_one_tenants_device_and_parks_it(wamgr, db, database_
     assert LeaseStore(db).holder("t1") is None
 
 
+@pytest.mark.slow
 def test_clear_auth_names_a_holder_that_does_not_answer_and_all_skips_held_tenants(
     wamgr, db, database_url
 ):
@@ -158,6 +165,7 @@ def test_clear_auth_names_a_holder_that_does_not_answer_and_all_skips_held_tenan
     assert store.get("t2").status.jid == JID_B
 
 
+@pytest.mark.slow
 def test_clear_auth_of_a_tenant_a_live_instance_holds_is_done_by_it(wamgr, make_manager, sim):
     holder = make_manager(instance_id="gw-1")
     holder.connect("t1")
@@ -213,6 +221,7 @@ def _devices(database_url: str) -> set[str]:
 # --- pair_tenant, on a manager of the test ---------------------------------------------------
 
 
+@pytest.mark.slow
 def test_pair_tenant_shows_each_qr_until_the_phone_scans_it(make_manager, clock) -> None:
     sim = SimWhatsApp(auto_pair=False, clock=clock)
     mgr = make_manager(transport=sim, claim_tenants=False)
@@ -229,6 +238,7 @@ def test_pair_tenant_shows_each_qr_until_the_phone_scans_it(make_manager, clock)
     assert "█" in shown[0]
 
 
+@pytest.mark.slow
 def test_pair_tenant_gives_up_after_its_timeout(make_manager, clock) -> None:
     sim = SimWhatsApp(auto_pair=False, clock=clock)
     mgr = make_manager(transport=sim, claim_tenants=False)

@@ -26,6 +26,7 @@ SERVE_DEADLINE_S = 30.0
 SIGNAL_SETTLE_S = 1.0
 
 
+@pytest.mark.slow
 def test_serve_refuses_an_instance_id_that_a_live_process_holds(wamgr: Wamgr, make_manager) -> None:
     make_manager(instance_id="gw-1")  # the holder: this very process
 

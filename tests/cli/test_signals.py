@@ -61,6 +61,7 @@ def test_wait_returns_the_first_signal_and_a_prompt_stop_is_not_forced(
     assert forced.codes == []
 
 
+@pytest.mark.slow
 def test_a_signal_delivered_to_another_thread_wakes_the_waiting_main_thread(
     forced: ForcedExit, blocked_thread: tuple[threading.Thread, threading.Event]
 ) -> None:
@@ -85,6 +86,7 @@ def test_a_second_signal_forces_the_exit_at_once(forced: ForcedExit) -> None:
     assert forced.codes == [FORCED_EXIT_BASE + signal.SIGINT]  # 130, as a shell reports
 
 
+@pytest.mark.slow
 def test_a_graceful_stop_past_its_budget_forces_the_exit(forced: ForcedExit) -> None:
     with StopSignals(budget_s=0.3, exit=forced) as signals:
         os.kill(os.getpid(), signal.SIGTERM)
@@ -94,6 +96,7 @@ def test_a_graceful_stop_past_its_budget_forces_the_exit(forced: ForcedExit) -> 
     assert forced.codes == [FORCED_EXIT_BASE + signal.SIGTERM]
 
 
+@pytest.mark.slow
 def test_threads_still_running_after_the_stop_are_held_to_the_budget(
     forced: ForcedExit, blocked_thread: tuple[threading.Thread, threading.Event]
 ) -> None:

@@ -50,6 +50,7 @@ def test_sim_stats_prints_what_the_simulator_saw(simulator: SimServer) -> None:
     assert json.loads(ok(_sim_stats("--port", port, "--json"))) == simulator.sim.stats()
 
 
+@pytest.mark.slow
 def test_sim_stats_without_a_simulator_exits_1_naming_the_address(
     simulator: SimServer,
 ) -> None:

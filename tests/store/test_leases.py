@@ -131,6 +131,7 @@ def _backend_waiting_on_a_lock(database_url: str) -> bool:
     return bool(row and row[0])
 
 
+@pytest.mark.slow
 def test_a_renewal_paused_before_its_answer_holds_no_lock(
     db_proxy, through_proxy, leases, database_url, wait_until
 ):
@@ -160,6 +161,7 @@ def _quietly(call, *args):
         call(*args)
 
 
+@pytest.mark.slow
 def test_a_session_paused_inside_a_transaction_frees_its_locks(db_proxy, database_url, leases):
     """A wamgr session frozen inside a transaction that holds a lease row is ended by the
     server (idle_in_transaction_session_timeout); meanwhile an acquire gives up on the

@@ -26,6 +26,7 @@ def _rows(db: Database) -> int:
         return conn.execute("SELECT count(*) FROM wamgr_processing_locks").fetchone()[0]
 
 
+@pytest.mark.slow
 def test_32_threads_on_10_keys_never_have_two_holders_of_a_key(locks, db):
     keys = [f"shop-1:1555000{i:04d}" for i in range(10)]
     quotas = [32] * 8 + [31] * 24  # 1,000 claims in all
@@ -114,6 +115,7 @@ def test_a_free_or_released_key_is_claimed_at_once_with_growing_tokens(locks):
     assert first.token < second.token < other.token
 
 
+@pytest.mark.slow
 def test_extend_renews_only_while_the_claim_is_ours(locks):
     claim = locks.claim("k", ttl=SHORT_TTL_S)
     before = claim.expires_at
@@ -129,6 +131,7 @@ def test_extend_renews_only_while_the_claim_is_ours(locks):
     assert locks.holder("k") is None
 
 
+@pytest.mark.slow
 def test_an_expired_claim_is_lost_even_before_anyone_takes_it(locks):
     claim = locks.claim("k", ttl=SHORT_TTL_S)
     threading.Event().wait(SHORT_TTL_S + 0.1)
@@ -150,6 +153,7 @@ def test_hold_waits_for_a_release(locks):
     assert locks.holder("k") is None
 
 
+@pytest.mark.slow
 def test_hold_raises_lock_busy_naming_the_key_the_wait_and_the_expiry(locks):
     held = locks.claim("shop-1:15550001111", ttl=30)
 
@@ -184,6 +188,7 @@ def test_hold_releases_when_the_block_raises(locks):
     assert locks.holder("k") is None
 
 
+@pytest.mark.slow
 def test_sweep_deletes_only_expired_locks(locks, db):
     locks.claim("short", ttl=SHORT_TTL_S)
     live = locks.claim("long", ttl=30)

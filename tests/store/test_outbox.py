@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from wamgr.status import Desired, TenantState, TenantStatus
 from wamgr.store.commands import ANY_INSTANCE, Command, CommandStore
 from wamgr.store.leases import LeaseStore
@@ -61,6 +63,7 @@ def test_an_inbound_message_is_one_event_however_often_it_arrives(db) -> None:
     assert [r["webhook_id"] for r in outbox.rows()] == [event.webhook_id]
 
 
+@pytest.mark.slow
 def test_workers_claim_disjoint_rows_and_a_dead_workers_rows_come_back_with_their_ids(
     db,
 ) -> None:

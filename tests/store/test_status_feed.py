@@ -36,6 +36,7 @@ def test_a_status_write_notifies_the_ids_it_wrote(db: Database, channel) -> None
     assert channel.wait(WAIT_S, settle_s=0.05) == frozenset({"a", "b"})
 
 
+@pytest.mark.slow
 def test_a_write_that_wrote_nothing_notifies_nobody(db: Database, channel) -> None:
     tenants = TenantStore(db)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,13 +53,20 @@ class FakeNeonize:
     built: threading.Condition = field(default_factory=threading.Condition)
 
     def client(self, index: int = -1, count: int | None = None, timeout: float = 5.0) -> Any:
-        """The ``index``-th client built, waiting until ``count`` (default index+1) exist."""
+        """The ``index``-th client built, waiting until ``count`` (default index+1) exist and
+        that client was told to connect: the link registers its event handlers in between,
+        and an event fed before that would reach none."""
         need = count if count is not None else (index + 1 if index >= 0 else 1)
+        end = time.monotonic() + timeout
         with self.built:
             assert self.built.wait_for(lambda: len(self.clients) >= need, timeout), (
                 f"only {len(self.clients)} neonize clients were built"
             )
-            return self.clients[index]
+            client = self.clients[index]
+        while "connect" not in client.calls:
+            assert time.monotonic() < end, "the neonize client was never told to connect"
+            time.sleep(0.002)
+        return client
 
 
 def feed(client: Any, message: Any) -> None:

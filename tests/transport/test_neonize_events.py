@@ -339,10 +339,18 @@ def _close_cases():
     ]
 
 
+#: Rows the quick loop drives through a manager: one per end state (the rest: the full run).
+_QUICK_ROWS = {"logged out, reason unset", "connect failure 503", "temporary ban 402"}
+
+
 @pytest.mark.parametrize(
     ("message", "state", "detail"),
-    [case[1:] for case in _close_cases()],
-    ids=[case[0] for case in _close_cases()],
+    [
+        pytest.param(
+            *case[1:], id=case[0], marks=() if case[0] in _QUICK_ROWS else pytest.mark.slow
+        )
+        for case in _close_cases()
+    ],
 )
 def test_each_event_leads_to_the_state_of_the_table(connected, message, state, detail, clock):
     mgr, client = connected
@@ -415,6 +423,7 @@ def test_messages_reach_subscribers_once_per_id(connected):
     ]
 
 
+@pytest.mark.slow
 def test_too_many_undecryptable_messages_mean_failed_with_the_clear_auth_hint(
     make_manager, fake_neonize, database_url
 ):

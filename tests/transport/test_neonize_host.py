@@ -12,6 +12,8 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
 from wamgr.transport.base import LinkEvent, Qr
 from wamgr.transport.neonize.host import host_stats
 
@@ -27,6 +29,7 @@ print("MODULES " + json.dumps(sorted(m for m in sys.modules if m.startswith("wam
 """
 
 
+@pytest.mark.slow
 def test_a_host_process_loads_neither_the_manager_nor_the_config():
     done = subprocess.run(
         [sys.executable, "-c", _LOADED],
@@ -43,6 +46,7 @@ def test_a_host_process_loads_neither_the_manager_nor_the_config():
     assert above == [], f"a neonize host loads layers above the transport: {above}"
 
 
+@pytest.mark.slow
 def test_a_host_refuses_a_store_that_is_not_postgres():
     env = {k: v for k, v in os.environ.items() if k != "WAMGR_NEONIZE_STORE_URL"}
     done = subprocess.run(

@@ -87,6 +87,7 @@ def test_a_pair_code_is_asked_for_while_pairing(make_manager, fake_neonize):
     assert "PairPhone" in fake_neonize.client().calls
 
 
+@pytest.mark.slow
 def test_wamgr_pair_reports_a_qr_nobody_scanned(make_manager, fake_neonize):
     mgr = make_manager(transport=fake_neonize.transport)
     shown: list[str] = []

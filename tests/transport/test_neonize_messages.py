@@ -234,6 +234,7 @@ def test_a_dial_through_a_bad_proxy_fails_saying_so_without_the_password(fake_ne
     assert ":pw@" not in closed.detail
 
 
+@pytest.mark.slow
 def test_each_outgoing_kind_maps_to_neonizes_calls(connected, fake_neonize) -> None:
     _mgr, client = connected
     link = _link_of(fake_neonize, client)

@@ -79,6 +79,7 @@ def test_a_server_that_stops_answering_closes_the_links_by_the_keepalive(proxy, 
         transport.close()
 
 
+@pytest.mark.slow
 def test_a_dial_without_an_answer_fails_and_is_closed_on_the_server(proxy, server, wait_until):
     transport = _transport(proxy, dial_s=0.5, keepalive_interval_s=0.2, keepalive_timeout_s=30)
     warm_up = Events()

@@ -131,6 +131,7 @@ def test_each_dial_records_its_proxy_and_a_refusing_proxy_fails_the_dial(
     assert "pw" not in closed.detail
 
 
+@pytest.mark.slow
 def test_a_sim_server_carries_proxies_sends_downloads_and_receipts(sim: SimWhatsApp) -> None:
     server = SimServer(sim).start()
     transport = RemoteSimTransport(server.url)

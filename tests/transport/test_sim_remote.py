@@ -20,6 +20,7 @@ def server():
     server.stop()
 
 
+@pytest.mark.slow
 def test_two_managers_share_one_simulator(make_manager, server):
     first = make_manager(instance_id="first", transport=server.url)
     first.connect("t1")
@@ -39,6 +40,7 @@ def test_two_managers_share_one_simulator(make_manager, server):
     assert stats["per_account"] == {jid: {"max_concurrent_sockets": 1, "collisions": 0}}
 
 
+@pytest.mark.slow
 def test_server_side_drops_reach_the_manager(make_manager, server, clock):
     mgr = make_manager(transport=server.url)
     mgr.connect("t1")
@@ -50,6 +52,7 @@ def test_server_side_drops_reach_the_manager(make_manager, server, clock):
     mgr.wait_for("t1", CONNECTED, timeout=5)
 
 
+@pytest.mark.slow
 def test_a_dead_process_loses_its_sockets(server, wait_until):
     transport = RemoteSimTransport(server.url)
     events = []
@@ -64,6 +67,7 @@ def test_a_dead_process_loses_its_sockets(server, wait_until):
     assert events[-1].reason.value == "network"
 
 
+@pytest.mark.slow
 def test_pair_codes_travel_over_the_wire(make_manager):
     server = SimServer(SimWhatsApp(auto_pair=False)).start()
     try:
@@ -78,6 +82,7 @@ def test_pair_codes_travel_over_the_wire(make_manager):
         server.stop()
 
 
+@pytest.mark.slow
 def test_a_refused_request_names_the_reason(server, wait_until):
     transport = RemoteSimTransport(server.url)
     events = []

@@ -4,6 +4,8 @@ as a message, not an error page."""
 
 from __future__ import annotations
 
+import pytest
+
 from wamgr.status import TenantState
 from wamgr.transport.sim import SimWhatsApp
 
@@ -17,6 +19,7 @@ def _connected(mgr, tenant_id: str = "t1") -> str:
     return mgr.wait_for(tenant_id, CONNECTED, timeout=5).jid
 
 
+@pytest.mark.slow
 def test_reconnect_runs_and_the_page_says_so(signed_in, mgr, sim: SimWhatsApp) -> None:
     jid = _connected(mgr)
     token = csrf_of(signed_in.get("/dashboard/tenants/t1").text)
@@ -46,6 +49,7 @@ def test_a_destructive_command_asks_first(signed_in, mgr, sim: SimWhatsApp) -> N
     assert mgr.status("t1").state is TenantState.STOPPED and sim.open_sockets(jid) == 0
 
 
+@pytest.mark.slow
 def test_a_failed_command_is_a_message_on_the_page(signed_in, mgr) -> None:
     _connected(mgr)
     token = csrf_of(signed_in.get("/dashboard/tenants/t1").text)

@@ -18,6 +18,8 @@ from .conftest import API_KEY, LIVE_S, SCREENSHOTS
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
+pytestmark = pytest.mark.slow  # a real browser: seconds to start, and each page load
+
 CONNECTED = TenantState.CONNECTED
 LIVE_MS = LIVE_S * 1000
 
@@ -58,7 +60,6 @@ def test_sign_in_refuses_a_wrong_key_and_sign_out_ends_the_session(mgr, serve, p
     expect(page.locator("#key")).to_be_visible()
 
 
-@pytest.mark.slow
 def test_a_drop_shows_backoff_then_connected_without_reload(
     mgr, serve, page, sim: SimWhatsApp, clock
 ) -> None:
@@ -84,7 +85,6 @@ def test_a_drop_shows_backoff_then_connected_without_reload(
     assert page.evaluate("window.notReloaded") is True
 
 
-@pytest.mark.slow
 def test_a_change_on_another_instance_shows_on_this_ones_page(
     make_manager, serve, page, sim: SimWhatsApp
 ) -> None:
@@ -101,7 +101,6 @@ def test_a_change_on_another_instance_shows_on_this_ones_page(
     expect(row).to_have_attribute("data-state", "backoff", timeout=LIVE_MS)
 
 
-@pytest.mark.slow
 def test_the_qr_is_on_screen_and_scanning_it_connects_the_page(
     make_manager, serve, page, clock
 ) -> None:
@@ -124,7 +123,6 @@ def test_the_qr_is_on_screen_and_scanning_it_connects_the_page(
     shot(page, "tenant")
 
 
-@pytest.mark.slow
 def test_the_buttons_act_and_a_destructive_one_asks_first(
     mgr, serve, page, sim: SimWhatsApp
 ) -> None:
@@ -188,7 +186,6 @@ def _fleet_of(mgr, count: int) -> None:
         )
 
 
-@pytest.mark.slow
 def test_ten_thousand_tenants_show_their_first_screen_within_2_s(mgr, serve, page) -> None:
     _fleet_of(mgr, 10_000)
     server = serve(mgr)
@@ -210,7 +207,6 @@ def test_ten_thousand_tenants_show_their_first_screen_within_2_s(mgr, serve, pag
     expect(page.locator("tr[data-tenant]")).to_have_count(1)  # shop-09997, the one in backoff
 
 
-@pytest.mark.slow
 def test_the_page_reconnects_by_itself_after_the_server_restarts(
     mgr, serve, page, sim: SimWhatsApp
 ) -> None:
@@ -235,7 +231,6 @@ def test_the_page_reconnects_by_itself_after_the_server_restarts(
         second.stop()
 
 
-@pytest.mark.slow
 def test_every_page_and_the_api_docs_load_only_from_this_server(mgr, serve, page) -> None:
     mgr.connect("t1")
     server = serve(mgr)

@@ -9,6 +9,7 @@ import queue
 import threading
 
 import httpx
+import pytest
 
 from wamgr.api.app import create_app
 from wamgr.api.server import HttpServer
@@ -54,6 +55,7 @@ def _next(events: Events, name: str) -> dict:
             return data
 
 
+@pytest.mark.slow
 def test_a_write_by_another_instance_reaches_the_open_stream(signed_in, mgr) -> None:
     assert mgr.runtime.status_feed.wait_listening(WAIT_S)
     events = _open(signed_in)
@@ -73,6 +75,7 @@ def test_a_write_by_another_instance_reaches_the_open_stream(signed_in, mgr) -> 
     assert data["counts"] == {"backoff": 1}
 
 
+@pytest.mark.slow
 def test_a_feed_that_lost_its_connection_tells_the_page_to_reload(signed_in, mgr) -> None:
     assert mgr.runtime.status_feed.wait_listening(WAIT_S)
     events = _open(signed_in)
@@ -84,6 +87,7 @@ def test_a_feed_that_lost_its_connection_tells_the_page_to_reload(signed_in, mgr
     assert _next(events, "reload") == {}
 
 
+@pytest.mark.slow
 def test_a_stream_needs_a_session(client) -> None:
     assert client.get("/dashboard/events").status_code == 401
     assert client.get("/dashboard/ping").status_code == 401

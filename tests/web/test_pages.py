@@ -8,6 +8,7 @@ import re
 import time
 
 import httpx
+import pytest
 
 from wamgr import ConnectionManager
 from wamgr.status import TenantState
@@ -30,6 +31,7 @@ def _insert(mgr: ConnectionManager, states: dict[str, str]) -> None:
         )
 
 
+@pytest.mark.slow
 def test_the_fleet_pages_filters_and_searches(signed_in: httpx.Client, mgr) -> None:
     states = {f"t{n:03d}": "failed" if n % 10 == 0 else "stopped" for n in range(120)}
     _insert(mgr, states)
@@ -54,6 +56,7 @@ def test_the_fleet_pages_filters_and_searches(signed_in: httpx.Client, mgr) -> N
     assert signed_in.get("/dashboard", params={"page": 0}).status_code == 422
 
 
+@pytest.mark.slow
 def test_ten_thousand_tenants_are_served_a_page_at_a_time(signed_in, mgr) -> None:
     _insert(mgr, {f"shop-{n:05d}": "connected" for n in range(10_000)})
     signed_in.get("/dashboard")  # the first request of a session warms its connection up
@@ -83,6 +86,7 @@ def test_a_tenant_page_shows_status_actions_and_history(signed_in, mgr) -> None:
     assert "→" in timeline and "state-connected" in timeline  # changes coalesce as written
 
 
+@pytest.mark.slow
 def test_errors_are_pages_in_the_dashboard_and_json_in_the_api(signed_in) -> None:
     page = signed_in.get("/dashboard/tenants/nobody")
     assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
@@ -91,6 +95,7 @@ def test_errors_are_pages_in_the_dashboard_and_json_in_the_api(signed_in) -> Non
     assert api.status_code == 401 and api.json()["error"] == "ApiKeyRequired"
 
 
+@pytest.mark.slow
 def test_instances_and_webhooks_pages(signed_in, mgr) -> None:
     instances = signed_in.get("/dashboard/instances").text
     assert 'data-instance="inst-0"' in instances and "(this one)" in instances
@@ -108,6 +113,7 @@ def test_instances_and_webhooks_pages(signed_in, mgr) -> None:
     assert "Endpoint enabled again." in signed_in.get("/dashboard/webhooks").text
 
 
+@pytest.mark.slow
 def test_root_leads_to_the_dashboard_and_docs_load_nothing_from_elsewhere(client) -> None:
     assert client.get("/").headers["location"] == "/dashboard"
     docs = client.get("/docs")

@@ -14,6 +14,7 @@ from wamgr.web.session import COOKIE, SESSION_MAX_AGE_S, CrossSiteRequest, Sessi
 from .conftest import API_KEY, csrf_of
 
 
+@pytest.mark.slow
 def test_sign_in_sign_out_and_what_the_cookie_promises(client: httpx.Client) -> None:
     away = client.get("/dashboard", params={"state": "backoff"})
     assert away.status_code == 303
@@ -47,12 +48,14 @@ def test_sign_in_sign_out_and_what_the_cookie_promises(client: httpx.Client) -> 
     assert client.get("/dashboard").status_code == 303
 
 
+@pytest.mark.slow
 def test_sign_in_leads_only_to_dashboard_pages(client: httpx.Client) -> None:
     for target in ("https://evil.example/", "//evil.example/dashboard", "/api/tenants"):
         answer = client.post("/dashboard/login", data={"key": API_KEY, "next": target})
         assert answer.headers["location"] == "/dashboard", target
 
 
+@pytest.mark.slow
 def test_a_form_from_another_site_is_refused_even_with_the_token(signed_in, mgr) -> None:
     mgr.connect("t1")
     token = csrf_of(signed_in.get("/dashboard/tenants/t1").text)
@@ -74,6 +77,7 @@ def test_a_form_from_another_site_is_refused_even_with_the_token(signed_in, mgr)
     assert done.status_code == 303
 
 
+@pytest.mark.slow
 def test_without_an_api_key_nobody_signs_in_but_forms_still_need_the_token(mgr, serve) -> None:
     server = serve(mgr, api_key=None)
     mgr.connect("t1")
@@ -94,6 +98,7 @@ def _request(cookie: str | None) -> Request:
     return Request({"type": "http", "method": "GET", "path": "/", "headers": headers})
 
 
+@pytest.mark.slow
 def test_a_cookie_is_refused_when_expired_tampered_or_signed_with_another_key() -> None:
     sessions = Sessions(API_KEY.encode(), max_age_s=60)
     with freeze_time("2026-01-01 00:00:00"):

@@ -45,6 +45,7 @@ def _status_events(deliveries, tenant_id: str) -> list[dict]:
     ]
 
 
+@pytest.mark.slow
 def test_every_state_change_and_message_is_delivered_signed(
     hooked, receiver, sim, webhook_secret
 ) -> None:
@@ -88,6 +89,7 @@ def test_every_state_change_and_message_is_delivered_signed(
     assert message["timestamp"].endswith("Z")
 
 
+@pytest.mark.slow
 def test_a_drop_reports_old_and_new_state_reason_and_attempt(hooked, receiver, sim) -> None:
     mgr = hooked()
     mgr.connect("t1")
@@ -106,6 +108,7 @@ def test_a_drop_reports_old_and_new_state_reason_and_attempt(hooked, receiver, s
     assert backoff["next_retry_at"] is not None
 
 
+@pytest.mark.slow
 def test_a_receiver_that_fails_twice_gets_the_event_three_times_with_one_id(
     hooked, receiver, sim, outbox, wait_until
 ) -> None:
@@ -137,6 +140,7 @@ def test_a_receiver_that_fails_twice_gets_the_event_three_times_with_one_id(
     assert metrics[("wamgr_webhook_deliveries_total", receiver.url)] >= 1
 
 
+@pytest.mark.slow
 def test_retry_after_is_honoured(hooked, receiver, sim) -> None:
     asked = {}
 
@@ -166,6 +170,7 @@ def test_retry_after_is_honoured(hooked, receiver, sim) -> None:
     assert second - first >= 0.95  # not the 0.05 s the retry policy alone would wait
 
 
+@pytest.mark.slow
 def test_a_410_disables_the_endpoint(hooked, receiver, sim, outbox, wait_until) -> None:
     receiver.answer = lambda _d, _n: (410, {})
     mgr = hooked()
@@ -190,6 +195,7 @@ def test_a_410_disables_the_endpoint(hooked, receiver, sim, outbox, wait_until) 
     assert outbox.enable_endpoint(receiver.url)
 
 
+@pytest.mark.slow
 def test_an_event_written_before_a_restart_is_delivered_after_it(
     hooked, receiver, sim, make_manager
 ) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 from standardwebhooks import Webhook
 
 from wamgr import TenantState
@@ -55,6 +56,8 @@ def test_a_tenant_endpoint_gets_only_its_tenants_chosen_events_and_the_global_on
             len(_events(ds, "/hooks", "message.received")) == 2
             and len(_events(ds, "/hooks", "message.ack")) == 1
             and len(_events(ds, "/own")) == 1
+            and {e["data"]["tenant_id"] for e in _events(ds, "/hooks", "session.status")}
+            >= {"t1", "t2"}  # the status writer posts on its own thread
         ),
         timeout=30.0,  # many deliveries: generous on a loaded machine
     )
@@ -76,6 +79,7 @@ def test_a_tenant_endpoint_gets_only_its_tenants_chosen_events_and_the_global_on
     assert own_delivery.headers["webhook-id"] == glob_twin.headers["webhook-id"]  # one event
 
 
+@pytest.mark.slow
 def test_a_tenant_endpoint_works_without_any_global_endpoint(
     make_manager, receiver, sim, webhook_secret
 ) -> None:
@@ -92,6 +96,7 @@ def test_a_tenant_endpoint_works_without_any_global_endpoint(
         Webhook(OWN_SECRET).verify(delivery.body, delivery.headers)
 
 
+@pytest.mark.slow
 def test_every_inbound_kind_and_receipt_is_an_event_with_its_fields(hooked, receiver, sim) -> None:
     mgr = hooked()
     mgr.connect("t1")
@@ -150,6 +155,7 @@ def test_every_inbound_kind_and_receipt_is_an_event_with_its_fields(hooked, rece
     }
 
 
+@pytest.mark.slow
 def test_a_dead_delivery_is_listed_and_sent_again_with_its_webhook_id(
     hooked, receiver, sim, outbox, wait_until, webhook_secret
 ) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import time
 
+import pytest
+
 from wamgr import TenantState
 from wamgr.status import Desired
 from wamgr.store.leases import LeaseStore
@@ -25,6 +27,7 @@ def _running(mgr):
     }
 
 
+@pytest.mark.slow
 def test_an_instance_takes_no_more_than_its_capacity(make_manager, sim, wait_until):
     seed = make_manager(instance_id="seed")
     _want(seed, *[f"t{i}" for i in range(5)])
@@ -49,6 +52,7 @@ def test_the_claim_loop_picks_up_tenants_added_and_removed_elsewhere(make_manage
     assert sim.open_sockets() == 0
 
 
+@pytest.mark.slow
 def test_connect_rate_spreads_reconnects_after_a_blip(make_manager, sim, clock):
     mgr = make_manager(connect_rate=2.0)
     jids = {}
@@ -70,6 +74,7 @@ def test_connect_rate_spreads_reconnects_after_a_blip(make_manager, sim, clock):
         mgr.wait_for(tenant, CONNECTED, timeout=5)
 
 
+@pytest.mark.slow
 def test_a_crashed_holders_tenant_is_taken_when_its_lease_expires_not_a_pass_later(
     make_manager, sim, db
 ):

@@ -43,6 +43,7 @@ def test_another_instances_release_wakes_at_once_and_ours_does_not(leases, datab
         assert listener.stop(WAIT_S)  # the wait is a minute: stop's NOTIFY ends it
 
 
+@pytest.mark.slow
 def test_the_listener_listens_again_after_its_connection_broke(
     leases, db, database_url, wait_until
 ):

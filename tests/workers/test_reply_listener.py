@@ -48,6 +48,7 @@ def test_a_reply_wakes_its_waiter_and_no_other(listener, calls, db):
     assert calls.collect("00000000-0000-4000-8000-000000000001") == {"ok": None}
 
 
+@pytest.mark.slow
 def test_waiters_are_woken_when_the_connection_comes_back(listener, db, wait_until):
     waiter = listener.expect("00000000-0000-4000-8000-000000000003")
     with db.connection() as conn:  # a reply may have come while nobody listened

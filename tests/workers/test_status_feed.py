@@ -7,6 +7,8 @@ from __future__ import annotations
 import queue
 import time
 
+import pytest
+
 from wamgr.status import Desired, TenantState, TenantStatus
 from wamgr.store.db import Database
 from wamgr.store.status_feed import Changed
@@ -66,6 +68,7 @@ def test_an_unsubscribed_callback_is_not_called(db: Database, database_url: str)
         feed.stop(WAIT_S)
 
 
+@pytest.mark.slow
 def test_a_broken_connection_is_reopened_and_everything_may_have_changed(
     db: Database, database_url: str
 ) -> None:

@@ -19,6 +19,7 @@ def _inbound_rows(mgr) -> int:
         return conn.execute("SELECT count(*) FROM wamgr_inbound").fetchone()[0]
 
 
+@pytest.mark.slow
 def test_manager_sweeps_expired_locks_and_old_ids_and_ends_its_sweeper(
     make_manager, thread_baseline, wait_until
 ):
