@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from wamgr.errors import MediaRefused, MediaTooLarge, WamgrError, _one_line
+from wamgr.tls import default_tls
 from wamgr.transport.outgoing import (
     MEDIA_LIMITS,
     MediaKind,
@@ -150,7 +151,9 @@ class MediaFetcher:
         limit = MEDIA_LIMITS[media].max_bytes
         end = time.monotonic() + self.timeout_s
         try:
-            with httpx.stream("GET", url, timeout=self.timeout_s, follow_redirects=True) as resp:
+            with httpx.stream(
+                "GET", url, timeout=self.timeout_s, follow_redirects=True, verify=default_tls()
+            ) as resp:
                 if resp.status_code != 200:
                     raise MediaFetchFailed(url, f"HTTP {resp.status_code}")
                 length = resp.headers.get("content-length", "")

@@ -23,9 +23,7 @@ share its rows (claims skip each other's).
 
 from __future__ import annotations
 
-import functools
 import random
-import ssl
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -38,6 +36,7 @@ from loguru import logger
 
 from wamgr.errors import ConfigError, WamgrError
 from wamgr.store.outbox import Outbox, OutboxRow
+from wamgr.tls import default_tls
 from wamgr.webhooks.signing import decode_secret, sign
 from wamgr.workers.base import AT_ONCE, Worker
 
@@ -55,13 +54,6 @@ RETENTION_S = 7 * 86_400.0
 #: Fraction by which retry delays are spread (±).
 RETRY_JITTER = 0.2
 USER_AGENT = "wamgr-webhooks/1"
-
-
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """The default TLS settings (certifi's CAs, or SSL_CERT_FILE), loaded once per process:
-    loading the CA bundle costs about 0.1 s of CPU, too much to pay at every manager start."""
-    return httpx.create_ssl_context()
 
 
 def retry_delay(
@@ -140,7 +132,7 @@ class WebhookSender(Worker):
             timeout=timeout_s,
             follow_redirects=False,
             headers={"user-agent": USER_AGENT},
-            verify=_tls(),
+            verify=default_tls(),
         )
 
     def on_start(self) -> None:
