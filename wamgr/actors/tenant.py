@@ -107,9 +107,12 @@ class TenantActor(TenantSending, DispatchingActor):
 
     # --- commands ---------------------------------------------------------------------
 
-    def _on_connect(self, _: m.Connect) -> TenantStatus:
+    def _on_connect(self, message: m.Connect) -> TenantStatus:
+        claimed = message.claimed  # the claim pass's batch read and grant, if any
+        if self._shut_down or self._link is not None or self._awaiting is not None:
+            self._lease.give_back(claimed)  # not used: no other instance waits for it
         self._refuse_after_shutdown()
-        self._device.load()
+        self._device.load(claimed)
         self._desired = Desired.CONNECTED
         if self._link is not None:
             if self._close.under_way:  # reopen once this one has closed
@@ -118,7 +121,7 @@ class TenantActor(TenantSending, DispatchingActor):
         if self._awaiting is not None:
             return self._status()  # a decision or a scheduled retry is on its way
         self._book.attempt = 0
-        self._open_link()
+        self._open_link(claimed)
         return self._status()
 
     def _on_reconnect(self, _: m.Reconnect) -> TenantStatus:
@@ -248,8 +251,8 @@ class TenantActor(TenantSending, DispatchingActor):
 
     # --- the link ---------------------------------------------------------------------
 
-    def _open_link(self) -> None:
-        take = self._lease.take(self.actor_ref)
+    def _open_link(self, claimed: m.Claimed | None = None) -> None:
+        take = self._lease.take(self.actor_ref, claimed)
         if take.outcome is Outcome.UNAVAILABLE:
             self._report_failure(CloseReason.DIAL_FAILED, take.detail)
             return
@@ -262,7 +265,7 @@ class TenantActor(TenantSending, DispatchingActor):
         self._qr = None
         self._undecryptable.clear()
         try:
-            proxy = self._svc.proxy_of(self._id)  # the tenant's setting, read at each dial
+            proxy = claimed.proxy if claimed else self._svc.proxy_of(self._id)  # at each dial
             link = self._svc.transport.create_link(
                 self._id, self._device.jid, generation, self._deliver, proxy=proxy
             )

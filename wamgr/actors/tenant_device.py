@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from loguru import logger
 
+from wamgr.actors.messages import Claimed
 from wamgr.actors.tenant_status import StatusBook
 from wamgr.errors import DatabaseUnavailable
 from wamgr.store.tenants import TenantStore
@@ -56,9 +57,13 @@ class TenantDevice:
         """The device the tenant is paired as, or None (the next link pairs a new one)."""
         return self._book.jid
 
-    def load(self) -> None:
-        """Read the stored JID once, before the first link of this actor opens."""
+    def load(self, claimed: Claimed | None = None) -> None:
+        """Read the stored JID once, before the first link of this actor opens (no statement
+        with ``claimed``: a claim pass has just read it)."""
         if self._loaded:
+            return
+        if claimed is not None:
+            self._book.jid, self._loaded = claimed.jid, True
             return
         record = self._tenants.get(self._id)
         if record is not None:

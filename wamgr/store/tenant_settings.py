@@ -7,6 +7,8 @@ are never logged here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -51,6 +53,17 @@ class TenantSettingsStore:
                 "SELECT proxy FROM wamgr_tenant_settings WHERE tenant_id = %s", (tenant_id,)
             ).fetchone()
         return row[0] if row else None
+
+    def proxies(self, tenant_ids: Sequence[str]) -> dict[str, str]:
+        """The proxy of each of ``tenant_ids`` that has one, in one statement (a claim pass
+        reads its batch's at once)."""
+        with self._db.connection() as conn:
+            rows = conn.execute(
+                "SELECT tenant_id, proxy FROM wamgr_tenant_settings"
+                " WHERE tenant_id = ANY(%s) AND proxy IS NOT NULL",
+                (list(tenant_ids),),
+            ).fetchall()
+        return dict(rows)
 
     def put(self, tenant_id: str, settings: TenantSettings, create: bool = False) -> bool:
         """Store ``settings`` as the tenant's, whole; returns whether the tenant was created.

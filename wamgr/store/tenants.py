@@ -123,6 +123,16 @@ class TenantStore:
             rows = cur.execute(f"SELECT {_COLUMNS} FROM {_FROM} ORDER BY t.tenant_id").fetchall()
         return [_record(row) for row in rows]
 
+    def jids(self, tenant_ids: Sequence[str]) -> dict[str, str | None]:
+        """The device each of ``tenant_ids`` is paired as (None: none yet), in one statement;
+        unknown tenants are left out."""
+        with self._db.connection() as conn:
+            rows = conn.execute(
+                "SELECT tenant_id, jid FROM wamgr_tenants WHERE tenant_id = ANY(%s)",
+                (list(tenant_ids),),
+            ).fetchall()
+        return dict(rows)
+
     def desired_connected(self) -> list[str]:
         """Ids of every tenant that should be connected."""
         with self._db.connection() as conn:
