@@ -107,7 +107,7 @@ RETURNING token, (SELECT owner FROM prior), (SELECT incarnation FROM prior)
 # it). Rows are visited in tenant order, so two instances taking overlapping batches lock
 # them in the same order. ``prior`` reads the rows as they were before this statement.
 _TAKE_MANY = """
-WITH ids AS (SELECT DISTINCT unnest(%(tenants)s::text[]) AS tenant_id),
+WITH ids AS (SELECT DISTINCT unnest(%(tenants)b::text[]) AS tenant_id),
 prior AS (
     SELECT l.tenant_id, l.owner, l.incarnation, l.expires_at < now() AS expired
       FROM wamgr_leases l JOIN ids USING (tenant_id)
@@ -146,7 +146,7 @@ WITH me AS (
     RETURNING instance_id
 ), renewed AS (
     UPDATE wamgr_leases l SET expires_at = now() + %(ttl)s * interval '1 second'
-      FROM unnest(%(tenants)s::text[], %(tokens)s::bigint[]) AS h(tenant_id, token)
+      FROM unnest(%(tenants)b::text[], %(tokens)b::bigint[]) AS h(tenant_id, token)
      WHERE l.tenant_id = h.tenant_id AND l.token = h.token AND l.owner = %(owner)s
        AND l.incarnation = %(incarnation)s AND EXISTS (SELECT 1 FROM me)
     RETURNING l.tenant_id
