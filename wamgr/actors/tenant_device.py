@@ -7,6 +7,8 @@ in the tenants table, so a restarted instance resumes the same device and never 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from loguru import logger
 
 from wamgr.actors.messages import Claimed
@@ -14,6 +16,9 @@ from wamgr.actors.tenant_status import StatusBook
 from wamgr.errors import DatabaseUnavailable
 from wamgr.store.tenants import TenantStore
 from wamgr.transport.base import Transport
+
+if TYPE_CHECKING:
+    from loguru import Logger
 
 #: ``last_error`` of a tenant whose credentials an operator cleared (the actor or the tool).
 CLEARED_BY_OPERATOR = (
@@ -42,6 +47,8 @@ def forget_device(
 class TenantDevice:
     """Loads, stores and forgets the device of one tenant."""
 
+    __slots__ = ("_book", "_id", "_loaded", "_tenants", "_transport")
+
     def __init__(
         self, tenant_id: str, tenants: TenantStore, transport: Transport, book: StatusBook
     ):
@@ -49,8 +56,11 @@ class TenantDevice:
         self._tenants = tenants
         self._transport = transport
         self._book = book
-        self._log = logger.bind(tenant=tenant_id)
         self._loaded = False
+
+    @property
+    def _log(self) -> Logger:  # bound when it logs: a bound logger per tenant costs ~400 bytes
+        return logger.bind(tenant=self._id)
 
     @property
     def jid(self) -> str | None:

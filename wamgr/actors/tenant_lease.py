@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pykka
 from loguru import logger
@@ -26,6 +27,9 @@ from wamgr.config import Config
 from wamgr.errors import DatabaseUnavailable
 from wamgr.store.leases import LeaseStore
 from wamgr.transport.base import Link
+
+if TYPE_CHECKING:
+    from loguru import Logger
 
 
 class Outcome(enum.Enum):
@@ -64,7 +68,6 @@ class TenantLease:
         "_id",
         "_keeper",
         "_leases",
-        "_log",
         "_sent_at",
         "_taken_from",
         "_token",
@@ -83,11 +86,14 @@ class TenantLease:
         self._clock = clock
         self._leases = leases
         self._keeper = keeper
-        self._log = logger.bind(tenant=tenant_id)
         self._token: int | None = None
         self._fence: LinkFence | None = None
         self._sent_at = 0.0  # when the acquire of the current grant was sent
         self._taken_from: str | None = None  # the other owner whose expired lease we took
+
+    @property
+    def _log(self) -> Logger:  # bound when it logs: a bound logger per tenant costs ~400 bytes
+        return logger.bind(tenant=self._id)
 
     @property
     def token(self) -> int | None:
