@@ -10,8 +10,9 @@ import pytest
 from wamgr import ManagerStopped, TenantState
 from wamgr.actors import messages as m
 from wamgr.actors.leases import LeaseGranted
+from wamgr.policy import Decision
 from wamgr.store.leases import Grant
-from wamgr.transport.base import Connected
+from wamgr.transport.base import CloseReason, Connected
 
 JID = "15550000001@s.whatsapp.net"
 
@@ -76,3 +77,17 @@ def test_a_batch_grant_after_shutdown_is_given_back(rig):
         rig.ask(_claimed(rig, token=5))
     assert rig.leases.released == [("t1", 5)]
     assert rig.transport.links == []
+
+
+def test_a_claim_pass_does_not_reconnect_a_tenant_parked_since_it_read_the_store(rig):
+    rig.ask(m.Connect())
+    rig.link.emit(Connected(rig.link.generation, JID))
+    rig.link.finish_close(CloseReason.LOGGED_OUT, "401")  # the supervisor parks it
+    decision = rig.supervisor.wait_for(m.LinkClosed)[0]
+    parked = Decision(TenantState.LOGGED_OUT, None, 0, True, True, "401 logged out")
+    rig.tell(m.ApplyDecision(decision.generation, parked, None))
+    assert rig.status().state is TenantState.LOGGED_OUT
+    status = rig.ask(_claimed(rig, token=9))  # a pass that read the store before the park
+    assert status.state is TenantState.LOGGED_OUT and len(rig.transport.links) == 1
+    assert ("t1", 9) in rig.leases.released
+    assert rig.ask(m.Connect()).state is TenantState.CONNECTING  # an operator's connect does
