@@ -76,9 +76,7 @@ def test_a_tenant_held_by_a_live_instance_is_standby_elsewhere(make_manager, sim
 
 
 @pytest.mark.slow
-def test_two_managers_restoring_the_same_tenants_at_once_never_open_two_sockets(
-    make_manager, sim
-):
+def test_two_managers_restoring_the_same_tenants_at_once_never_open_two_sockets(make_manager, sim):
     tenants = [f"t{i:03d}" for i in range(150)]  # three claim batches each
     seed = make_manager(instance_id="seed")
     for tenant in tenants:
