@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,6 +75,46 @@ def test_a_tenant_held_by_a_live_instance_is_standby_elsewhere(make_manager, sim
     assert status.owner == "first"
     assert sim.dial_attempts("t1") == 1
     assert sim.max_concurrent_sockets() == 1
+
+
+@pytest.mark.slow
+def test_two_managers_restoring_the_same_tenants_at_once_never_open_two_sockets(make_manager, sim):
+    tenants = [f"t{i:03d}" for i in range(150)]  # three claim batches each
+    seed = make_manager(instance_id="seed")
+    for tenant in tenants:
+        seed.connect(tenant)
+    for tenant in tenants:
+        seed.wait_for(tenant, CONNECTED, timeout=30)
+    seed.stop()
+    dials = sim.dial_attempts()
+
+    managers: dict[str, object] = {}
+    go = threading.Barrier(2)
+
+    def start(name: str) -> None:
+        go.wait(10)
+        managers[name] = make_manager(instance_id=name)  # its first pass claims in batches
+
+    starters = [threading.Thread(target=start, args=(name,)) for name in ("a", "b")]
+    for thread in starters:
+        thread.start()
+    for thread in starters:
+        thread.join(60)
+    assert set(managers) == {"a", "b"}
+
+    def holder(tenant: str) -> str | None:
+        for name, mgr in managers.items():
+            if mgr.is_connection_active(tenant):
+                return name
+        return None
+
+    end = time.monotonic() + 30
+    while time.monotonic() < end and any(holder(t) is None for t in tenants):
+        time.sleep(POLL_INTERVAL_S)
+    assert all(holder(t) is not None for t in tenants)
+    assert sim.max_concurrent_sockets() == 1
+    assert sim.dial_attempts() - dials == len(tenants)  # each resumed once, by one of them
+    assert len(sim.accounts()) == len(tenants)  # no tenant paired a second device
 
 
 @pytest.mark.slow

@@ -87,12 +87,13 @@ class LocalTenants:
         ref = self.get_or_create(tenant_id, self.deadline(f"claim({tenant_id!r})"))
         return ref.ask(m.Connect(), block=False)
 
-    def connect_many_later(self, tenant_ids: list[str]) -> dict[str, pykka.Future]:
-        """Ask each tenant to connect without waiting for the answers; their actors are
-        found or started in ONE round trip to the registry (the claim loop's restore)."""
-        deadline = self.deadline(f"claim of {len(tenant_ids)} tenants")
-        refs = ask(self.registry, GetOrCreateMany(tuple(tenant_ids)), deadline)
-        return {tenant_id: ref.ask(m.Connect(), block=False) for tenant_id, ref in refs.items()}
+    def connect_many_later(self, connects: dict[str, m.Connect]) -> dict[str, pykka.Future]:
+        """Send each tenant its Connect without waiting for the answers; their actors are
+        found or started in ONE round trip to the registry (the claim loop's restore). If
+        that fails, every grant in ``connects`` is left to expire by itself."""
+        deadline = self.deadline(f"claim of {len(connects)} tenants")
+        refs = ask(self.registry, GetOrCreateMany(tuple(connects)), deadline)
+        return {t: ref.ask(connects[t], block=False) for t, ref in refs.items()}
 
     def stop_later(self, tenant_id: str, do_logout: bool = False) -> None:
         """Ask a local tenant to stop (closing its link); returns before the link is gone."""

@@ -95,7 +95,7 @@ class OutboundQueue:
             metrics=metrics,
             on_events=on_events,
             fetcher=MediaFetcher(config.media_fetch_timeout_s),
-            own_limits=TenantSettingsStore(db).send_limits,
+            own_limits=TenantSettingsStore(db).send_limits_of,
         )
         queue.sender.start()
         queue.listener = OutboundListener(

@@ -350,6 +350,9 @@ class Runtime:
             call_timeout_s=cfg.call_timeout_s,
             leases=self.leases,
             claim_many=self.local.connect_many_later,
+            lease_ttl_s=cfg.lease_ttl_s,
+            proxies=self.settings.proxies,
+            clock=self.clock,
         )
         if cfg.claim_tenants:  # off for one-tenant tools such as `wamgr pair`
             self.claimer.start()  # its first pass restores what should be connected

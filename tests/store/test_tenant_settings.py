@@ -60,3 +60,20 @@ def test_settings_go_with_their_tenant(db) -> None:
     store.put("t1", TenantSettings(send_rate=1.0), create=True)
     TenantStore(db).delete("t1")
     assert store.all() == {}
+
+
+def test_the_proxies_of_a_batch_are_read_in_one_call(db) -> None:
+    store = TenantSettingsStore(db)
+    for tenant in ("t1", "t2", "t3"):
+        TenantStore(db).add(tenant)
+    store.put("t1", TenantSettings().changed(proxy="socks5://10.0.0.1:1080"))
+    store.put("t2", TenantSettings().changed(send_rate=1.0))  # settings, but no proxy
+    assert store.proxies(["t1", "t2", "t3"]) == {"t1": "socks5://10.0.0.1:1080"}
+
+
+def test_the_send_limits_of_many_tenants_are_read_in_one_call(db) -> None:
+    store = TenantSettingsStore(db)
+    for tenant in ("t1", "t2"):
+        TenantStore(db).add(tenant)
+    store.put("t1", TenantSettings().changed(send_rate=2.5, send_burst=3))
+    assert store.send_limits_of(["t1", "t2"]) == {"t1": (2.5, 3), "t2": (None, None)}

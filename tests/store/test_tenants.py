@@ -117,3 +117,8 @@ def test_of_tenants_storing_one_jid_at_once_exactly_one_keeps_it(tenants: Tenant
     assert len(owners) == 1
     assert len(refused) == len(names) - 1
     assert {exc.owner for exc in refused} == set(owners)
+
+
+def test_the_devices_of_a_batch_are_read_in_one_call(tenants) -> None:
+    tenants.set_jid("a", JID)
+    assert tenants.jids(["a", "b", "unknown"]) == {"a": JID, "b": None}

@@ -71,6 +71,8 @@ class _Closing:
 class PendingClose:
     """The close under way on a tenant's link (if any) and what is to follow it."""
 
+    __slots__ = ("_after", "_closing")
+
     def __init__(self) -> None:
         self._closing: _Closing | None = None
         self._after = AfterClose.REPORT

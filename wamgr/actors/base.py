@@ -8,6 +8,7 @@ pykka does by default with an exception raised for a told message).
 
 from __future__ import annotations
 
+import queue
 from typing import Any, ClassVar
 
 import pykka
@@ -19,6 +20,13 @@ class DispatchingActor(pykka.ThreadingActor):
 
     commands: ClassVar[dict[type, str]] = {}
     events: ClassVar[dict[type, str]] = {}
+
+    @staticmethod
+    def _create_actor_inbox() -> queue.SimpleQueue[Any]:
+        """pykka's hook for an actor's inbox, which needs only ``put``, ``get`` and ``empty``:
+        a SimpleQueue (in C) costs ~3 KiB less per actor than ``queue.Queue`` (three
+        Conditions), and there is an actor per tenant."""
+        return queue.SimpleQueue()
 
     def on_receive(self, message: Any) -> Any:
         """Run the handler of ``message``; contain and log failures of told events."""

@@ -24,6 +24,8 @@ from wamgr.transport.base import Link
 class LinkFence:
     """The fence of one lease grant: at most one link, closed when the fence trips."""
 
+    __slots__ = ("_link", "_lock", "_tripped", "tenant_id", "token")
+
     def __init__(self, tenant_id: str, token: int):
         self.tenant_id = tenant_id
         self.token = token

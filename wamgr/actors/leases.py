@@ -131,6 +131,7 @@ class LeaseKeeper(DispatchingActor):
         self._held: dict[str, _Held] = {}
         self._in_flight = False
         self._check_task: object | None = None
+        self._check_at: float | None = None  # when the scheduled deadline check runs
         self._warnings = RateLimitedLog()
         self._renewer = LeaseRenewer(
             leases, config.instance_id, ttl_s=config.lease_ttl_s, clock=clock, report=self._renewed
@@ -152,7 +153,8 @@ class LeaseKeeper(DispatchingActor):
         self._held[message.tenant_id] = _Held(
             message.token, message.tenant, good_until, message.fence
         )
-        self._schedule_check()
+        if self._check_at is None or good_until < self._check_at:  # else one is due first
+            self._schedule_check(good_until)
 
     def _on_dropped(self, message: LeaseDropped) -> None:
         held = self._held.get(message.tenant_id)
@@ -205,7 +207,7 @@ class LeaseKeeper(DispatchingActor):
         self._schedule_check()
 
     def _on_check_deadlines(self, _: _CheckDeadlines) -> None:
-        self._check_task = None
+        self._check_task, self._check_at = None, None
         self._fence_overdue()
         self._schedule_check()
 
@@ -226,12 +228,16 @@ class LeaseKeeper(DispatchingActor):
         me = self.actor_ref
         self._scheduler.schedule(self._config.renew_interval_s, lambda: _tell(me, _Tick()))
 
-    def _schedule_check(self) -> None:
+    def _schedule_check(self, earliest: float | None = None) -> None:
+        """Check the deadlines at ``earliest`` (default: the soonest of every lease held; a
+        grant passes its own, so a restore of N grants costs N steps, not N * N)."""
         if not self._held:
             return
         if self._check_task is not None:
             self._scheduler.cancel(self._check_task)  # type: ignore[arg-type]
-        earliest = min(held.good_until for held in self._held.values())
+        if earliest is None:
+            earliest = min(held.good_until for held in self._held.values())
+        self._check_at = earliest
         me = self.actor_ref
         self._check_task = self._scheduler.schedule(
             earliest - self._clock.monotonic(), lambda: _tell(me, _CheckDeadlines())

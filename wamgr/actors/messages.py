@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from wamgr.policy import Decision
 from wamgr.status import TenantState, TenantStatus
+from wamgr.store.leases import Grant
 from wamgr.transport.base import CloseReason
 
 if TYPE_CHECKING:
@@ -26,8 +27,38 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, slots=True)
+class Claimed:
+    """What a claim pass read and took for one tenant in its batch statements, so that the
+    tenant's connect needs no statement of its own.
+
+    ``sent_at`` is the monotonic time the batch's lease statement was *sent*: a ``grant`` is
+    judged from then on exactly as a grant the tenant took itself (too late after
+    ``renew_deadline``). Without a grant, ``held_by`` names the holder of the unexpired lease;
+    with neither, the tenant takes its lease itself. ``jid`` and ``proxy`` are the tenant's
+    stored device and proxy setting, read for its first dial.
+    """
+
+    sent_at: float
+    grant: Grant | None = None
+    held_by: str | None = None
+    jid: str | None = None
+    proxy: str | None = None
+
+    @property
+    def decided(self) -> bool:
+        """Whether the batch decided the lease (granted, or held elsewhere)."""
+        return self.grant is not None or self.held_by is not None
+
+
+@dataclass(frozen=True, slots=True)
 class Connect:
-    """Make sure the tenant has a link; opens one only if it has none and none is due."""
+    """Make sure the tenant has a link; opens one only if it has none and none is due.
+
+    ``claimed``: what the claim pass prepared for the first dial (see :class:`Claimed`); a
+    grant in it that the tenant does not use is given back at once.
+    """
+
+    claimed: Claimed | None = None
 
 
 @dataclass(frozen=True, slots=True)

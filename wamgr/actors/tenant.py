@@ -55,6 +55,8 @@ __all__ = ["TenantActor", "TenantServices"]  # TenantServices lives in tenant_se
 class TenantActor(TenantSending, DispatchingActor):
     """Serialises connect / reconnect / remove / send / link events of one tenant."""
 
+    use_daemon_thread = True  # each start scans all non-daemon threads: see bench/README.md
+
     commands = {
         m.Connect: "_on_connect",
         m.Reconnect: "_on_reconnect",
@@ -92,9 +94,8 @@ class TenantActor(TenantSending, DispatchingActor):
         )  # fmt: skip
         self._device = TenantDevice(tenant_id, services.tenants, services.transport, self._book)
         self._lease = TenantLease(tenant_id, cfg, services.clock, services.leases, services.keeper)
-        self._undecryptable = UndecryptableCounter(
-            tenant_id, cfg.undecryptable_limit, cfg.undecryptable_window_s
-        )
+        limit, window = cfg.undecryptable_limit, cfg.undecryptable_window_s
+        self._undecryptable = UndecryptableCounter(tenant_id, limit, window)
         # the link (at most one)
         self._generation = 0
         self._link: Link | None = None
@@ -107,9 +108,16 @@ class TenantActor(TenantSending, DispatchingActor):
 
     # --- commands ---------------------------------------------------------------------
 
-    def _on_connect(self, _: m.Connect) -> TenantStatus:
-        self._refuse_after_shutdown()
-        self._device.load()
+    def _on_connect(self, message: m.Connect) -> TenantStatus:
+        claimed = message.claimed  # the claim pass's batch read and grant, if any
+        parked = claimed is not None and self._book.state in PARKED_STATES  # for an operator
+        if self._shut_down or self._link is not None or self._awaiting is not None or parked:
+            self._lease.give_back(claimed)  # not used: no other instance waits for it
+        if self._shut_down:  # no link opens again
+            raise ManagerStopped()
+        if parked:  # parked here after the claim pass read the store: only a connect() undoes it
+            return self._status()
+        self._device.load(claimed)
         self._desired = Desired.CONNECTED
         if self._link is not None:
             if self._close.under_way:  # reopen once this one has closed
@@ -118,11 +126,12 @@ class TenantActor(TenantSending, DispatchingActor):
         if self._awaiting is not None:
             return self._status()  # a decision or a scheduled retry is on its way
         self._book.attempt = 0
-        self._open_link()
+        self._open_link(claimed)
         return self._status()
 
     def _on_reconnect(self, _: m.Reconnect) -> TenantStatus:
-        self._refuse_after_shutdown()
+        if self._shut_down:  # no link opens again
+            raise ManagerStopped()
         self._device.load()
         self._desired = Desired.CONNECTED
         self._awaiting = None
@@ -248,8 +257,8 @@ class TenantActor(TenantSending, DispatchingActor):
 
     # --- the link ---------------------------------------------------------------------
 
-    def _open_link(self) -> None:
-        take = self._lease.take(self.actor_ref)
+    def _open_link(self, claimed: m.Claimed | None = None) -> None:
+        take = self._lease.take(self.actor_ref, claimed)
         if take.outcome is Outcome.UNAVAILABLE:
             self._report_failure(CloseReason.DIAL_FAILED, take.detail)
             return
@@ -262,7 +271,7 @@ class TenantActor(TenantSending, DispatchingActor):
         self._qr = None
         self._undecryptable.clear()
         try:
-            proxy = self._svc.proxy_of(self._id)  # the tenant's setting, read at each dial
+            proxy = claimed.proxy if claimed else self._svc.proxy_of(self._id)  # at each dial
             link = self._svc.transport.create_link(
                 self._id, self._device.jid, generation, self._deliver, proxy=proxy
             )
@@ -332,7 +341,8 @@ class TenantActor(TenantSending, DispatchingActor):
         self._connected_at = None
         self._qr = None
         waiters, self._link_gone_waiters = self._link_gone_waiters, []
-        self._count_close(result.failure or CloseReason.REQUESTED)
+        if self._svc.metrics is not None:
+            self._svc.metrics.link_closed(str(result.failure or CloseReason.REQUESTED))
         try:
             if result.logout:
                 self._device.clear("logged out on request")
@@ -365,10 +375,6 @@ class TenantActor(TenantSending, DispatchingActor):
             cause, detail, uptime_s=uptime, ban_expires_in_s=event.ban_expires_in_s
         )
 
-    def _count_close(self, reason: CloseReason) -> None:
-        if self._svc.metrics is not None:
-            self._svc.metrics.link_closed(str(reason))
-
     def _report_failure(
         self,
         reason: CloseReason,
@@ -394,10 +400,6 @@ class TenantActor(TenantSending, DispatchingActor):
         )
 
     # --- state, auth ------------------------------------------------------------------
-
-    def _refuse_after_shutdown(self) -> None:
-        if self._shut_down:
-            raise ManagerStopped()
 
     def _park_without_auth(self) -> None:
         """Forget the device, give up the lease, wait in logged_out for a connect to re-pair."""

@@ -14,17 +14,22 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pykka
 from loguru import logger
 
 from wamgr.actors.fence import LinkFence
 from wamgr.actors.leases import LeaseDropped, LeaseGranted
+from wamgr.actors.messages import Claimed
 from wamgr.clock import Clock
 from wamgr.config import Config
 from wamgr.errors import DatabaseUnavailable
 from wamgr.store.leases import LeaseStore
 from wamgr.transport.base import Link
+
+if TYPE_CHECKING:
+    from loguru import Logger
 
 
 class Outcome(enum.Enum):
@@ -63,7 +68,6 @@ class TenantLease:
         "_id",
         "_keeper",
         "_leases",
-        "_log",
         "_sent_at",
         "_taken_from",
         "_token",
@@ -82,11 +86,14 @@ class TenantLease:
         self._clock = clock
         self._leases = leases
         self._keeper = keeper
-        self._log = logger.bind(tenant=tenant_id)
         self._token: int | None = None
         self._fence: LinkFence | None = None
         self._sent_at = 0.0  # when the acquire of the current grant was sent
         self._taken_from: str | None = None  # the other owner whose expired lease we took
+
+    @property
+    def _log(self) -> Logger:  # bound when it logs: a bound logger per tenant costs ~400 bytes
+        return logger.bind(tenant=self._id)
 
     @property
     def token(self) -> int | None:
@@ -98,23 +105,29 @@ class TenantLease:
         """Whether the keeper fenced the current grant (it closed its link)."""
         return self._fence is not None and self._fence.tripped
 
-    def take(self, tenant: pykka.ActorRef) -> Take:
+    def take(self, tenant: pykka.ActorRef, claimed: Claimed | None = None) -> Take:
         """(Re)take the lease right before a link opens; on GRANTED, the keeper renews it.
 
         Taking it again although we hold it costs one statement and proves, at the moment it
         matters, that no other instance took it over meanwhile (say, while we were paused).
+        With ``claimed`` deciding the lease (a claim pass's batch grant, or the holder it
+        found), no statement is made: its grant is judged from the moment the batch's
+        statement was sent, by the same rules.
         """
         cfg = self._config
-        sent_at = self._clock.monotonic()
-        try:
-            grant = self._leases.take(self._id, cfg.instance_id, cfg.lease_ttl_s)
-            holder = None if grant is not None else self._leases.holder(self._id)
-        except DatabaseUnavailable as exc:
-            self._log.warning("cannot take the lease: {}", exc.detail)
-            return Take(Outcome.UNAVAILABLE, detail=f"lease check failed: {exc.detail}")
+        if claimed is not None and claimed.decided:
+            sent_at, grant, owner = claimed.sent_at, claimed.grant, claimed.held_by
+        else:
+            sent_at = self._clock.monotonic()
+            try:
+                grant = self._leases.take(self._id, cfg.instance_id, cfg.lease_ttl_s)
+                holder = None if grant is not None else self._leases.holder(self._id)
+            except DatabaseUnavailable as exc:
+                self._log.warning("cannot take the lease: {}", exc.detail)
+                return Take(Outcome.UNAVAILABLE, detail=f"lease check failed: {exc.detail}")
+            owner = holder.owner if holder else None
         self.forget()  # the token we held (if any) is replaced, or gone
         if grant is None:
-            owner = holder.owner if holder else None
             self._log.info("lease held by {}; standing by", owner)
             return Take(Outcome.HELD_ELSEWHERE, owner=owner, detail=f"lease held by {owner}")
         took = self._clock.monotonic() - sent_at
@@ -131,6 +144,17 @@ class TenantLease:
         self._taken_from = grant.previous_owner
         self._keeper.tell(LeaseGranted(self._id, grant.token, tenant, sent_at, self._fence))
         return Take(Outcome.GRANTED)
+
+    def give_back(self, claimed: Claimed | None) -> None:
+        """Release the batch grant of ``claimed`` that this tenant will not use (it runs a
+        link already, or waits for a retry, or is stopping), so no other instance waits for
+        it to expire. Only that grant's token is released: never the lease held now."""
+        if claimed is None or claimed.grant is None or claimed.grant.token == self._token:
+            return
+        try:
+            self._leases.release(self._id, claimed.grant.token)
+        except DatabaseUnavailable as exc:
+            self._log.warning("could not give back an unused grant (it expires): {}", exc.detail)
 
     def arm(self, link: Link) -> bool:
         """Put ``link`` under the current grant's fence; False if there is no grant or it was

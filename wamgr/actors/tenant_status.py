@@ -23,6 +23,11 @@ from wamgr.workers.status_writer import StatusWriter
 class StatusBook:
     """One tenant's shown status; used by its actor only."""
 
+    __slots__ = (
+        "_clock", "_id", "_instance_id", "_registry", "_show", "_writer",
+        "attempt", "jid", "last_error", "next_retry_at", "owner", "state", "updated_at",
+    )  # fmt: skip
+
     def __init__(
         self,
         tenant_id: str,

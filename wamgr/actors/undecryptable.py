@@ -17,22 +17,26 @@ from loguru import logger
 class UndecryptableCounter:
     """Counts undecryptable messages in a sliding window of ``window_s`` seconds."""
 
+    __slots__ = ("_tenant_id", "_times", "limit", "window_s")
+
     def __init__(self, tenant_id: str, limit: int, window_s: float):
-        self._log = logger.bind(tenant=tenant_id)
+        self._tenant_id = tenant_id
         self.limit = limit
         self.window_s = window_s
-        self._times: deque[float] = deque()
+        self._times: deque[float] | None = None  # made at the first one: most links see none
 
     def too_many(self, now: float) -> bool:
         """Count one message seen at monotonic time ``now``; True (logged, and counting starts
         afresh) if more than ``limit`` fell within the window: the keys look corrupted."""
+        if self._times is None:
+            self._times = deque()
         times = self._times
         times.append(now)
         while times and times[0] < now - self.window_s:
             times.popleft()
         if len(times) <= self.limit:
             return False
-        self._log.error(
+        logger.bind(tenant=self._tenant_id).error(
             "{} undecryptable messages within {:g} s: the keys look corrupted",
             len(times),
             self.window_s,
@@ -42,4 +46,4 @@ class UndecryptableCounter:
 
     def clear(self) -> None:
         """Forget every message counted (a new link opens)."""
-        self._times.clear()
+        self._times = None

@@ -57,6 +57,18 @@ class Grant:
 
 
 @dataclass(frozen=True, slots=True)
+class Batch:
+    """The outcome of :meth:`LeaseStore.take_many`: the tenants ``granted`` (with their
+    grants), and those whose unexpired lease another holder keeps (``held``: tenant -> its
+    owner, which may be our own name under an earlier incarnation). A tenant in neither was
+    left undecided: its lease is ours already, or was taken while the statement ran, or our
+    instance row is not ours; its own :meth:`LeaseStore.take` decides it."""
+
+    granted: dict[str, Grant]
+    held: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class Renewed:
     """The outcome of one renewal: whether our instance row is still ours (False: every lease
     is lost), and the tenants whose lease was extended."""
@@ -90,6 +102,41 @@ ON CONFLICT (tenant_id) DO UPDATE
 RETURNING token, (SELECT owner FROM prior), (SELECT incarnation FROM prior)
 """
 
+# The batch grant: like _TAKE for many tenants, but only rows that are free or expired (a
+# lease that is ours already keeps its token: the tenant holding it may run a link under
+# it). Rows are visited in tenant order, so two instances taking overlapping batches lock
+# them in the same order. ``prior`` reads the rows as they were before this statement.
+_TAKE_MANY = """
+WITH ids AS (SELECT DISTINCT unnest(%(tenants)b::text[]) AS tenant_id),
+prior AS (
+    SELECT l.tenant_id, l.owner, l.incarnation, l.expires_at < now() AS expired
+      FROM wamgr_leases l JOIN ids USING (tenant_id)
+),
+me AS (
+    SELECT 1 WHERE %(incarnation)s::uuid IS NULL
+    UNION ALL
+    SELECT 1 FROM wamgr_instances
+     WHERE instance_id = %(owner)s AND incarnation = %(incarnation)s::uuid
+       AND expires_at > now()
+),
+taken AS (
+    INSERT INTO wamgr_leases AS l (tenant_id, owner, incarnation, token, expires_at)
+    SELECT c.tenant_id, %(owner)s, %(incarnation)s::uuid, nextval('wamgr_lease_tokens'),
+           now() + %(ttl)s * interval '1 second'
+      FROM (SELECT ids.tenant_id FROM ids LEFT JOIN prior USING (tenant_id)
+             WHERE prior.tenant_id IS NULL OR prior.expired
+             ORDER BY ids.tenant_id) AS c, me
+     ORDER BY c.tenant_id
+    ON CONFLICT (tenant_id) DO UPDATE
+       SET owner = EXCLUDED.owner, incarnation = EXCLUDED.incarnation, token = EXCLUDED.token,
+           acquired_at = now(), expires_at = EXCLUDED.expires_at
+     WHERE l.expires_at < now()
+    RETURNING l.tenant_id, l.token
+)
+SELECT ids.tenant_id, taken.token, prior.owner, prior.incarnation, prior.expired
+  FROM ids LEFT JOIN taken USING (tenant_id) LEFT JOIN prior USING (tenant_id)
+"""
+
 # ONE statement: extend our instance row (if it is still ours, whether or not it has expired:
 # nobody took it over then), and, only if it was, every lease of ``tokens`` that we hold.
 _RENEW = """
@@ -99,7 +146,7 @@ WITH me AS (
     RETURNING instance_id
 ), renewed AS (
     UPDATE wamgr_leases l SET expires_at = now() + %(ttl)s * interval '1 second'
-      FROM unnest(%(tenants)s::text[], %(tokens)s::bigint[]) AS h(tenant_id, token)
+      FROM unnest(%(tenants)b::text[], %(tokens)b::bigint[]) AS h(tenant_id, token)
      WHERE l.tenant_id = h.tenant_id AND l.token = h.token AND l.owner = %(owner)s
        AND l.incarnation = %(incarnation)s AND EXISTS (SELECT 1 FROM me)
     RETURNING l.tenant_id
@@ -147,6 +194,40 @@ class LeaseStore:
         token, prior_owner, prior_incarnation = row
         ours = prior_owner == owner and prior_incarnation == incarnation
         return Grant(int(token), None if prior_owner is None or ours else prior_owner)
+
+    def take_many(self, tenant_ids: list[str], owner: str, ttl_s: float) -> Batch:
+        """Take the leases of ``tenant_ids`` that are free or expired for ``owner``, in ONE
+        statement (a claim pass's batch), under the same rules as :meth:`take`: a lease held
+        unexpired by another owner is never taken, and every grant gets a fresh token.
+
+        Unlike :meth:`take`, a lease that is ours already is left as it is (its token too):
+        the tenant holding it may run a link under it, so it is left undecided. Expiry is
+        judged by the database's clock at the start of the statement; the caller must note
+        when it *sent* the statement (a grant is good until ``renew_deadline`` after that).
+        """
+        if not tenant_ids:
+            return Batch({}, {})
+        incarnation = self._incarnation_of(owner)
+        with self._db.connection() as conn:
+            rows = conn.execute(
+                _TAKE_MANY,
+                {
+                    "tenants": list(tenant_ids),
+                    "owner": owner,
+                    "incarnation": incarnation,
+                    "ttl": ttl_s,
+                },
+            ).fetchall()
+        granted: dict[str, Grant] = {}
+        held: dict[str, str] = {}
+        for tenant_id, token, prior_owner, prior_incarnation, expired in rows:
+            ours = prior_owner == owner and prior_incarnation == incarnation
+            if token is not None:
+                previous = None if prior_owner is None or ours else prior_owner
+                granted[tenant_id] = Grant(int(token), previous)
+            elif prior_owner is not None and not expired and not ours:
+                held[tenant_id] = prior_owner
+        return Batch(granted, held)
 
     def acquire(self, tenant_id: str, owner: str, ttl_s: float) -> int | None:
         """Take the tenant's lease for ``owner``: the new token, or None if held elsewhere."""

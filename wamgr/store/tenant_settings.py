@@ -7,6 +7,8 @@ are never logged here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -36,6 +38,22 @@ class TenantSettingsStore:
         settings = self.get(tenant_id)
         return settings.send_rate, settings.send_burst
 
+    def send_limits_of(
+        self, tenant_ids: Sequence[str]
+    ) -> dict[str, tuple[float | None, int | None]]:
+        """:meth:`send_limits` of many tenants in one statement; a tenant without its own
+        limits (or unknown) is ``(None, None)``."""
+        limits: dict[str, tuple[float | None, int | None]] = dict.fromkeys(tenant_ids, (None, None))
+        with self._db.connection() as conn:
+            rows = conn.execute(
+                "SELECT tenant_id, send_rate, send_burst FROM wamgr_tenant_settings"
+                " WHERE tenant_id = ANY(%s)",
+                (list(tenant_ids),),
+            ).fetchall()
+        for tenant_id, rate, burst in rows:
+            limits[tenant_id] = (rate, burst)
+        return limits
+
     def all(self) -> dict[str, TenantSettings]:
         """Every tenant that has settings: tenant id -> settings."""
         with self._db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
@@ -51,6 +69,17 @@ class TenantSettingsStore:
                 "SELECT proxy FROM wamgr_tenant_settings WHERE tenant_id = %s", (tenant_id,)
             ).fetchone()
         return row[0] if row else None
+
+    def proxies(self, tenant_ids: Sequence[str]) -> dict[str, str]:
+        """The proxy of each of ``tenant_ids`` that has one, in one statement (a claim pass
+        reads its batch's at once)."""
+        with self._db.connection() as conn:
+            rows = conn.execute(
+                "SELECT tenant_id, proxy FROM wamgr_tenant_settings"
+                " WHERE tenant_id = ANY(%s) AND proxy IS NOT NULL",
+                (list(tenant_ids),),
+            ).fetchall()
+        return dict(rows)
 
     def put(self, tenant_id: str, settings: TenantSettings, create: bool = False) -> bool:
         """Store ``settings`` as the tenant's, whole; returns whether the tenant was created.

@@ -123,6 +123,16 @@ class TenantStore:
             rows = cur.execute(f"SELECT {_COLUMNS} FROM {_FROM} ORDER BY t.tenant_id").fetchall()
         return [_record(row) for row in rows]
 
+    def jids(self, tenant_ids: Sequence[str]) -> dict[str, str | None]:
+        """The device each of ``tenant_ids`` is paired as (None: none yet), in one statement;
+        unknown tenants are left out."""
+        with self._db.connection() as conn:
+            rows = conn.execute(
+                "SELECT tenant_id, jid FROM wamgr_tenants WHERE tenant_id = ANY(%s)",
+                (list(tenant_ids),),
+            ).fetchall()
+        return dict(rows)
+
     def desired_connected(self) -> list[str]:
         """Ids of every tenant that should be connected."""
         with self._db.connection() as conn:
@@ -221,13 +231,14 @@ class TenantStore:
         if events:  # the global endpoints and the tenants' own (see OUTBOX_INSERT)
             outbox = f", written AS (SELECT tenant_id FROM upd), ob AS ({OUTBOX_INSERT})"
             params.update(outbox_params(events, endpoints))
+        # The arrays go in binary: psycopg's text format escapes every element in Python.
         with self._db.connection() as conn, conn.transaction():
             written = conn.execute(
                 "WITH c AS (SELECT tenant_id, state, owner, attempt, last_error, old_state,"
                 "   retry + (now() - COALESCE(stamp, now())) AS next_retry_at"
-                "   FROM unnest(%(tenants)s::text[], %(states)s::text[],"
-                "   %(owners)s::text[], %(attempts)s::int[], %(retries)s::timestamptz[],"
-                "   %(errors)s::text[], %(stamps)s::timestamptz[], %(olds)s::text[])"
+                "   FROM unnest(%(tenants)b::text[], %(states)b::text[],"
+                "   %(owners)b::text[], %(attempts)b::int[], %(retries)b::timestamptz[],"
+                "   %(errors)b::text[], %(stamps)b::timestamptz[], %(olds)b::text[])"
                 "   AS c(tenant_id, state, owner, attempt, retry, last_error, stamp, old_state)),"
                 " allowed AS (SELECT c.* FROM c WHERE NOT EXISTS ("
                 "   SELECT 1 FROM wamgr_leases l WHERE l.tenant_id = c.tenant_id"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -71,7 +70,7 @@ class SimLink:
         self._state = LinkState.NEW
         self._socket: SimSocket | None = None
         self._qr: str | None = None
-        self._outbox: deque[LinkEvent] = deque()
+        self._outbox: list[LinkEvent] = []  # a few at a time: smaller than a deque
         self._delivering = False
 
     @property
@@ -135,7 +134,7 @@ def deliver(lock: threading.Lock, links: Iterable[SimLink]) -> None:
             if link._delivering or not link._outbox:
                 continue
             link._delivering = True
-            event = link._outbox.popleft()
+            event = link._outbox.pop(0)
         try:
             while True:
                 try:
@@ -151,7 +150,7 @@ def deliver(lock: threading.Lock, links: Iterable[SimLink]) -> None:
                     if not link._outbox:
                         link._delivering = False
                         break
-                    event = link._outbox.popleft()
+                    event = link._outbox.pop(0)
         except BaseException:  # KeyboardInterrupt and the like: let the next caller deliver
             with lock:
                 link._delivering = False

@@ -8,6 +8,13 @@ yet or holds in standby. It also runs a pass as soon as another instance frees l
 expires (a crashed holder's tenants are taken at their expiry, not up to an interval later).
 Tenants that run here but are no longer wanted connected (a
 ``wamgr tenants remove`` from another process) are stopped.
+
+With no connect rate, a pass works in batches: for each batch it reads the tenants' devices
+and proxies and takes their leases in ONE statement (:meth:`LeaseStore.take_many`), and
+hands each tenant what it needs with its ``Connect`` (:class:`~wamgr.actors.messages.Claimed`),
+so a restore costs a few statements per batch instead of several per tenant. The tenant
+judges the grant exactly as one it took itself, from the moment the batch's statement was
+sent.
 """
 
 from __future__ import annotations
@@ -18,7 +25,9 @@ from collections.abc import Callable
 import pykka
 from loguru import logger
 
-from wamgr.errors import WamgrError
+from wamgr.actors.messages import Claimed, Connect
+from wamgr.clock import Clock, SystemClock
+from wamgr.errors import DatabaseUnavailable, WamgrError
 from wamgr.status import TenantState
 from wamgr.store.leases import LeaseStore
 from wamgr.store.tenants import TenantStore
@@ -63,11 +72,17 @@ class Claimer(PeriodicWorker):
         window: int = 8,
         call_timeout_s: float = 10.0,
         leases: LeaseStore | None = None,
-        claim_many: Callable[[list[str]], dict[str, pykka.Future]] | None = None,
+        claim_many: Callable[[dict[str, Connect]], dict[str, pykka.Future]] | None = None,
         batch: int = BATCH,
         name: str = "wamgr-claimer",
+        lease_ttl_s: float = 10.0,
+        proxies: Callable[[list[str]], dict[str, str]] = lambda _ids: {},
+        clock: Clock | None = None,
     ):
         super().__init__(interval_s, name, first_pass_now=True)
+        self._lease_ttl_s = lease_ttl_s
+        self._proxies = proxies
+        self._clock = clock or SystemClock()
         self._tenants = tenants
         self._leases = leases
         self._claim_many = claim_many
@@ -94,10 +109,10 @@ class Claimer(PeriodicWorker):
     def run_once(self) -> int:
         """One pass; returns how many tenants it asked to connect.
 
-        With no connect rate, the tenants are asked in batches (their actors found or
-        started in one round trip each, with ``claim_many``), and up to ``window`` batches
-        are in flight at once: the tenants take their leases on their own threads in
-        parallel. With a rate, one tenant at a time, ``1 / connect_rate`` apart.
+        With no connect rate, the tenants are asked in batches (their leases taken and their
+        actors found or started in one round trip each, with ``claim_many``), and up to
+        ``window`` batches are in flight at once. With a rate, one tenant at a time,
+        ``1 / connect_rate`` apart, each taking its lease itself.
         """
         local = self._local_states()  # read before the store: see docs/architecture.md
         wanted = [
@@ -145,13 +160,39 @@ class Claimer(PeriodicWorker):
             if self.stopping:
                 break
             batch = wanted[first : first + self._batch]
-            in_flight.extend(self._claim_many(batch).items())
+            in_flight.extend(self._claim_many(self._prepare(batch)).items())
             claimed += len(batch)
             while len(in_flight) > self._window * self._batch:
                 self._settle(*in_flight.popleft())
         while in_flight:
             self._settle(*in_flight.popleft())
         return claimed
+
+    def _prepare(self, batch: list[str]) -> dict[str, Connect]:
+        """Each tenant's Connect, with its device, proxy and lease read and taken for the
+        whole batch; plain Connects (each tenant takes its own lease) if that failed."""
+        if self._leases is None:
+            return dict.fromkeys(batch, Connect())
+        try:
+            jids = self._tenants.jids(batch)  # read before the grant, as a tenant does
+            proxies = self._proxies(batch)
+            sent_at = self._clock.monotonic()  # a grant is judged from when it was sent
+            taken = self._leases.take_many(batch, self._owner, self._lease_ttl_s)
+        except DatabaseUnavailable as exc:
+            logger.warning("batch claim of {} tenants failed: {}", len(batch), exc.detail)
+            return dict.fromkeys(batch, Connect())
+        return {
+            tenant_id: Connect(
+                Claimed(
+                    sent_at,
+                    taken.granted.get(tenant_id),
+                    taken.held.get(tenant_id),
+                    jids.get(tenant_id),
+                    proxies.get(tenant_id),
+                )
+            )
+            for tenant_id in batch
+        }
 
     def _settle(self, tenant_id: str, future: pykka.Future) -> None:
         """Wait (bounded) for one claim; a failure is logged, the pass goes on."""

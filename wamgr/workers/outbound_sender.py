@@ -95,7 +95,7 @@ class OutboundSender(Worker):
         metrics: Metrics | None = None,
         on_events: Callable[[], None] | None = None,
         fetcher: MediaFetcher | None = None,
-        own_limits: Callable[[str], tuple[float | None, int | None]] | None = None,
+        own_limits: Callable[[list[str]], dict[str, tuple[float | None, int | None]]] | None = None,
         scan_interval_s: float = SCAN_INTERVAL_S,
         name: str = "wamgr-outbound",
     ):
@@ -165,10 +165,11 @@ class OutboundSender(Worker):
     def _adopt(self, connected: Sequence[str], every: bool) -> None:
         """Messages caught ``sending`` of the tenants newly connected here (``every``: of all
         connected here) become unknown: between two passes none of ours is in flight."""
-        new = list(connected) if every else [t for t in connected if t not in self._serving]
-        if self._own_limits is not None:  # read once per connection, not every pass
-            for tenant_id in (t for t in connected if t not in self._serving):
-                self._pacer.own_limits(tenant_id, *self._own_limits(tenant_id))
+        fresh = [t for t in connected if t not in self._serving]
+        new = list(connected) if every else fresh
+        if self._own_limits is not None and fresh:  # once per connection, in one statement
+            for tenant_id, limits in self._own_limits(fresh).items():
+                self._pacer.own_limits(tenant_id, *limits)
         if new:
             keep = [o[0] for o in self._unrecorded]
             self._moved(self._store.mark_unknown(new, self._clock.time(), CAUGHT_SENDING, keep))
