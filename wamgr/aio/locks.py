@@ -15,8 +15,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-from loguru import logger
-
 from wamgr.aio.offload import OffLoop
 from wamgr.errors import LockBusy, WamgrError
 from wamgr.store.locks import (
@@ -27,6 +25,8 @@ from wamgr.store.locks import (
     ProcessingLocks,
     validate_lock_key,
     validate_seconds,
+    warn_lost_before_release,
+    warn_release_failed,
 )
 
 
@@ -131,17 +131,7 @@ class AsyncProcessingLocks:
         try:
             released = await claim.release()
         except WamgrError as exc:
-            logger.warning(
-                "could not release processing lock {!r} ({}); it expires by itself at {}",
-                claim.key,
-                exc.format_message(),
-                claim.expires_at,
-            )
+            warn_release_failed(claim.claim, exc)
             return
         if not released:
-            logger.warning(
-                "processing lock {!r} (token {}) was lost before its release: the work ran "
-                "past its ttl or an operator cleared it, so another holder may have overlapped",
-                claim.key,
-                claim.token,
-            )
+            warn_lost_before_release(claim.claim)

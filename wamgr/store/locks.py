@@ -234,20 +234,10 @@ class ProcessingLocks:
         try:
             released = claim.release()
         except WamgrError as exc:
-            logger.warning(
-                "could not release processing lock {!r} ({}); it expires by itself at {}",
-                claim.key,
-                exc.format_message(),
-                claim.expires_at,
-            )
+            warn_release_failed(claim, exc)
             return
         if not released:
-            logger.warning(
-                "processing lock {!r} (token {}) was lost before its release: the work ran "
-                "past its ttl or an operator cleared it, so another holder may have overlapped",
-                claim.key,
-                claim.token,
-            )
+            warn_lost_before_release(claim)
 
     def _release(self, key: str, token: int) -> bool:
         with self._db.connection() as conn:
@@ -266,3 +256,23 @@ class ProcessingLocks:
                 (ttl, key, token),
             ).fetchone()
         return row[0] if row else None
+
+
+def warn_release_failed(claim: Claim, exc: WamgrError) -> None:
+    """Log that releasing ``claim`` failed (the lock then expires by itself)."""
+    logger.warning(
+        "could not release processing lock {!r} ({}); it expires by itself at {}",
+        claim.key,
+        exc.format_message(),
+        claim.expires_at,
+    )
+
+
+def warn_lost_before_release(claim: Claim) -> None:
+    """Log that ``claim`` was no longer held when released: another holder may have overlapped."""
+    logger.warning(
+        "processing lock {!r} (token {}) was lost before its release: the work ran "
+        "past its ttl or an operator cleared it, so another holder may have overlapped",
+        claim.key,
+        claim.token,
+    )
