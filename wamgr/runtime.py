@@ -29,11 +29,11 @@ import pykka
 from loguru import logger
 
 from wamgr.actors.leases import LeaseKeeper
+from wamgr.actors.pool import ActorPool
 from wamgr.actors.registry import (
     RegistryActor,
     TenantTable,
     shut_down_tenants,
-    start_soon,
     stop_actors,
 )
 from wamgr.actors.supervisor import SupervisorActor
@@ -73,7 +73,6 @@ from wamgr.workers.scheduler import Scheduler
 from wamgr.workers.status_feed import StatusFeed
 from wamgr.workers.status_writer import StatusWriter
 from wamgr.workers.sweeper import Sweeper
-from wamgr.workers.thread_starter import ThreadStarter
 
 #: Seconds ``stop()`` gives links to close and leases to be released, in all.
 STOP_BUDGET_S = 20.0
@@ -112,7 +111,7 @@ class Runtime:
     inbound: InboundPipeline
     supervisor: pykka.ActorRef
     keeper: pykka.ActorRef
-    starter: ThreadStarter
+    pool: ActorPool
     registry: pykka.ActorRef
     local: LocalTenants
     router: CommandRouter
@@ -286,6 +285,9 @@ class Runtime:
         # The tenants: on stop every link closes without logout and the leases of the closed
         # ones are released at once, so another instance can take them over right away.
         table = TenantTable()  # the registry's and the tenants'; any thread reads it
+        # The tenants' actors share a pool of threads (none of their own): it ends after them.
+        self.pool = ActorPool("wamgr-tenants")
+        push("the tenants' threads", self.pool.stop)
         services = TenantServices(
             config=cfg,
             clock=self.clock,
@@ -299,16 +301,11 @@ class Runtime:
             metrics=self.metrics,
             proxy_of=self.settings.proxy,
             show_status=table.show,
+            pool=self.pool,
         )
 
-        # Tenant actors' threads are started on a few workers at once, so neither a restore
-        # nor a new tenant waits for each thread in turn; every start is done before it ends.
-        self.starter = ThreadStarter()
-        self.starter.start()
-        push("the actor thread starter", self.starter.stop)
-
         def make_tenant(tenant_id: str, registry: pykka.ActorRef) -> pykka.ActorRef:
-            return start_soon(TenantActor(tenant_id, services, registry), self.starter.submit)
+            return TenantActor.start(tenant_id, services, registry)
 
         self.registry = RegistryActor.start(make_tenant, self._publish_status, table)
         push("the tenants", self._shut_tenants_down)

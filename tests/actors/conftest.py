@@ -18,6 +18,7 @@ import pykka
 import pytest
 
 from wamgr.actors import messages as m
+from wamgr.actors.pool import ActorPool
 from wamgr.actors.tenant import TenantActor, TenantServices
 from wamgr.clock import VirtualClock
 from wamgr.config import Config
@@ -214,6 +215,7 @@ class TenantRig:
         self.supervisor = Inbox()
         self.keeper = Inbox()
         self.registry = Inbox()
+        self.pool = ActorPool("test-tenant")
         services = TenantServices(
             config=self.config,
             clock=self.clock,
@@ -224,6 +226,7 @@ class TenantRig:
             supervisor=self.supervisor.ref,
             keeper=self.keeper.ref,
             on_inbound=lambda tenant, message: self.on_inbound(tenant, message),
+            pool=self.pool,
         )
         self.tenant = TenantActor.start("t1", services, self.registry.ref)
 
@@ -247,6 +250,7 @@ class TenantRig:
     def stop(self) -> None:
         for ref in (self.tenant, self.supervisor.ref, self.keeper.ref, self.registry.ref):
             ref.stop()
+        self.pool.stop(5.0)
 
 
 @pytest.fixture

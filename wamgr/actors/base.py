@@ -14,19 +14,14 @@ from typing import Any, ClassVar
 import pykka
 from loguru import logger
 
+from wamgr.actors.pool import PooledActor
 
-class DispatchingActor(pykka.ThreadingActor):
-    """A ThreadingActor that routes typed messages to handler methods."""
+
+class Dispatching(pykka.Actor):
+    """Routes typed messages to handler methods (the two tables); mixed into an actor kind."""
 
     commands: ClassVar[dict[type, str]] = {}
     events: ClassVar[dict[type, str]] = {}
-
-    @staticmethod
-    def _create_actor_inbox() -> queue.SimpleQueue[Any]:
-        """pykka's hook for an actor's inbox, which needs only ``put``, ``get`` and ``empty``:
-        a SimpleQueue (in C) costs ~3 KiB less per actor than ``queue.Queue`` (three
-        Conditions), and there is an actor per tenant."""
-        return queue.SimpleQueue()
 
     def on_receive(self, message: Any) -> Any:
         """Run the handler of ``message``; contain and log failures of told events."""
@@ -45,3 +40,18 @@ class DispatchingActor(pykka.ThreadingActor):
         except Exception:
             logger.exception("{} failed handling {!r}", type(self).__name__, message)
         return None
+
+
+class DispatchingActor(Dispatching, pykka.ThreadingActor):
+    """A dispatching actor on a thread of its own (the registry, supervisor, lease keeper)."""
+
+    @staticmethod
+    def _create_actor_inbox() -> queue.SimpleQueue[Any]:
+        """pykka's hook for an actor's inbox, which needs only ``put``, ``get`` and ``empty``:
+        a SimpleQueue (in C) costs ~3 KiB less than ``queue.Queue`` (three Conditions)."""
+        return queue.SimpleQueue()
+
+
+class PooledDispatchingActor(Dispatching, PooledActor):
+    """A dispatching actor whose turns run on an :class:`~wamgr.actors.pool.ActorPool`
+    (one per tenant: thousands share a few threads)."""

@@ -64,17 +64,6 @@ class GetOrCreateMany:
     tenant_ids: tuple[str, ...]
 
 
-def start_soon(
-    actor: pykka.ThreadingActor, submit: Callable[[Callable[[], None]], None]
-) -> pykka.ActorRef:
-    """Start ``actor`` as pykka's ``Actor.start`` does, except that its thread is started by
-    ``submit`` (a :class:`~wamgr.workers.thread_starter.ThreadStarter`'s), so the caller does
-    not wait for the OS to run it. Messages to the ref wait in its inbox until it runs."""
-    pykka.ActorRegistry.register(actor.actor_ref)
-    submit(actor._start_actor_loop)
-    return actor.actor_ref
-
-
 class TenantTable:
     """The registry's table: each tenant's actor, last status, and whether its link is
     connected. Read from any thread without waiting.

@@ -24,7 +24,7 @@ from loguru import logger
 
 from wamgr.actors import messages as m
 from wamgr.actors.after_close import AfterClose, PendingClose
-from wamgr.actors.base import DispatchingActor
+from wamgr.actors.base import PooledDispatchingActor
 from wamgr.actors.close_cause import reported_cause
 from wamgr.actors.leases import LeaseLost
 from wamgr.actors.tenant_device import CLEARED_BY_OPERATOR, TenantDevice
@@ -52,10 +52,9 @@ from wamgr.transport.base import (
 __all__ = ["TenantActor", "TenantServices"]  # TenantServices lives in tenant_services.py
 
 
-class TenantActor(TenantSending, DispatchingActor):
-    """Serialises connect / reconnect / remove / send / link events of one tenant."""
-
-    use_daemon_thread = True  # each start scans all non-daemon threads: see bench/README.md
+class TenantActor(TenantSending, PooledDispatchingActor):
+    """Serialises connect / reconnect / remove / send / link events of one tenant (on the
+    services' actor pool: no thread of its own)."""
 
     commands = {
         m.Connect: "_on_connect",
@@ -81,7 +80,7 @@ class TenantActor(TenantSending, DispatchingActor):
     }
 
     def __init__(self, tenant_id: str, services: TenantServices, registry: pykka.ActorRef):
-        super().__init__()
+        super().__init__(services.pool)
         cfg = services.config
         self._id = tenant_id
         self._svc = services

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pykka
 
+from wamgr.actors.pool import ActorPool
 from wamgr.clock import Clock
 from wamgr.config import Config
 from wamgr.status import TenantStatus
@@ -33,6 +34,8 @@ class TenantServices:
     supervisor: pykka.ActorRef
     keeper: pykka.ActorRef
     on_inbound: Callable[[str, MessageReceived | Receipt], None]
+    #: The threads the tenants' actors run their turns on.
+    pool: ActorPool
     metrics: Metrics | None = None
     #: The proxy a tenant's link dials through (its setting), None for a direct dial.
     proxy_of: Callable[[str], str | None] = lambda _tenant_id: None

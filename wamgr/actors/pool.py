@@ -1,0 +1,240 @@
+"""Pooled actors: pykka actors that share a few threads instead of owning one each.
+
+A :class:`pykka.ThreadingActor` is one OS thread, parked in its inbox while idle. With a
+tenant per actor that is 10,000 threads at 10,000 tenants: ~23 KiB each, a thread start
+per tenant on a restore, a thread exit per tenant on a stop, and every message a wake-up of
+its own thread. A :class:`PooledActor` keeps pykka's contract (an inbox, one message at a
+time, ``tell`` / ``ask`` / ``stop``, ``on_start`` / ``on_stop`` / ``on_failure``, the
+``ActorRegistry``) but owns no thread: a message put in its inbox makes it *runnable*, and
+a thread of its :class:`ActorPool` runs a *turn*: up to :data:`TURN` messages, one at a
+time, then it goes back to the pool's queue if more wait. An actor is never in two turns at
+once, so its handlers still run one at a time, and in order.
+
+The pool grows while every thread is busy and work waits (up to ``max_threads``), and a
+thread idle for ``idle_s`` ends (down to ``min_threads``). So a handler that blocks (a
+send that waits on the network, a statement on a slow database) holds one thread, not the
+others' turns: up to ``max_threads`` such handlers at once before others wait. Handlers
+should still not block on other actors (none of wamgr's do).
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import sys
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import pykka
+from loguru import logger
+
+#: Messages an actor handles in one turn before others get the thread.
+TURN = 32
+#: Threads a pool keeps even when idle.
+MIN_THREADS = 2
+#: Threads a pool grows to at most (handlers that block each hold one).
+MAX_THREADS = 256
+#: Seconds an idle thread above ``min_threads`` waits for work before it ends.
+IDLE_S = 30.0
+
+_STOP = object()  # the pool's "end this thread" item
+
+
+class ActorPool:
+    """Threads that run the turns of runnable :class:`PooledActor` s, first come first served.
+
+    ``stop`` ends the threads once the queue is drained; a pooled actor scheduled after that
+    runs its turn on the caller's thread (no message is stranded in an inbox).
+    """
+
+    def __init__(
+        self,
+        name: str = "wamgr-actors",
+        min_threads: int = MIN_THREADS,
+        max_threads: int = MAX_THREADS,
+        idle_s: float = IDLE_S,
+    ):
+        self._name = name
+        self._min = max(1, min_threads)
+        self._max = max(self._min, max_threads)
+        self._idle_s = idle_s
+        self._runnable: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads: set[threading.Thread] = set()
+        self._idle = 0  # threads waiting for work
+        self._pending = 0  # items queued, not taken yet
+        self._stopped = False
+        self._numbers = itertools.count()
+
+    @property
+    def threads(self) -> int:
+        """How many threads the pool has now."""
+        with self._lock:
+            return len(self._threads)
+
+    def schedule(self, actor: PooledActor) -> None:
+        """Run a turn of ``actor`` soon (on this thread once the pool is stopped)."""
+        with self._lock:
+            if self._stopped:
+                run_here = True
+            else:
+                run_here = False
+                self._pending += 1
+                grow = self._pending > self._idle and len(self._threads) < self._max
+                if grow:
+                    self._start_thread()
+                self._runnable.put(actor)
+        if run_here:
+            actor._turn()
+
+    def stop(self, timeout: float) -> bool:
+        """Run what is queued, end the threads within ``timeout`` seconds; returns whether all
+        ended."""
+        with self._lock:
+            if self._stopped:
+                threads = list(self._threads)
+            else:
+                self._stopped = True
+                threads = list(self._threads)
+                for _ in threads:
+                    self._pending += 1
+                    self._runnable.put(_STOP)
+        end = time.monotonic() + timeout
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, end - time.monotonic()))
+        return not any(t.is_alive() for t in threads if t is not threading.current_thread())
+
+    def _start_thread(self) -> None:
+        """Start one more thread (the lock is held)."""
+        thread = threading.Thread(
+            target=self._work, name=f"{self._name}-{next(self._numbers)}", daemon=True
+        )
+        self._threads.add(thread)
+        self._idle += 1  # counted idle until it takes its first item
+        thread.start()
+
+    def _work(self) -> None:
+        me = threading.current_thread()
+        while True:
+            try:
+                item = self._runnable.get(timeout=self._idle_s)
+            except queue.Empty:
+                with self._lock:  # end unless needed: work queued, or the floor reached
+                    if self._pending < self._idle and len(self._threads) > self._min:
+                        self._threads.discard(me)
+                        self._idle -= 1
+                        return
+                continue
+            with self._lock:
+                self._pending -= 1
+                self._idle -= 1
+            if item is _STOP:
+                with self._lock:
+                    self._threads.discard(me)
+                return
+            try:
+                item._turn()
+            except BaseException:  # a turn contains its failures; this is the last guard
+                logger.exception("an actor's turn failed")
+            with self._lock:
+                self._idle += 1
+
+
+class _Mailbox:
+    """A pooled actor's inbox: putting a message makes the actor runnable."""
+
+    __slots__ = ("_actor", "_items")
+
+    def __init__(self, actor: PooledActor):
+        self._actor = actor
+        self._items: deque[Any] = deque()
+
+    def put(self, envelope: Any, block: bool = True, timeout: float | None = None) -> None:
+        """Queue ``envelope`` (any thread) and make the actor runnable."""
+        self._items.append(envelope)
+        self._actor._wake()
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        """The oldest message (only the actor's turn calls this, with one waiting)."""
+        return self._items.popleft()
+
+    def empty(self) -> bool:
+        """Whether no message waits."""
+        return not self._items
+
+
+class PooledActor(pykka.Actor):
+    """A pykka actor whose messages are handled on an :class:`ActorPool`'s threads.
+
+    Start it with ``PooledActor.start(pool, ...)`` as any pykka actor (the pool is the first
+    argument of ``__init__``); ``stop``, ``tell``, ``ask`` and proxies work as pykka's. Its
+    ``on_start`` runs in its first turn, before any message.
+    """
+
+    def __init__(self, pool: ActorPool, *_args: Any, **_kwargs: Any) -> None:
+        self._pool = pool
+        self._turn_lock = threading.Lock()
+        self._scheduled = True  # nothing runs before _start_actor_loop schedules the first turn
+        self._set_up = False
+        super().__init__()
+
+    def _create_actor_inbox(self) -> _Mailbox:  # type: ignore[override]
+        return _Mailbox(self)
+
+    @staticmethod
+    def _create_future() -> pykka.Future[Any]:
+        return pykka.ThreadingFuture()
+
+    def _start_actor_loop(self) -> None:
+        """Schedule the first turn (it runs ``on_start``, then what waits in the inbox)."""
+        self._pool.schedule(self)
+
+    def _wake(self) -> None:
+        """A message arrived: schedule a turn unless one is scheduled or running."""
+        with self._turn_lock:
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self._pool.schedule(self)
+
+    def _turn(self) -> None:
+        """Handle up to :data:`TURN` messages, as pykka's actor loop does each; once stopped,
+        answer what is left with ``ActorDeadError``. Reschedules itself if more wait."""
+        inbox = self.actor_inbox
+        if not self._set_up:
+            self._set_up = True
+            self._actor_loop_setup()
+        for _ in range(TURN):
+            if self.actor_stopped.is_set() or inbox.empty():
+                break
+            self._handle_envelope(inbox.get())
+        if self.actor_stopped.is_set():
+            self._actor_loop_teardown()
+        with self._turn_lock:
+            again = not inbox.empty()
+            self._scheduled = again
+        if again:
+            self._pool.schedule(self)
+
+    def _handle_envelope(self, envelope: Any) -> None:
+        """One message, exactly as :meth:`pykka.Actor._actor_loop_running` handles it."""
+        try:
+            response = self._handle_receive(envelope.message)
+            if envelope.reply_to is not None:
+                envelope.reply_to.set(response)
+        except Exception:
+            if envelope.reply_to is not None:  # the asker gets it
+                envelope.reply_to.set_exception()
+            else:
+                self._handle_failure(*sys.exc_info())
+                try:
+                    self.on_failure(*sys.exc_info())
+                except Exception:
+                    self._handle_failure(*sys.exc_info())
+        except BaseException as exc:  # as pykka: stop this actor and every other
+            logger.warning("{!r} in {}: stopping all actors", exc, type(self).__name__)
+            self._stop()
+            pykka.ActorRegistry.stop_all(block=False)
