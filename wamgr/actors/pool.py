@@ -10,11 +10,13 @@ a thread of its :class:`ActorPool` runs a *turn*: up to :data:`TURN` messages, o
 time, then it goes back to the pool's queue if more wait. An actor is never in two turns at
 once, so its handlers still run one at a time, and in order.
 
-The pool grows while every thread is busy and work waits (up to ``max_threads``), and a
-thread idle for ``idle_s`` ends (down to ``min_threads``). So a handler that blocks (a
-send that waits on the network, a statement on a slow database) holds one thread, not the
-others' turns: up to ``max_threads`` such handlers at once before others wait. Handlers
-should still not block on other actors (none of wamgr's do).
+The pool runs ``min_threads`` threads; it adds one when work has waited ``grow_after_s``
+with no turn finishing meanwhile (every thread is held by a handler that blocks: a send
+that waits on the network, a statement on a slow database), up to ``max_threads``, and a
+thread idle for ``idle_s`` ends (down to ``min_threads``). So a blocked handler holds one
+thread, not the others' turns, while a burst of quick messages (a restore, a stop) runs on
+a few threads instead of waking hundreds that would mostly hand the interpreter lock
+around. Handlers should still not block on other actors (none of wamgr's do).
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ from loguru import logger
 #: Messages an actor handles in one turn before others get the thread.
 TURN = 32
 #: Threads a pool keeps even when idle.
-MIN_THREADS = 2
+MIN_THREADS = 4
+#: Seconds work waits with no turn finishing before the pool adds a thread.
+GROW_AFTER_S = 0.05
 #: Threads a pool grows to at most (handlers that block each hold one).
 MAX_THREADS = 256
 #: Seconds an idle thread above ``min_threads`` waits for work before it ends.
@@ -55,22 +59,27 @@ class ActorPool:
         min_threads: int = MIN_THREADS,
         max_threads: int = MAX_THREADS,
         idle_s: float = IDLE_S,
+        grow_after_s: float = GROW_AFTER_S,
     ):
         self._name = name
         self._min = max(1, min_threads)
         self._max = max(self._min, max_threads)
         self._idle_s = idle_s
+        self._grow_after_s = grow_after_s
         self._runnable: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads: set[threading.Thread] = set()
         self._idle = 0  # threads waiting for work
         self._pending = 0  # items queued, not taken yet
+        self._progress_at = time.monotonic()  # when a turn last finished
+        self._work_waits = threading.Event()  # set while items are pending: the watcher looks
+        self._watcher: threading.Thread | None = None
         self._stopped = False
         self._numbers = itertools.count()
 
     @property
     def threads(self) -> int:
-        """How many threads the pool has now."""
+        """How many threads run turns now (the watcher not counted)."""
         with self._lock:
             return len(self._threads)
 
@@ -82,9 +91,15 @@ class ActorPool:
             else:
                 run_here = False
                 self._pending += 1
-                grow = self._pending > self._idle and len(self._threads) < self._max
-                if grow:
+                if self._pending == 1:
+                    self._work_waits.set()
+                if self._pending > self._idle and len(self._threads) < self._min:
                     self._start_thread()
+                if self._watcher is None:
+                    self._watcher = threading.Thread(
+                        target=self._watch, name=f"{self._name}-watcher", daemon=True
+                    )
+                    self._watcher.start()
                 self._runnable.put(actor)
         if run_here:
             actor._turn()
@@ -93,19 +108,21 @@ class ActorPool:
         """Run what is queued, end the threads within ``timeout`` seconds; returns whether all
         ended."""
         with self._lock:
-            if self._stopped:
-                threads = list(self._threads)
-            else:
+            threads = list(self._threads)
+            if not self._stopped:
                 self._stopped = True
-                threads = list(self._threads)
                 for _ in threads:
                     self._pending += 1
                     self._runnable.put(_STOP)
+                self._work_waits.set()  # the watcher sees the stop
+            if self._watcher is not None:
+                threads.append(self._watcher)
         end = time.monotonic() + timeout
+        me = threading.current_thread()
         for thread in threads:
-            if thread is not threading.current_thread():
+            if thread is not me:
                 thread.join(max(0.0, end - time.monotonic()))
-        return not any(t.is_alive() for t in threads if t is not threading.current_thread())
+        return not any(t.is_alive() for t in threads if t is not me)
 
     def _start_thread(self) -> None:
         """Start one more thread (the lock is held)."""
@@ -115,6 +132,23 @@ class ActorPool:
         self._threads.add(thread)
         self._idle += 1  # counted idle until it takes its first item
         thread.start()
+
+    def _watch(self) -> None:
+        """Add a thread whenever work has waited ``grow_after_s`` with no turn finishing."""
+        while True:
+            self._work_waits.wait()
+            if self._stopped:
+                return
+            time.sleep(self._grow_after_s)
+            with self._lock:
+                if self._stopped:
+                    return
+                if self._pending == 0:
+                    self._work_waits.clear()
+                    continue
+                stalled = time.monotonic() - self._progress_at >= self._grow_after_s
+                if stalled and self._pending > self._idle and len(self._threads) < self._max:
+                    self._start_thread()
 
     def _work(self) -> None:
         me = threading.current_thread()
@@ -139,6 +173,7 @@ class ActorPool:
                 item._turn()
             except BaseException:  # a turn contains its failures; this is the last guard
                 logger.exception("an actor's turn failed")
+            self._progress_at = time.monotonic()
             with self._lock:
                 self._idle += 1
 
