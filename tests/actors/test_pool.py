@@ -9,6 +9,7 @@ threads ending after ``idle_s``, and no message stranded once the pool stopped.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -356,18 +357,25 @@ def test_an_actors_messages_are_handled_one_at_a_time_in_order(refs: list) -> No
         st.lists(st.integers(min_value=0, max_value=3), max_size=60), min_size=1, max_size=4
     ),
     max_threads=st.integers(min_value=1, max_value=3),
+    stop_pool=st.booleans(),
 )
 def test_interleaved_tells_keep_per_actor_order_and_exclusion(
-    actors: int, plans: list[list[int]], max_threads: int
+    actors: int, plans: list[list[int]], max_threads: int, stop_pool: bool
 ) -> None:
+    """Also while the pool stops under the senders (the rest run on the senders' threads)."""
     plans = [[target % actors for target in plan] for plan in plans]
     pool = ActorPool("test-prop", min_threads=1, max_threads=max_threads)
     refs = [Counting.start(pool) for _ in range(actors)]
+    stopper = threading.Thread(target=pool.stop, args=(WAIT,))
     try:
+        if stop_pool:
+            stopper.start()
         assert_in_order(plans, tell_from_threads(refs, plans))
     finally:
         for ref in refs:
             ref.stop(timeout=WAIT)
+        if stop_pool:
+            stopper.join(WAIT)
         assert pool.stop(WAIT)
 
 
@@ -479,7 +487,8 @@ def test_the_pool_grows_while_handlers_block_but_not_beyond_max_threads(refs: li
             assert shared["changed"].wait_for(lambda: shared["done"] == 6, WAIT)
         assert shared["peak"] == 4
         wait_threads(pool, 1)  # idle threads above min_threads end after idle_s
-        assert pool.threads == 1  # and not below the floor
+        threading.Event().wait(0.15)  # three idle_s more: still the floor, not below
+        assert pool.threads == 1
         assert actors[0].ask("again", timeout=WAIT) == "again"  # the pool still runs turns
     finally:
         shared["gate"].set()
@@ -556,3 +565,25 @@ def test_stopping_the_pool_runs_what_is_queued_first(refs: list) -> None:
     assert pool.stop(WAIT) is True
     assert busy_log.items[-3 * TURN :] == list(range(3 * TURN))
     assert other_log.items[-1] == "queued"
+
+
+@pytest.mark.slow  # tens of thousands of messages, ~0.3 s
+def test_a_backlog_longer_than_the_recursion_limit_drains_after_the_pool_stopped(
+    refs: list,
+) -> None:
+    """Once the pool stopped, an actor's next turns run in a loop on the thread that has it,
+    not one call deeper per turn (which raised RecursionError, stranding the rest and
+    leaving the actor scheduled forever: every later ask timed out)."""
+    pool = ActorPool("test-deep", min_threads=1, max_threads=1)
+    log = Log()
+    busy = PooledProbe.start(pool, log)
+    refs.append(busy)
+    gate = occupy(busy)
+    backlog = sys.getrecursionlimit() * TURN
+    for number in range(backlog):
+        busy.tell(number)
+    assert pool.stop(0.0) is False  # stopped, its one thread still in the blocked handler
+    gate.set()
+    assert pool.stop(WAIT) is True
+    assert len(log.items) == 2 + backlog  # "start", the blocked message, the backlog
+    assert busy.ask("after", timeout=WAIT) == "after"

@@ -76,18 +76,20 @@ class ActorPool:
 
     def schedule(self, actor: PooledActor) -> None:
         """Run a turn of ``actor`` soon (on this thread once the pool is stopped)."""
+        if not self._queue(actor):
+            actor._turn()
+
+    def _queue(self, actor: PooledActor) -> bool:
+        """Queue a turn of ``actor`` for the threads; False (nothing queued) once stopped."""
         with self._lock:
             if self._stopped:
-                run_here = True
-            else:
-                run_here = False
-                self._pending += 1
-                grow = self._pending > self._idle and len(self._threads) < self._max
-                if grow:
-                    self._start_thread()
-                self._runnable.put(actor)
-        if run_here:
-            actor._turn()
+                return False
+            self._pending += 1
+            grow = self._pending > self._idle and len(self._threads) < self._max
+            if grow:
+                self._start_thread()
+            self._runnable.put(actor)
+        return True
 
     def stop(self, timeout: float) -> bool:
         """Run what is queued, end the threads within ``timeout`` seconds; returns whether all
@@ -202,22 +204,24 @@ class PooledActor(pykka.Actor):
 
     def _turn(self) -> None:
         """Handle up to :data:`TURN` messages, as pykka's actor loop does each; once stopped,
-        answer what is left with ``ActorDeadError``. Reschedules itself if more wait."""
+        answer what is left with ``ActorDeadError``. Reschedules itself if more wait; once
+        the pool stopped, runs the next turn here in a loop (not a call deeper each turn)."""
         inbox = self.actor_inbox
         if not self._set_up:
             self._set_up = True
             self._actor_loop_setup()
-        for _ in range(TURN):
-            if self.actor_stopped.is_set() or inbox.empty():
-                break
-            self._handle_envelope(inbox.get())
-        if self.actor_stopped.is_set():
-            self._actor_loop_teardown()
-        with self._turn_lock:
-            again = not inbox.empty()
-            self._scheduled = again
-        if again:
-            self._pool.schedule(self)
+        while True:
+            for _ in range(TURN):
+                if self.actor_stopped.is_set() or inbox.empty():
+                    break
+                self._handle_envelope(inbox.get())
+            if self.actor_stopped.is_set():
+                self._actor_loop_teardown()
+            with self._turn_lock:
+                again = not inbox.empty()
+                self._scheduled = again
+            if not again or self._pool._queue(self):
+                return
 
     def _handle_envelope(self, envelope: Any) -> None:
         """One message, exactly as :meth:`pykka.Actor._actor_loop_running` handles it."""
