@@ -1,15 +1,13 @@
-"""The pooled actors (wamgr/actors/pool.py): pykka's contract on a shared, elastic pool.
+"""The pooled actors (wamgr/actors/pool.py) keep pykka's contract, and handle each actor's
+messages one at a time and in order.
 
 The contract tests run the same scenario on a :class:`pykka.ThreadingActor` and on a
-:class:`PooledActor`, so "as pykka does" is checked against pykka itself. The rest are the
-pool's own promises: one message at a time and in order per actor, a turn of at most
-:data:`TURN` messages, growth while handlers block (never beyond ``max_threads``), idle
-threads ending after ``idle_s``, and no message stranded once the pool stopped.
+:class:`PooledActor`, so "as pykka does" is checked against pykka itself. The pool's threads
+(turns, growth, idle threads, stopping) are tested in test_pool_threads.py.
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,75 +17,10 @@ import pykka
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pool_probes import WAIT, Log, PooledProbe, ThreadingProbe, occupy, stop_all
 
 from wamgr.actors.base import PooledDispatchingActor
-from wamgr.actors.pool import TURN, ActorPool, PooledActor
-
-WAIT = 5.0  # seconds any wait for something that should happen may take at most
-
-
-class Log:
-    """What an actor did, in order, for a test to wait on."""
-
-    def __init__(self) -> None:
-        self.items: list[Any] = []
-        self.changed = threading.Condition()
-
-    def add(self, item: Any) -> None:
-        with self.changed:
-            self.items.append(item)
-            self.changed.notify_all()
-
-    def wait_for(self, predicate: Callable[[list[Any]], bool], timeout: float = WAIT) -> None:
-        with self.changed:
-            if not self.changed.wait_for(lambda: predicate(self.items), timeout):
-                raise AssertionError(f"not reached within {timeout} s: {self.items!r}")
-
-
-def behave(message: Any) -> Any:
-    """The probes' handler: ``("raise", exc)`` raises, ``("wait", entered, gate)`` blocks
-    until ``gate`` is set, ``("call", function)`` is answered with ``function()``; any other
-    message is answered with itself."""
-    match message:
-        case ("raise", exc):
-            raise exc
-        case ("wait", entered, gate):
-            entered.set()
-            assert gate.wait(WAIT), "the gate was never opened"
-        case ("call", function):
-            return function()
-    return message
-
-
-class _Probe:
-    """Records its life in a :class:`Log`: start, each message, stop, failure."""
-
-    log: Log
-
-    def on_start(self) -> None:
-        self.log.add("start")
-
-    def on_stop(self) -> None:
-        self.log.add("stop")
-
-    def on_failure(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self.log.add(("failure", exc_type))
-
-    def on_receive(self, message: Any) -> Any:
-        self.log.add(message)
-        return behave(message)
-
-
-class PooledProbe(_Probe, PooledActor):
-    def __init__(self, pool: ActorPool, log: Log) -> None:
-        super().__init__(pool)
-        self.log = log
-
-
-class ThreadingProbe(_Probe, pykka.ThreadingActor):
-    def __init__(self, log: Log) -> None:
-        super().__init__()
-        self.log = log
+from wamgr.actors.pool import ActorPool, PooledActor
 
 
 class FailingStart(PooledProbe):
@@ -113,8 +46,7 @@ def refs() -> Iterator[list[pykka.ActorRef]]:
     """Refs a test started; whatever is still alive is stopped afterwards."""
     started: list[pykka.ActorRef] = []
     yield started
-    for ref in started:
-        ref.stop(timeout=WAIT)  # False (no error) when it was stopped already
+    stop_all(started)
 
 
 Start = Callable[..., pykka.ActorRef]
@@ -135,14 +67,6 @@ def start(request: pytest.FixtureRequest, pool: ActorPool, refs: list) -> Start:
         return ref
 
     return started
-
-
-def occupy(ref: pykka.ActorRef) -> threading.Event:
-    """Block ``ref``'s handler (and the thread it runs on); returns the gate that frees it."""
-    entered, gate = threading.Event(), threading.Event()
-    ref.tell(("wait", entered, gate))
-    assert entered.wait(WAIT)
-    return gate
 
 
 # pykka's contract, checked against pykka's own ThreadingActor
@@ -341,8 +265,7 @@ def test_an_actors_messages_are_handled_one_at_a_time_in_order(refs: list) -> No
         reports = tell_from_threads(actors, plans)
         assert_in_order(plans, reports)
     finally:
-        for ref in refs:
-            ref.stop(timeout=WAIT)
+        stop_all(refs)
         assert pool.stop(WAIT)
 
 
@@ -372,8 +295,7 @@ def test_interleaved_tells_keep_per_actor_order_and_exclusion(
             stopper.start()
         assert_in_order(plans, tell_from_threads(refs, plans))
     finally:
-        for ref in refs:
-            ref.stop(timeout=WAIT)
+        stop_all(refs)
         if stop_pool:
             stopper.join(WAIT)
         assert pool.stop(WAIT)
@@ -395,195 +317,5 @@ def test_on_start_runs_before_messages_told_before_its_turn(refs: list) -> None:
         assert ref.ask("c", timeout=WAIT) == "c"
         assert log.items == ["start", "a", "b", "c"]
     finally:
-        for started in refs:
-            started.stop(timeout=WAIT)
+        stop_all(refs)
         assert pool.stop(WAIT)
-
-
-# fairness
-
-
-def test_a_long_backlog_does_not_starve_another_actor(refs: list) -> None:
-    pool = ActorPool("test-fair", min_threads=1, max_threads=1)
-    try:
-        busy_log, other_log = Log(), Log()
-        busy = PooledProbe.start(pool, busy_log)
-        other = PooledProbe.start(pool, other_log)
-        refs.extend([busy, other])
-        busy.ask("ready", timeout=WAIT)
-        other.ask("ready", timeout=WAIT)
-        gate = occupy(busy)
-        for number in range(10 * TURN):
-            busy.tell(number)
-        handled_before = other.ask(("call", lambda: len(busy_log.items)), block=False)
-        gate.set()
-        # "start", "ready", then the blocked message and the rest of its turn: TURN in all
-        assert handled_before.get(timeout=WAIT) == 2 + TURN
-        assert busy.ask("end", timeout=WAIT) == "end"
-        assert busy_log.items[-10 * TURN - 1 :] == [*range(10 * TURN), "end"]
-    finally:
-        for started in refs:
-            started.stop(timeout=WAIT)
-        assert pool.stop(WAIT)
-
-
-# growth, limit, shrinking
-
-
-class Blocking(PooledActor):
-    """Each message blocks on a shared gate; counts how many handlers run at once."""
-
-    def __init__(self, pool: ActorPool, shared: dict[str, Any]) -> None:
-        super().__init__(pool)
-        self.shared = shared
-
-    def on_receive(self, message: Any) -> Any:
-        shared = self.shared
-        with shared["changed"]:
-            shared["running"] += 1
-            shared["peak"] = max(shared["peak"], shared["running"])
-            shared["changed"].notify_all()
-        try:
-            assert shared["gate"].wait(WAIT)
-        finally:
-            with shared["changed"]:
-                shared["running"] -= 1
-                shared["done"] += 1
-                shared["changed"].notify_all()
-        return message
-
-
-def blocking_group() -> dict[str, Any]:
-    return {
-        "changed": threading.Condition(),
-        "gate": threading.Event(),
-        "running": 0,
-        "peak": 0,
-        "done": 0,
-    }
-
-
-def wait_threads(pool: ActorPool, count: int, timeout: float = WAIT) -> None:
-    """Poll (bounded) until the pool has ``count`` threads."""
-    end = time.monotonic() + timeout
-    while pool.threads != count:
-        assert time.monotonic() < end, f"{pool.threads} threads, not {count}"
-        time.sleep(0.005)
-
-
-def test_the_pool_grows_while_handlers_block_but_not_beyond_max_threads(refs: list) -> None:
-    pool = ActorPool("test-grow", min_threads=1, max_threads=4, idle_s=0.05)
-    shared = blocking_group()
-    try:
-        actors = [Blocking.start(pool, shared) for _ in range(6)]
-        refs.extend(actors)
-        for ref in actors:
-            ref.tell("work")
-        with shared["changed"]:
-            assert shared["changed"].wait_for(lambda: shared["running"] == 4, WAIT)
-        assert pool.threads == 4  # each blocked handler holds one; none more can start
-        shared["gate"].set()
-        with shared["changed"]:
-            assert shared["changed"].wait_for(lambda: shared["done"] == 6, WAIT)
-        assert shared["peak"] == 4
-        wait_threads(pool, 1)  # idle threads above min_threads end after idle_s
-        threading.Event().wait(0.15)  # three idle_s more: still the floor, not below
-        assert pool.threads == 1
-        assert actors[0].ask("again", timeout=WAIT) == "again"  # the pool still runs turns
-    finally:
-        shared["gate"].set()
-        for started in refs:
-            started.stop(timeout=WAIT)
-        assert pool.stop(WAIT)
-
-
-def test_busy_threads_do_not_end_and_queued_work_is_run(refs: list) -> None:
-    pool = ActorPool("test-busy", min_threads=1, max_threads=2, idle_s=0.02)
-    shared = blocking_group()
-    try:
-        actors = [Blocking.start(pool, shared) for _ in range(3)]
-        refs.extend(actors)
-        for ref in actors:
-            ref.tell("work")
-        with shared["changed"]:
-            assert shared["changed"].wait_for(lambda: shared["running"] == 2, WAIT)
-            # several idle_s pass with both threads in handlers and one turn queued
-            assert not shared["changed"].wait_for(lambda: shared["running"] != 2, 0.1)
-        assert pool.threads == 2
-        shared["gate"].set()
-        with shared["changed"]:
-            assert shared["changed"].wait_for(lambda: shared["done"] == 3, WAIT)
-        assert shared["peak"] == 2
-    finally:
-        shared["gate"].set()
-        for started in refs:
-            started.stop(timeout=WAIT)
-        assert pool.stop(WAIT)
-
-
-# stopping the pool
-
-
-def pool_threads(name: str) -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith(f"{name}-")]
-
-
-def test_stopping_the_pool_ends_its_threads_and_later_messages_run_on_the_caller(
-    refs: list,
-) -> None:
-    pool = ActorPool("test-stop", min_threads=2, max_threads=4)
-    log = Log()
-    ref = PooledProbe.start(pool, log)
-    refs.append(ref)
-    assert ref.ask("before", timeout=WAIT) == "before"
-    assert pool_threads("test-stop")
-    assert pool.stop(WAIT) is True
-    assert pool.threads == 0 and pool_threads("test-stop") == []
-
-    where: list[threading.Thread] = []
-    ref.tell(("call", lambda: where.append(threading.current_thread())))
-    assert where == [threading.current_thread()]  # handled before tell returned, right here
-    assert ref.ask("asked after", timeout=WAIT) == "asked after"
-    assert ref.stop(timeout=WAIT) is True
-    assert log.items[-1] == "stop"
-    assert pool.stop(WAIT) is True  # stopping again is harmless
-
-
-def test_stopping_the_pool_runs_what_is_queued_first(refs: list) -> None:
-    pool = ActorPool("test-drain", min_threads=1, max_threads=1)
-    busy_log, other_log = Log(), Log()
-    busy = PooledProbe.start(pool, busy_log)
-    other = PooledProbe.start(pool, other_log)
-    refs.extend([busy, other])
-    other.ask("ready", timeout=WAIT)
-    gate = occupy(busy)
-    for number in range(3 * TURN):
-        busy.tell(number)
-    other.tell("queued")
-    assert pool.stop(0.01) is False  # a handler still blocks the thread
-    gate.set()
-    assert pool.stop(WAIT) is True
-    assert busy_log.items[-3 * TURN :] == list(range(3 * TURN))
-    assert other_log.items[-1] == "queued"
-
-
-@pytest.mark.slow  # tens of thousands of messages, ~0.3 s
-def test_a_backlog_longer_than_the_recursion_limit_drains_after_the_pool_stopped(
-    refs: list,
-) -> None:
-    """Once the pool stopped, an actor's next turns run in a loop on the thread that has it,
-    not one call deeper per turn (which raised RecursionError, stranding the rest and
-    leaving the actor scheduled forever: every later ask timed out)."""
-    pool = ActorPool("test-deep", min_threads=1, max_threads=1)
-    log = Log()
-    busy = PooledProbe.start(pool, log)
-    refs.append(busy)
-    gate = occupy(busy)
-    backlog = sys.getrecursionlimit() * TURN
-    for number in range(backlog):
-        busy.tell(number)
-    assert pool.stop(0.0) is False  # stopped, its one thread still in the blocked handler
-    gate.set()
-    assert pool.stop(WAIT) is True
-    assert len(log.items) == 2 + backlog  # "start", the blocked message, the backlog
-    assert busy.ask("after", timeout=WAIT) == "after"

@@ -110,13 +110,19 @@ class ActorPool:
         return not any(t.is_alive() for t in threads if t is not threading.current_thread())
 
     def _start_thread(self) -> None:
-        """Start one more thread (the lock is held)."""
+        """Start one more thread (the lock is held, so it counts before it takes an item). Out
+        of threads, the turn waits for a thread the pool has (the caller's tell still returns).
+        """
         thread = threading.Thread(
             target=self._work, name=f"{self._name}-{next(self._numbers)}", daemon=True
         )
+        try:
+            thread.start()
+        except RuntimeError as exc:
+            logger.warning("{}: no thread started, {} run: {}", self._name, len(self._threads), exc)
+            return
         self._threads.add(thread)
         self._idle += 1  # counted idle until it takes its first item
-        thread.start()
 
     def _work(self) -> None:
         me = threading.current_thread()
