@@ -2,8 +2,8 @@
 
 Each actor names the handler of each message type in two tables: ``commands`` (asked; the
 handler's return value or exception goes back to the asker) and ``events`` (told; an
-exception is logged and contained, so one bad event never kills the actor, which is what
-pykka does by default with an exception raised for a told message).
+exception is logged and contained, so one bad event never kills the actor; pykka's default
+for an exception raised by a told message is to stop the actor).
 """
 
 from __future__ import annotations

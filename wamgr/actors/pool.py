@@ -85,24 +85,23 @@ class ActorPool:
 
     def schedule(self, actor: PooledActor) -> None:
         """Run a turn of ``actor`` soon (on this thread once the pool is stopped)."""
+        if not self._queue(actor):
+            actor._turn()
+
+    def _queue(self, actor: PooledActor) -> bool:
+        """Queue a turn of ``actor`` for the threads; False (nothing queued) once stopped."""
         with self._lock:
             if self._stopped:
-                run_here = True
-            else:
-                run_here = False
-                self._pending += 1
-                if self._pending == 1:
-                    self._work_waits.set()
-                if self._pending > self._idle and len(self._threads) < self._min:
-                    self._start_thread()
-                if self._watcher is None:
-                    self._watcher = threading.Thread(
-                        target=self._watch, name=f"{self._name}-watcher", daemon=True
-                    )
-                    self._watcher.start()
-                self._runnable.put(actor)
-        if run_here:
-            actor._turn()
+                return False
+            self._pending += 1
+            if self._pending == 1:
+                self._work_waits.set()
+            if self._pending > self._idle and len(self._threads) < self._min:
+                self._start_thread()
+            if self._watcher is None:
+                self._start_watcher()
+            self._runnable.put(actor)
+        return True
 
     def stop(self, timeout: float) -> bool:
         """Run what is queued, end the threads within ``timeout`` seconds; returns whether all
@@ -125,13 +124,29 @@ class ActorPool:
         return not any(t.is_alive() for t in threads if t is not me)
 
     def _start_thread(self) -> None:
-        """Start one more thread (the lock is held)."""
+        """Start one more thread (the lock is held, so it counts before it takes an item). Out
+        of threads, the turn waits for a thread the pool has (the caller's tell still returns).
+        """
         thread = threading.Thread(
             target=self._work, name=f"{self._name}-{next(self._numbers)}", daemon=True
         )
+        try:
+            thread.start()
+        except RuntimeError as exc:
+            logger.warning("{}: no thread started, {} run: {}", self._name, len(self._threads), exc)
+            return
         self._threads.add(thread)
         self._idle += 1  # counted idle until it takes its first item
-        thread.start()
+
+    def _start_watcher(self) -> None:
+        """Start the thread that grows the pool when turns stall (the lock is held)."""
+        watcher = threading.Thread(target=self._watch, name=f"{self._name}-watcher", daemon=True)
+        try:
+            watcher.start()
+        except RuntimeError as exc:  # tried again at the next schedule
+            logger.warning("{}: no watcher thread started: {}", self._name, exc)
+            return
+        self._watcher = watcher
 
     def _watch(self) -> None:
         """Add a thread whenever work has waited ``grow_after_s`` with no turn finishing."""
@@ -237,22 +252,24 @@ class PooledActor(pykka.Actor):
 
     def _turn(self) -> None:
         """Handle up to :data:`TURN` messages, as pykka's actor loop does each; once stopped,
-        answer what is left with ``ActorDeadError``. Reschedules itself if more wait."""
+        answer what is left with ``ActorDeadError``. Reschedules itself if more wait; once
+        the pool stopped, runs the next turn here in a loop (not a call deeper each turn)."""
         inbox = self.actor_inbox
         if not self._set_up:
             self._set_up = True
             self._actor_loop_setup()
-        for _ in range(TURN):
-            if self.actor_stopped.is_set() or inbox.empty():
-                break
-            self._handle_envelope(inbox.get())
-        if self.actor_stopped.is_set():
-            self._actor_loop_teardown()
-        with self._turn_lock:
-            again = not inbox.empty()
-            self._scheduled = again
-        if again:
-            self._pool.schedule(self)
+        while True:
+            for _ in range(TURN):
+                if self.actor_stopped.is_set() or inbox.empty():
+                    break
+                self._handle_envelope(inbox.get())
+            if self.actor_stopped.is_set():
+                self._actor_loop_teardown()
+            with self._turn_lock:
+                again = not inbox.empty()
+                self._scheduled = again
+            if not again or self._pool._queue(self):
+                return
 
     def _handle_envelope(self, envelope: Any) -> None:
         """One message, exactly as :meth:`pykka.Actor._actor_loop_running` handles it."""
