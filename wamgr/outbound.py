@@ -22,8 +22,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import pykka
-
+from wamgr.actors.registry import TenantTable
 from wamgr.clock import Clock
 from wamgr.config import Config
 from wamgr.config_checks import YEAR_S
@@ -79,7 +78,7 @@ class OutboundQueue:
         config: Config,
         clock: Clock,
         db: Database,
-        registry: pykka.ActorRef,
+        table: TenantTable,
         metrics: Metrics,
         on_events: Callable[[], None] | None,
     ) -> OutboundQueue:
@@ -87,7 +86,7 @@ class OutboundQueue:
         queue = cls(OutboundStore(db, config.webhook_urls, config.instance_id), clock, config)
         queue.sender = OutboundSender(
             queue.store,
-            registry,
+            table,
             config.instance_id,
             pacing_settings(config),
             clock=clock,

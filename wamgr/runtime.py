@@ -320,7 +320,7 @@ class Runtime:
         push("forwarded calls", lambda left: self.router.stop(self._db_bound(left)))
         # The outbound sender asks the tenants to send: it stops before them.
         self.outbound = OutboundQueue.start(
-            cfg, self.clock, self.db, self.registry, self.metrics, wake_webhooks
+            cfg, self.clock, self.db, table, self.metrics, wake_webhooks
         )
         push("the outbound queue", lambda left: self.outbound.stop(self._db_bound(left)))
         self.dispatcher.subscribe(self.outbound.on_event)

@@ -269,3 +269,17 @@ def test_every_actor_handed_out_while_shutdown_begins_is_in_the_set_to_stop(regi
     assert {id(ref) for ref in handed_out} <= {id(ref) for ref in to_stop.values()}
     assert ask(registry, m.AllTenants()) == to_stop
     assert len(made.actors) == len(to_stop)
+
+
+def test_active_tenants_are_those_whose_link_is_connected_shown_or_recorded():
+    table = TenantTable()
+    table.record(TenantStatus("recorded-up", CONNECTED), active=True)
+    table.record(TenantStatus("recorded-down", TenantState.BACKOFF), active=False)
+    table.record(TenantStatus("shown-later", CONNECTED), active=True)  # then shown going down
+    table.show(TenantStatus("shown-later", TenantState.CONNECTING), active=False)
+    table.show(TenantStatus("shown-up", CONNECTED), active=True)  # not recorded yet
+    active = table.active()
+    assert active == {"recorded-up", "shown-up"}
+    active.add("not-in-the-table")  # a copy: the table is unchanged
+    assert table.active() == {"recorded-up", "shown-up"}
+    assert all(table.is_active(t) for t in table.active())

@@ -106,6 +106,11 @@ class TenantTable:
         statuses.update(self._shown.copy())
         return [statuses[t] for t in sorted(statuses)]
 
+    def active(self) -> set[str]:
+        """The tenants whose link in this process is connected (a copy, made in set
+        operations: no loop over the tenants in Python)."""
+        return (self._active - set(self._shown)) | self._shown_active.copy()
+
     def refs(self) -> dict[str, pykka.ActorRef]:
         """Every tenant's actor, by id (a copy)."""
         return self._refs.copy()

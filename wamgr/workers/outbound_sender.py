@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import pykka
 from loguru import logger
 
 from wamgr.actors import messages as m
+from wamgr.actors.registry import TenantTable
 from wamgr.clock import Clock
 from wamgr.errors import ManagerStopped, MediaRefused, NotConnected, WamgrError
 from wamgr.metrics import Metrics
@@ -77,8 +78,9 @@ Outcome = tuple[str, OutboundStatus, str | None, str | None]
 class OutboundSender(Worker):
     """Sends the queued messages of the connected tenants this instance runs (see above).
 
-    ``registry`` is the tenant registry actor; ``on_events`` is called after a pass wrote
-    webhook events (to wake their delivery).
+    ``table`` is the registry's table of this process's tenants (read without asking the
+    registry); ``on_events`` is called after a pass wrote webhook events (to wake their
+    delivery).
     """
 
     what = "outbound send pass"
@@ -86,7 +88,7 @@ class OutboundSender(Worker):
     def __init__(
         self,
         store: OutboundStore,
-        registry: pykka.ActorRef,
+        table: TenantTable,
         instance_id: str,
         pacing: PacingSettings,
         *,
@@ -101,7 +103,7 @@ class OutboundSender(Worker):
     ):
         super().__init__(name, clock=clock)
         self._store = store
-        self._registry = registry
+        self._table = table
         self._me = instance_id
         self._pacer = Pacer(pacing)
         self._own_limits = own_limits  # a tenant's send_rate / send_burst, read as it connects
@@ -121,14 +123,15 @@ class OutboundSender(Worker):
         """One pass (see the module docstring); returns when the next one is due."""
         now = self._clock.monotonic()
         self._record(self._unrecorded)
-        statuses, refs = self._local()
-        connected = sorted(t for t, s in statuses.items() if s is TenantState.CONNECTED)
+        connected = self._table.active()  # no pass over every tenant: thousands run here
         scan = now >= self._next_scan
         if scan:
-            self._scan({t for t, s in statuses.items() if s in _WAITING})
+            self._scan({s.tenant_id for s in self._table.statuses() if s.state in _WAITING})
             self._next_scan = now + self._scan_interval_s
         self._adopt(connected, every=scan)
-        go, due = self._choose(self._store.heads(connected), refs, now)
+        heads = self._store.heads(self._me, connected)
+        refs = {h.tenant_id: self._table.ref(h.tenant_id) for h in heads}
+        go, due = self._choose(heads, refs, now)
         if go and self._send(go, refs):
             return AT_ONCE  # each tenant sent (or failed) one: the next ones may be ready
         return min([self._next_scan, *due])
@@ -139,15 +142,6 @@ class OutboundSender(Worker):
             self._record(self._unrecorded)
 
     # --- the steps ----------------------------------------------------------------------
-
-    def _local(self) -> tuple[dict[str, TenantState], dict[str, pykka.ActorRef]]:
-        """The state and actor of every tenant this process runs."""
-        try:
-            statuses = self._registry.ask(m.AllStatuses(), timeout=self._timeout_s)
-            refs = self._registry.ask(m.AllTenants(), timeout=self._timeout_s)
-        except (pykka.Timeout, pykka.ActorDeadError):
-            return {}, {}
-        return {s.tenant_id: s.state for s in statuses}, refs
 
     def _scan(self, waiting: set[str]) -> None:
         """Expire, fail what will not be sent, and count the queue."""
@@ -162,21 +156,21 @@ class OutboundSender(Worker):
             age = max(0.0, now - oldest.timestamp()) if oldest is not None else 0.0
             self._metrics.outbound_depth(count, age)
 
-    def _adopt(self, connected: Sequence[str], every: bool) -> None:
+    def _adopt(self, connected: set[str], every: bool) -> None:
         """Messages caught ``sending`` of the tenants newly connected here (``every``: of all
         connected here) become unknown: between two passes none of ours is in flight."""
-        fresh = [t for t in connected if t not in self._serving]
-        new = list(connected) if every else fresh
+        fresh = sorted(connected - self._serving)
+        new = sorted(connected) if every else fresh
         if self._own_limits is not None and fresh:  # once per connection, in one statement
             for tenant_id, limits in self._own_limits(fresh).items():
                 self._pacer.own_limits(tenant_id, *limits)
         if new:
             keep = [o[0] for o in self._unrecorded]
             self._moved(self._store.mark_unknown(new, self._clock.time(), CAUGHT_SENDING, keep))
-        self._serving = set(connected)
+        self._serving = connected
 
     def _choose(
-        self, heads: list[OutboundMessage], refs: dict[str, pykka.ActorRef], now: float
+        self, heads: list[OutboundMessage], refs: dict[str, pykka.ActorRef | None], now: float
     ) -> tuple[list[OutboundMessage], list[float]]:
         """The heads that may go now (their tokens spent), and when the others may."""
         go: list[OutboundMessage] = []
@@ -210,7 +204,7 @@ class OutboundSender(Worker):
         except Exception as exc:
             logger.bind(tenant=head.tenant_id).debug("typing not shown: {!r}", exc)
 
-    def _send(self, heads: list[OutboundMessage], refs: dict[str, pykka.ActorRef]) -> bool:
+    def _send(self, heads: list[OutboundMessage], refs: dict[str, pykka.ActorRef | None]) -> bool:
         """Mark ``heads`` sending, have their tenants send them, record what became of them;
         returns whether any was sent or failed (its tenant's next message may go now)."""
         at = self._clock.time()  # the time the messages are recorded as sent
