@@ -117,7 +117,7 @@ class OutboundQueue:
         """A subscriber: wake the sender when a tenant of this instance becomes connected."""
         connected = isinstance(event, StatusEvent) and event.status.state is TenantState.CONNECTED
         if connected and self.sender is not None:
-            self.sender.wake()
+            self.sender.tenant_connected(event.status.tenant_id)
 
     # --- the application's calls --------------------------------------------------------
 

@@ -8,11 +8,13 @@ Each pass of :class:`OutboundSender`:
    the messages past their time, fails those of tenants that will not send (removed, logged
    out, in conflict, failed), counts the queue for the metrics and, now and then, deletes
    messages finished more than :data:`RETENTION_S` ago;
-2. takes the tenants this instance runs that are connected; those it has just started
-   sending for get their messages caught ``sending`` made ``unknown`` (their sender died
-   mid-send: never sent twice);
-3. takes the first queued message of each; pacing (:mod:`wamgr.pacing`) says which may go
-   now (with typing on, "typing…" is shown first and the message goes once it has lasted);
+2. takes the tenants that became connected here since the last pass (the manager tells it
+   of each, and every scan compares with all connected here): their messages caught
+   ``sending`` are made ``unknown`` (their sender died mid-send: never sent twice);
+3. reads the first queued message of each tenant whose lease this instance holds (a read
+   of the queued messages, whatever the number of tenants) and keeps those of tenants
+   connected here; pacing (:mod:`wamgr.pacing`) says which may go now (with typing on,
+   "typing…" is shown first and the message goes once it has lasted);
 4. marks those ``sending`` (committed), asks each tenant's actor to send its one (the actor's
    send path, so a fenced tenant cannot send; a text as ``SendText``, any other kind as its
    ``Outgoing``, a file given by URL fetched here first, within ``media_fetch_timeout``: it
@@ -27,6 +29,7 @@ message; a pass that sent something runs again at once. Waits are on the injecte
 from __future__ import annotations
 
 import contextlib
+import queue
 import time
 from collections.abc import Callable
 
@@ -117,19 +120,19 @@ class OutboundSender(Worker):
         self._next_scan = float("-inf")
         self._scans = 0
         self._serving: set[str] = set()  # connected tenants whose `sending` rows were checked
+        self._connected: queue.SimpleQueue[str] = queue.SimpleQueue()  # told since last pass
         self._unrecorded: list[Outcome] = []  # outcomes a failed write left to record
 
     def iterate(self) -> float:
         """One pass (see the module docstring); returns when the next one is due."""
         now = self._clock.monotonic()
         self._record(self._unrecorded)
-        connected = self._table.active()  # no pass over every tenant: thousands run here
         scan = now >= self._next_scan
         if scan:
             self._scan({s.tenant_id for s in self._table.statuses() if s.state in _WAITING})
             self._next_scan = now + self._scan_interval_s
-        self._adopt(connected, every=scan)
-        heads = self._store.heads(self._me, connected)
+        self._adopt(self._newly_connected(), every=scan)
+        heads = [h for h in self._store.heads(self._me) if self._table.is_active(h.tenant_id)]
         refs = {h.tenant_id: self._table.ref(h.tenant_id) for h in heads}
         go, due = self._choose(heads, refs, now)
         if go and self._send(go, refs):
@@ -156,18 +159,40 @@ class OutboundSender(Worker):
             age = max(0.0, now - oldest.timestamp()) if oldest is not None else 0.0
             self._metrics.outbound_depth(count, age)
 
-    def _adopt(self, connected: set[str], every: bool) -> None:
+    def tenant_connected(self, tenant_id: str) -> None:
+        """A tenant of this process became connected (any thread; never blocks): the next
+        pass, run at once, adopts it and sends its queued messages."""
+        self._connected.put(tenant_id)
+        self.wake()
+
+    def _newly_connected(self) -> list[str]:
+        """The tenants told connected since the last pass that are still connected."""
+        told: set[str] = set()
+        while True:
+            try:
+                told.add(self._connected.get_nowait())
+            except queue.Empty:
+                return [t for t in sorted(told) if self._table.is_active(t)]
+
+    def _adopt(self, told: list[str], every: bool) -> None:
         """Messages caught ``sending`` of the tenants newly connected here (``every``: of all
-        connected here) become unknown: between two passes none of ours is in flight."""
-        fresh = sorted(connected - self._serving)
-        new = sorted(connected) if every else fresh
+        connected here, and those connected the pass was not told of) become unknown:
+        between two passes none of ours is in flight. Only ``every`` looks at all tenants
+        (once per scan interval): a pass costs what changed, not what runs here."""
+        if every:
+            connected = self._table.active()
+            fresh = sorted((connected - self._serving) | set(told))
+            new = sorted(connected)
+            self._serving = connected
+        else:
+            fresh = new = told
+            self._serving.update(told)
         if self._own_limits is not None and fresh:  # once per connection, in one statement
             for tenant_id, limits in self._own_limits(fresh).items():
                 self._pacer.own_limits(tenant_id, *limits)
         if new:
             keep = [o[0] for o in self._unrecorded]
             self._moved(self._store.mark_unknown(new, self._clock.time(), CAUGHT_SENDING, keep))
-        self._serving = connected
 
     def _choose(
         self, heads: list[OutboundMessage], refs: dict[str, pykka.ActorRef | None], now: float
