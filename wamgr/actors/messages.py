@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from wamgr.policy import Decision
 from wamgr.status import TenantState, TenantStatus
@@ -132,6 +132,14 @@ class GetQr:
 # --- events to a tenant (told) -------------------------------------------------------------
 
 
+class Notice(Protocol):
+    """What a tenant sets once the link it was asked to close is gone (a
+    :class:`threading.Event`, or anything with ``set``; called on the tenant's thread)."""
+
+    def set(self) -> None:
+        """The link is gone."""
+
+
 @dataclass(frozen=True, slots=True)
 class Shutdown:
     """The process is stopping: close the link without logout, then set ``done``.
@@ -140,7 +148,7 @@ class Shutdown:
     link closed in one statement (10,000 tenants releasing one by one would drain the pool).
     """
 
-    done: threading.Event
+    done: Notice
 
 
 @dataclass(frozen=True, slots=True)

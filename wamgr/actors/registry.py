@@ -14,9 +14,8 @@ round trip to the registry's thread (a query never waits behind a burst of statu
 from __future__ import annotations
 
 import contextlib
-import threading
+import queue
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -49,9 +48,8 @@ StatusListener = Callable[[TenantStatus, TenantStatus | None], None]
 #: Leases released at once while a stop closes links: the first tenants are handed over
 #: while the others still close.
 RELEASE_BATCH = 500
-#: Tenants closing their links at once while a stop runs: thousands of threads woken at once
-#: spend more time handing the interpreter lock around than closing (5,000 took 5.4 s).
-SHUTDOWN_WINDOW = 200
+#: Seconds a stop holds closed tenants' leases while more may close, before releasing them.
+RELEASE_GATHER_S = 0.05
 #: Seconds a stop step waits at least, even when its budget is spent.
 MIN_WAIT_S = 0.1
 
@@ -237,17 +235,30 @@ def _settle(waiter: WaitFor, status: TenantStatus) -> bool:
     return False
 
 
+@dataclass(frozen=True, slots=True)
+class _ClosedNotice:
+    """A stopping tenant's :class:`~wamgr.actors.messages.Notice`: puts its id in the stop's
+    queue (one queue for all, not an Event per tenant)."""
+
+    tenant_id: str
+    closed: queue.SimpleQueue[str]
+
+    def set(self) -> None:
+        """The tenant's link is gone."""
+        self.closed.put(self.tenant_id)
+
+
 def shut_down_tenants(
     registry: pykka.ActorRef, release: Callable[[list[str]], object], budget_s: float
 ) -> None:
     """Stop every tenant of ``registry`` within ``budget_s`` seconds, then the registry.
 
     From the first step on the registry creates no tenant (a late claim or command fails).
-    Every link closes without logout, :data:`SHUTDOWN_WINDOW` tenants at a time (the next is
-    told as soon as the oldest has closed); the leases of those closed are given up with
-    ``release(tenant_ids)`` in batches of :data:`RELEASE_BATCH`, as they close, so other
-    instances start taking the first over while the others still close. Once the budget is
-    spent the rest are told at once and not waited for.
+    Every tenant is told to close its link without logout (they share the actor pool's
+    threads, so telling all at once wakes no thread per tenant); the leases of those closed
+    are given up with ``release(tenant_ids)`` as they close, :data:`RELEASE_BATCH` at most
+    at a time, so other instances start taking the first over while the others still close.
+    Links not closed when the budget is spent are not waited for.
     """
     end = time.monotonic() + budget_s
 
@@ -258,31 +269,30 @@ def shut_down_tenants(
         by_id = registry.ask(BeginShutdown(), timeout=left())
     except (pykka.Timeout, pykka.ActorDeadError):
         by_id = {}
-    closing: deque[tuple[str, threading.Event]] = deque()
+    notices: queue.SimpleQueue[str] = queue.SimpleQueue()
+    told = 0
+    for tenant_id, ref in by_id.items():
+        with contextlib.suppress(pykka.ActorDeadError):
+            ref.tell(Shutdown(_ClosedNotice(tenant_id, notices)))
+            told += 1
     closed: list[str] = []
-    late = 0
-
-    def settle_oldest() -> None:
-        nonlocal closed, late
-        tenant_id, done = closing.popleft()
-        if not done.wait(max(0.0, end - time.monotonic())):  # a spent budget waits no more
-            late += 1
-            return
-        closed.append(tenant_id)
+    settled = 0
+    while settled < told:
+        wait = min(RELEASE_GATHER_S, max(0.0, end - time.monotonic()))
+        try:
+            closed.append(notices.get(timeout=wait) if wait > 0 else notices.get_nowait())
+        except queue.Empty:
+            _release(release, closed)  # none closed meanwhile: release what is gathered
+            closed = []
+            if time.monotonic() >= end:  # a spent budget waits no more
+                break
+            continue
+        settled += 1
         if len(closed) >= RELEASE_BATCH:
             _release(release, closed)
             closed = []
-
-    for tenant_id, ref in by_id.items():
-        done = threading.Event()
-        with contextlib.suppress(pykka.ActorDeadError):
-            ref.tell(Shutdown(done))
-            closing.append((tenant_id, done))
-        while len(closing) >= SHUTDOWN_WINDOW:
-            settle_oldest()
-    while closing:
-        settle_oldest()
     _release(release, closed)
+    late = told - settled
     if late:
         logger.warning(
             "{} links did not close within the stop budget; their leases expire by themselves",

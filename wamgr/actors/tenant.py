@@ -16,7 +16,6 @@ the tenant asked for is one ranked value (:mod:`wamgr.actors.after_close`). Once
 from __future__ import annotations
 
 import contextlib
-import threading
 from typing import Any
 
 import pykka
@@ -99,7 +98,7 @@ class TenantActor(TenantSending, PooledDispatchingActor):
         self._generation = 0
         self._link: Link | None = None
         self._close = PendingClose()
-        self._link_gone_waiters: list[threading.Event] = []
+        self._link_gone_waiters: list[m.Notice] = []
         self._connected_at: float | None = None
         self._qr: str | None = None
         # the generation whose supervisor decision or retry timer we wait for
@@ -320,7 +319,7 @@ class TenantActor(TenantSending, PooledDispatchingActor):
         return True
 
     def _close_then(
-        self, after: AfterClose, done: threading.Event | None = None, do_logout: bool = False
+        self, after: AfterClose, done: m.Notice | None = None, do_logout: bool = False
     ) -> bool:
         """Close the link (if any) and do ``after`` once it reported closed (``done`` is set
         then); False if there is no link."""
