@@ -382,7 +382,7 @@ class OutboundStore:
             if events and self._endpoints:
                 conn.execute(
                     "WITH written AS (SELECT DISTINCT tenant_id"
-                    "   FROM unnest(%(ev_tenants)s::text[]) AS w(tenant_id))"
+                    "   FROM unnest(%(ev_tenants)b::text[]) AS w(tenant_id))"
                     f" {OUTBOX_INSERT}",
                     outbox_params(events, self._endpoints),
                 )

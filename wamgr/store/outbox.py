@@ -71,16 +71,16 @@ OUTBOX_INSERT = """
 INSERT INTO wamgr_outbox (webhook_id, endpoint, event_type, tenant_id, body, tenant_endpoint)
 SELECT x.webhook_id, x.url, x.event_type, x.tenant_id, x.body, x.own FROM (
   SELECT ev.webhook_id, e.url, ev.event_type, ev.tenant_id, ev.body, false AS own, ev.n, e.m
-    FROM unnest(%(ev_ids)s::text[], %(ev_types)s::text[], %(ev_tenants)s::text[],
-                %(ev_bodies)s::text[]) WITH ORDINALITY AS ev(webhook_id, event_type, tenant_id,
+    FROM unnest(%(ev_ids)b::text[], %(ev_types)b::text[], %(ev_tenants)b::text[],
+                %(ev_bodies)b::text[]) WITH ORDINALITY AS ev(webhook_id, event_type, tenant_id,
                                                              body, n)
     JOIN written ON written.tenant_id = ev.tenant_id
-   CROSS JOIN unnest(%(endpoints)s::text[]) WITH ORDINALITY AS e(url, m)
+   CROSS JOIN unnest(%(endpoints)b::text[]) WITH ORDINALITY AS e(url, m)
   UNION ALL
   SELECT ev.webhook_id, h.hook->>'url', ev.event_type, ev.tenant_id, ev.body, true, ev.n,
          1000 + h.m
-    FROM unnest(%(ev_ids)s::text[], %(ev_types)s::text[], %(ev_tenants)s::text[],
-                %(ev_bodies)s::text[]) WITH ORDINALITY AS ev(webhook_id, event_type, tenant_id,
+    FROM unnest(%(ev_ids)b::text[], %(ev_types)b::text[], %(ev_tenants)b::text[],
+                %(ev_bodies)b::text[]) WITH ORDINALITY AS ev(webhook_id, event_type, tenant_id,
                                                              body, n)
     JOIN written ON written.tenant_id = ev.tenant_id
     JOIN wamgr_tenant_settings s ON s.tenant_id = ev.tenant_id
@@ -155,7 +155,7 @@ class Outbox:
         with self._db.connection() as conn:
             cur = conn.execute(
                 "WITH written AS (SELECT tenant_id FROM wamgr_tenants"
-                "   WHERE tenant_id = ANY(%(ev_tenants)s::text[]))"
+                "   WHERE tenant_id = ANY(%(ev_tenants)b::text[]))"
                 f" {OUTBOX_INSERT}",
                 outbox_params(events, endpoints),
             )
