@@ -69,10 +69,8 @@ class ActorPool:
         self._runnable: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads: set[threading.Thread] = set()
-        self._idle = 0  # threads waiting for work
-        self._pending = 0  # items queued, not taken yet
         self._progress_at = time.monotonic()  # when a turn last finished
-        self._work_waits = threading.Event()  # set while items are pending: the watcher looks
+        self._work_waits = threading.Event()  # set while turns are queued: the watcher looks
         self._watcher: threading.Thread | None = None
         self._stopped = False
         self._numbers = itertools.count()
@@ -89,29 +87,36 @@ class ActorPool:
             actor._turn()
 
     def _queue(self, actor: PooledActor) -> bool:
-        """Queue a turn of ``actor`` for the threads; False (nothing queued) once stopped."""
-        with self._lock:
-            if self._stopped:
-                return False
-            self._pending += 1
-            if self._pending == 1:
-                self._work_waits.set()
-            if self._pending > self._idle and len(self._threads) < self._min:
-                self._start_thread()
-            if self._watcher is None:
-                self._start_watcher()
-            self._runnable.put(actor)
+        """Queue a turn of ``actor`` for the threads; False (nothing queued) once stopped.
+
+        No lock on this path (a stop's burst of tells queues thousands of turns while the
+        threads run them): the lock is taken only to start the first threads.
+        """
+        if self._stopped:
+            return False
+        self._runnable.put(actor)
+        if not self._work_waits.is_set():
+            self._work_waits.set()
+        if len(self._threads) < self._min or self._watcher is None:
+            with self._lock:
+                while not self._stopped and len(self._threads) < self._min:
+                    if not self._start_thread():
+                        break
+                if not self._stopped and self._watcher is None:
+                    self._start_watcher()
+        if self._stopped and not self._threads:  # stopped meanwhile, its threads gone
+            self._run_queued_here()
         return True
 
     def stop(self, timeout: float) -> bool:
         """Run what is queued, end the threads within ``timeout`` seconds; returns whether all
-        ended."""
+        ended. The last thread to end runs the turns queued behind the stop (or this one,
+        if the pool had none)."""
         with self._lock:
             threads = list(self._threads)
             if not self._stopped:
                 self._stopped = True
                 for _ in threads:
-                    self._pending += 1
                     self._runnable.put(_STOP)
                 self._work_waits.set()  # the watcher sees the stop
             if self._watcher is not None:
@@ -121,12 +126,23 @@ class ActorPool:
         for thread in threads:
             if thread is not me:
                 thread.join(max(0.0, end - time.monotonic()))
+        if not self._threads:
+            self._run_queued_here()
         return not any(t.is_alive() for t in threads if t is not me)
 
-    def _start_thread(self) -> None:
-        """Start one more thread (the lock is held, so it counts before it takes an item). Out
-        of threads, the turn waits for a thread the pool has (the caller's tell still returns).
-        """
+    def _run_queued_here(self) -> None:
+        """Run every queued turn on this thread (the pool is stopped and its threads gone)."""
+        while True:
+            try:
+                item = self._runnable.get_nowait()
+            except queue.Empty:
+                return
+            if item is not _STOP:
+                item._turn()
+
+    def _start_thread(self) -> bool:
+        """Start one more thread (the lock is held); False if none could start: the turns
+        then wait for the threads the pool has (the caller's tell still returns)."""
         thread = threading.Thread(
             target=self._work, name=f"{self._name}-{next(self._numbers)}", daemon=True
         )
@@ -134,9 +150,9 @@ class ActorPool:
             thread.start()
         except RuntimeError as exc:
             logger.warning("{}: no thread started, {} run: {}", self._name, len(self._threads), exc)
-            return
+            return False
         self._threads.add(thread)
-        self._idle += 1  # counted idle until it takes its first item
+        return True
 
     def _start_watcher(self) -> None:
         """Start the thread that grows the pool when turns stall (the lock is held)."""
@@ -149,21 +165,24 @@ class ActorPool:
         self._watcher = watcher
 
     def _watch(self) -> None:
-        """Add a thread whenever work has waited ``grow_after_s`` with no turn finishing."""
+        """Add a thread whenever turns have waited ``grow_after_s`` with none finishing (every
+        thread is held by a handler that blocks); sleep while nothing is queued."""
         while True:
             self._work_waits.wait()
             if self._stopped:
                 return
             time.sleep(self._grow_after_s)
-            with self._lock:
-                if self._stopped:
-                    return
-                if self._pending == 0:
-                    self._work_waits.clear()
-                    continue
-                stalled = time.monotonic() - self._progress_at >= self._grow_after_s
-                if stalled and self._pending > self._idle and len(self._threads) < self._max:
-                    self._start_thread()
+            if self._stopped:
+                return
+            if self._runnable.empty():
+                self._work_waits.clear()
+                if not self._runnable.empty():  # queued as it cleared: look again
+                    self._work_waits.set()
+                continue
+            if time.monotonic() - self._progress_at >= self._grow_after_s:
+                with self._lock:
+                    if not self._stopped and len(self._threads) < self._max:
+                        self._start_thread()
 
     def _work(self) -> None:
         me = threading.current_thread()
@@ -171,26 +190,23 @@ class ActorPool:
             try:
                 item = self._runnable.get(timeout=self._idle_s)
             except queue.Empty:
-                with self._lock:  # end unless needed: work queued, or the floor reached
-                    if self._pending < self._idle and len(self._threads) > self._min:
+                with self._lock:  # idle that long: end, down to the floor
+                    if len(self._threads) > self._min:
                         self._threads.discard(me)
-                        self._idle -= 1
                         return
                 continue
-            with self._lock:
-                self._pending -= 1
-                self._idle -= 1
             if item is _STOP:
                 with self._lock:
                     self._threads.discard(me)
+                    last = not self._threads
+                if last:  # turns queued behind the stop would wait for nobody
+                    self._run_queued_here()
                 return
             try:
                 item._turn()
             except BaseException:  # a turn contains its failures; this is the last guard
                 logger.exception("an actor's turn failed")
             self._progress_at = time.monotonic()
-            with self._lock:
-                self._idle += 1
 
 
 class _Mailbox:
