@@ -238,3 +238,15 @@ def test_too_many_undecryptable_messages_close_for_corrupted_keys(make_rig):
         rig.link.emit(Undecryptable(rig.link.generation, f"m{i}", "15550002222@s.whatsapp.net"))
     report = rig.supervisor.wait_for(m.LinkClosed)[0]
     assert report.reason is CloseReason.CORRUPTED_KEYS
+
+
+def test_shutdown_that_asks_to_stop_ends_the_actor_only_once_the_link_closed(rig):
+    rig.transport.defer_closes = True
+    connected(rig)
+    done = threading.Event()
+    rig.tell(m.Shutdown(done, stop=True))
+    assert rig.status().state is not TenantState.STOPPED  # still closing: still answers
+    rig.link.finish_close()
+    assert done.wait(5)
+    assert rig.tenant.actor_stopped.wait(5)
+    assert rig.transport.links[-1] is rig.link and len(rig.transport.links) == 1

@@ -273,7 +273,7 @@ def shut_down_tenants(
     told = 0
     for tenant_id, ref in by_id.items():
         with contextlib.suppress(pykka.ActorDeadError):
-            ref.tell(Shutdown(_ClosedNotice(tenant_id, notices)))
+            ref.tell(Shutdown(_ClosedNotice(tenant_id, notices), stop=True))
             told += 1
     closed: list[str] = []
     settled = 0
@@ -298,7 +298,10 @@ def shut_down_tenants(
             "{} links did not close within the stop budget; their leases expire by themselves",
             late,
         )
-    stop_actors([*by_id.values(), registry], left())
+    for ref in by_id.values():  # those closed end by themselves
+        if not ref.actor_stopped.wait(min(MIN_WAIT_S, max(0.0, end - time.monotonic()))):
+            break
+    stop_actors([r for r in by_id.values() if not r.actor_stopped.is_set()] + [registry], left())
 
 
 def _release(release: Callable[[list[str]], object], closed: list[str]) -> None:

@@ -86,6 +86,7 @@ class TenantActor(TenantSending, PooledDispatchingActor):
         self._log = logger.bind(tenant=tenant_id)
         self._desired = Desired.STOPPED
         self._shut_down = False  # m.Shutdown arrived: no link opens again
+        self._stop_when_closed = False  # ... and it asked the actor to end once closed
         self._book = StatusBook(
             tenant_id, cfg.instance_id, services.clock, registry, services.writer,
             services.show_status,
@@ -179,6 +180,7 @@ class TenantActor(TenantSending, PooledDispatchingActor):
 
     def _on_shutdown(self, message: m.Shutdown) -> None:
         self._shut_down = True
+        self._stop_when_closed = message.stop
         self._awaiting = None
         if self._close_then(AfterClose.SHUTDOWN, message.done):
             return
@@ -186,6 +188,8 @@ class TenantActor(TenantSending, PooledDispatchingActor):
         if self._book.state not in PARKED_STATES:
             self._set_state(TenantState.STOPPED, owner=None, next_retry_at=None)
         message.done.set()
+        if message.stop:
+            self.stop()
 
     def _on_link_event(self, event: LinkEvent) -> None:
         if self._link is None or event.generation != self._generation:
@@ -353,6 +357,8 @@ class TenantActor(TenantSending, PooledDispatchingActor):
         finally:
             for done in waiters:
                 done.set()
+            if self._stop_when_closed and self._link is None:
+                self.stop()  # pykka's own: ends the actor after the messages before it
 
     def _stop_after_close(self, after: AfterClose) -> None:
         """Stop as ``after`` says (a REOPEN no longer wanted stops as STOP)."""
