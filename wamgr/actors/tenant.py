@@ -24,10 +24,10 @@ from loguru import logger
 from wamgr.actors import messages as m
 from wamgr.actors.after_close import AfterClose, PendingClose
 from wamgr.actors.base import PooledDispatchingActor
-from wamgr.actors.close_cause import reported_cause
 from wamgr.actors.leases import LeaseLost
 from wamgr.actors.tenant_device import CLEARED_BY_OPERATOR, TenantDevice
 from wamgr.actors.tenant_lease import Outcome, TenantLease
+from wamgr.actors.tenant_reporting import TenantReporting
 from wamgr.actors.tenant_sending import TenantSending
 from wamgr.actors.tenant_services import TenantServices
 from wamgr.actors.tenant_status import StatusBook
@@ -51,9 +51,8 @@ from wamgr.transport.base import (
 __all__ = ["TenantActor", "TenantServices"]  # TenantServices lives in tenant_services.py
 
 
-class TenantActor(TenantSending, PooledDispatchingActor):
-    """Serialises connect / reconnect / remove / send / link events of one tenant (on the
-    services' actor pool: no thread of its own)."""
+class TenantActor(TenantSending, TenantReporting, PooledDispatchingActor):
+    """Serialises one tenant's commands and link events (on the services' actor pool)."""
 
     commands = {
         m.Connect: "_on_connect",
@@ -187,9 +186,7 @@ class TenantActor(TenantSending, PooledDispatchingActor):
         self._lease.forget()  # the manager releases every closed tenant's lease at once
         if self._book.state not in PARKED_STATES:
             self._set_state(TenantState.STOPPED, owner=None, next_retry_at=None)
-        message.done.set()
-        if message.stop:
-            self.stop()
+        self._link_gone([message.done])
 
     def _on_link_event(self, event: LinkEvent) -> None:
         if self._link is None or event.generation != self._generation:
@@ -355,10 +352,15 @@ class TenantActor(TenantSending, PooledDispatchingActor):
             else:
                 self._stop_after_close(result.after)
         finally:
-            for done in waiters:
-                done.set()
-            if self._stop_when_closed and self._link is None:
-                self.stop()  # pykka's own: ends the actor after the messages before it
+            self._link_gone(waiters)
+
+    def _link_gone(self, waiters: list[m.Notice]) -> None:
+        """Tell ``waiters`` the link is gone; then end, if a Shutdown asked (pykka's own
+        ``stop``: after the messages before it)."""
+        for done in waiters:
+            done.set()
+        if self._stop_when_closed and self._link is None:
+            self.stop()
 
     def _stop_after_close(self, after: AfterClose) -> None:
         """Stop as ``after`` says (a REOPEN no longer wanted stops as STOP)."""
@@ -370,38 +372,6 @@ class TenantActor(TenantSending, PooledDispatchingActor):
         else:
             self._lease.release()
             self._set_state(TenantState.STOPPED, attempt=0, next_retry_at=None, last_error=None)
-
-    def _report_close(self, cause: CloseReason, event: Closed, uptime: float, why: str) -> None:
-        """A close nobody asked for (or one closed for a failure, ``why``): to the supervisor."""
-        cause, detail = reported_cause(cause, why or event.detail, self._lease.judge_replacement)
-        self._log.warning("link closed: {} {}", cause, detail)
-        self._report_failure(
-            cause, detail, uptime_s=uptime, ban_expires_in_s=event.ban_expires_in_s
-        )
-
-    def _report_failure(
-        self,
-        reason: CloseReason,
-        detail: str,
-        *,
-        uptime_s: float = 0.0,
-        ban_expires_in_s: float | None = None,
-    ) -> None:
-        """Hand a failed or dropped link to the supervisor; its decision comes back later."""
-        self._awaiting = self._generation
-        self._book.publish(active=False)
-        self._svc.supervisor.tell(
-            m.LinkClosed(
-                tenant_id=self._id,
-                tenant=self.actor_ref,
-                generation=self._generation,
-                reason=reason,
-                detail=detail,
-                uptime_s=uptime_s,
-                attempt=self._book.attempt,
-                ban_expires_in_s=ban_expires_in_s,
-            )
-        )
 
     # --- state, auth ------------------------------------------------------------------
 
