@@ -92,7 +92,13 @@ class Worker:
             self._worker_thread.start()
 
     def wake(self) -> None:
-        """Run the next iteration now instead of at the end of the current wait. Never blocks."""
+        """Run the next iteration now instead of at the end of the current wait. Never blocks.
+
+        A wake already pending is left as it is (an iteration that starts after it sees
+        whatever the caller did before): a stop's thousands of status changes each wake the
+        same few workers, and setting an Event is a lock and a notify each time."""
+        if self._worker_wake.is_set():
+            return
         self._worker_wake.set()
         self._worker_tick.set()
 
