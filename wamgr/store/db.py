@@ -22,6 +22,7 @@ import math
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,6 +57,10 @@ PING_TIMEOUT_S = 1.0
 #: Seconds of one wait on the pool; a longer wait is made of several, and re-reads its bound
 #: between two (see :meth:`Database.limit_waits_while_failing`).
 _WAIT_SLICE_S = 0.25
+#: Seconds after a statement succeeded on a connection during which the pool lends it again
+#: without a ping (unless the database is failing): a connection that just worked is not
+#: checked with a round trip of its own before each statement.
+FRESH_S = 1.0
 
 
 def available_migrations() -> list[tuple[int, str, str]]:
@@ -161,6 +166,10 @@ class Database:
         self._failing_wait_s: float | None = None
         self._ping_lock = threading.Lock()
         self._ping: _Ping | None = None
+        self._fresh_lock = threading.Lock()
+        self._worked_at: weakref.WeakKeyDictionary[psycopg.Connection, float] = (
+            weakref.WeakKeyDictionary()
+        )  # when a statement last succeeded on each pooled connection
 
     @property
     def failing(self) -> bool:
@@ -200,17 +209,25 @@ class Database:
         timeout), or when a statement lost its connection or ran out of its session bounds.
         """
         conn = self._checked_connection(self.timeout_s if wait_s is None else wait_s)
+        worked = False
         try:
             yield conn
+            worked = True
         except _UNAVAILABLE as exc:  # lost connection, statement or lock timeout, session ended
             self._failing = True
             raise DatabaseUnavailable(str(exc).strip()) from exc
         finally:
+            with self._fresh_lock:
+                if worked and not conn.closed:
+                    self._worked_at[conn] = time.monotonic()
+                else:
+                    self._worked_at.pop(conn, None)
             self._pool.putconn(conn)
 
     def _checked_connection(self, wait_s: float) -> psycopg.Connection:
-        """A pooled connection that answered a ping, within ``wait_s`` (or the limit of
-        :meth:`limit_waits_while_failing`, re-read between slices of the wait).
+        """A pooled connection that answered a ping (or on which a statement succeeded less
+        than :data:`FRESH_S` ago, while the database is not failing), within ``wait_s`` (or
+        the limit of :meth:`limit_waits_while_failing`, re-read between slices of the wait).
 
         A connection that fails the ping goes back to the pool, which drops it and opens a
         replacement, and the next one is tried at once. (psycopg_pool's own ``check`` sleeps
@@ -231,6 +248,8 @@ class Database:
                 continue
             except psycopg_pool.PoolClosed as exc:
                 raise DatabaseUnavailable("the connection pool is closed") from exc
+            if not self._failing and self._worked_recently(conn):
+                return conn
             try:
                 psycopg_pool.ConnectionPool.check_connection(conn)
             except psycopg.Error:
@@ -244,6 +263,12 @@ class Database:
                 continue
             self._failing = False
             return conn
+
+    def _worked_recently(self, conn: psycopg.Connection) -> bool:
+        """Whether a statement succeeded on ``conn`` less than :data:`FRESH_S` ago."""
+        with self._fresh_lock:
+            worked_at = self._worked_at.get(conn)
+        return worked_at is not None and time.monotonic() - worked_at < FRESH_S
 
     def _wait_bound(self, wait_s: float) -> float:
         """Seconds a wait for a connection may last in all, as things stand now."""
