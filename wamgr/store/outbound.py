@@ -150,7 +150,7 @@ UPDATE wamgr_outbound o
   FROM wamgr_tenants t
  WHERE o.tenant_id = t.tenant_id AND o.status = 'queued'
    AND (t.desired = 'stopped' OR t.state IN ('logged_out', 'conflict', 'failed'))
-   AND NOT (t.tenant_id = ANY(%(waiting)s))
+   AND NOT (t.tenant_id = ANY(%(waiting)b::text[]))
 RETURNING {_COLUMNS}
 """
 
@@ -332,7 +332,7 @@ class OutboundStore:
         return self._transition(
             "UPDATE wamgr_outbound o SET status = 'unknown', error = %(error)s,"
             " finished_at = to_timestamp(%(now)s)"
-            " WHERE o.tenant_id = ANY(%(tenants)s) AND o.status = 'sending'"
+            " WHERE o.tenant_id = ANY(%(tenants)b::text[]) AND o.status = 'sending'"
             f" AND NOT (o.message_id = ANY(%(keep)s)) RETURNING {_COLUMNS}",
             {"tenants": list(tenant_ids), "now": now, "error": error, "keep": list(keep)},
         )
