@@ -26,6 +26,7 @@ from wamgr.actors import messages as m
 from wamgr.actors.registry import RegistryActor
 from wamgr.actors.tenant import TenantActor
 from wamgr.errors import InvalidRecipient
+from wamgr.status import Desired
 
 #: A database no call may reach: a test that touches it fails slowly, not by luck.
 UNREACHABLE = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1"
@@ -249,6 +250,19 @@ def test_without_a_timeout_a_call_is_bounded_by_call_timeout(make_manager, monke
         with pytest.raises(OperationTimeout, match=r"connect\('t1'\) did not complete within 0\.1"):
             mgr.connect("t1")
         assert time.monotonic() - started < TIMEOUT_S + LATE_S
+    finally:
+        release.set()
+
+
+def test_a_connect_that_cannot_reach_the_tenant_gives_its_lease_back(make_manager, monkeypatch):
+    mgr = make_manager(call_timeout_s=TIMEOUT_S)
+    release = threading.Event()
+    monkeypatch.setattr(RegistryActor, "_on_get_or_create", lambda self, message: release.wait(60))
+    try:
+        with pytest.raises(OperationTimeout):
+            mgr.connect("t1")
+        assert mgr.leases_store.holder("t1") is None  # no other instance waits for it
+        assert mgr.tenants_store.get("t1").desired is Desired.CONNECTED  # the wish stays
     finally:
         release.set()
 

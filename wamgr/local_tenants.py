@@ -19,8 +19,10 @@ import pykka
 
 from wamgr.actors import messages as m
 from wamgr.actors.registry import GetOrCreateMany, TenantTable
+from wamgr.clock import Clock
 from wamgr.errors import ManagerStopped, OperationTimeout
 from wamgr.status import TenantState, TenantStatus
+from wamgr.store.connect_grant import ConnectGrants
 
 
 class Deadline:
@@ -52,10 +54,19 @@ def ask(ref: pykka.ActorRef, message: object, deadline: Deadline) -> Any:
 class LocalTenants:
     """The tenant actors of one manager: its registry, and the registry's table."""
 
-    def __init__(self, registry: pykka.ActorRef, call_timeout_s: float, table: TenantTable):
+    def __init__(
+        self,
+        registry: pykka.ActorRef,
+        call_timeout_s: float,
+        table: TenantTable,
+        grants: ConnectGrants,
+        clock: Clock,
+    ):
         self.registry = registry
         self.table = table
         self._call_timeout_s = call_timeout_s
+        self._grants = grants
+        self._clock = clock
 
     def deadline(self, what: str, timeout: float | None = None) -> Deadline:
         """A deadline of ``timeout`` seconds (the configured call timeout if None)."""
@@ -81,6 +92,28 @@ class LocalTenants:
     def states(self) -> dict[str, TenantState]:
         """Tenant id -> local state, for every tenant this process runs."""
         return {s.tenant_id: s.state for s in self.table.statuses()}
+
+    def connect(self, tenant_id: str, deadline: Deadline) -> TenantStatus:
+        """The application's connect: the tenant recorded wanted connected, its device and
+        proxy read and its lease taken in ONE statement (:class:`ConnectGrants`), then its
+        actor asked to connect with them. A grant the actor never got is given back. A
+        tenant connected here already needs only its wish recorded (no grant, no reads)."""
+        ref = self.table.ref(tenant_id)
+        if ref is not None and self.table.is_active(tenant_id):
+            self._grants.want_only(tenant_id)
+            return ask(ref, m.Connect(manual=True), deadline)
+        sent_at = self._clock.monotonic()  # a grant is judged from when it was sent
+        wanted = self._grants.want(tenant_id)
+        grant = wanted.batch.granted.get(tenant_id)
+        held_by = wanted.batch.held.get(tenant_id)
+        claimed = m.Claimed(sent_at, grant, held_by, wanted.jid, wanted.proxy)
+        try:
+            ref = self.get_or_create(tenant_id, deadline)
+        except (OperationTimeout, ManagerStopped):
+            if grant is not None:
+                self._grants.give_back(tenant_id, grant)
+            raise
+        return ask(ref, m.Connect(claimed, manual=True), deadline)
 
     def connect_later(self, tenant_id: str) -> pykka.Future:
         """Ask the tenant to connect without waiting for its answer (the claim loop's way)."""

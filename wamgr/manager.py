@@ -142,9 +142,7 @@ class ConnectionManager:
         """
         tenant_id = validate_tenant_id(tenant_id)
         rt, deadline = self._call(f"connect({tenant_id!r})", timeout)
-        rt.tenants.set_desired(tenant_id, Desired.CONNECTED)
-        ref = rt.local.get_or_create(tenant_id, deadline)
-        return ask(ref, m.Connect(), deadline)
+        return rt.local.connect(tenant_id, deadline)
 
     def reconnect(self, tenant_id: str, timeout: float | None = None) -> TenantStatus:
         """Close the tenant's link (no logout) and open a new one once the old one is closed.

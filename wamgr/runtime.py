@@ -51,6 +51,7 @@ from wamgr.status import TenantStatus
 from wamgr.stop_steps import StopSteps
 from wamgr.store.calls import CallStore
 from wamgr.store.commands import CommandStore
+from wamgr.store.connect_grant import ConnectGrants
 from wamgr.store.dashboard import DashboardStore
 from wamgr.store.db import Database, SessionLimits, open_database
 from wamgr.store.inbound import InboundLog
@@ -309,7 +310,8 @@ class Runtime:
 
         self.registry = RegistryActor.start(make_tenant, self._publish_status, table)
         push("the tenants", self._shut_tenants_down)
-        self.local = LocalTenants(self.registry, cfg.call_timeout_s, table)
+        grants = ConnectGrants(self.db, self.tenants, self.leases, cfg.instance_id, cfg.lease_ttl_s)
+        self.local = LocalTenants(self.registry, cfg.call_timeout_s, table, grants, self.clock)
         # Forwarded calls: ours wait for replies; those sent here ask the tenants (so the
         # router's threads end before them).
         self.router = CommandRouter(

@@ -91,3 +91,17 @@ def test_a_claim_pass_does_not_reconnect_a_tenant_parked_since_it_read_the_store
     assert status.state is TenantState.LOGGED_OUT and len(rig.transport.links) == 1
     assert ("t1", 9) in rig.leases.released
     assert rig.ask(m.Connect()).state is TenantState.CONNECTING  # an operator's connect does
+
+
+def test_the_applications_connect_with_its_grant_reconnects_a_parked_tenant(rig):
+    rig.ask(m.Connect())
+    rig.link.emit(Connected(rig.link.generation, JID))
+    rig.link.finish_close(CloseReason.LOGGED_OUT, "401")
+    decision = rig.supervisor.wait_for(m.LinkClosed)[0]
+    parked = Decision(TenantState.LOGGED_OUT, None, 0, True, True, "401 logged out")
+    rig.tell(m.ApplyDecision(decision.generation, parked, None))
+    assert rig.status().state is TenantState.LOGGED_OUT
+    connect = m.Connect(m.Claimed(rig.clock.monotonic(), Grant(11, None)), manual=True)
+    assert rig.ask(connect).state is TenantState.CONNECTING  # connect()'s grant, used
+    assert len(rig.transport.links) == 2 and ("t1", 11) not in rig.leases.released
+    assert rig.keeper.of(LeaseGranted)[-1].token == 11

@@ -54,11 +54,14 @@ class Claimed:
 class Connect:
     """Make sure the tenant has a link; opens one only if it has none and none is due.
 
-    ``claimed``: what the claim pass prepared for the first dial (see :class:`Claimed`); a
-    grant in it that the tenant does not use is given back at once.
+    ``claimed``: what the claim pass (or ``connect()``'s one statement) prepared for the
+    first dial (see :class:`Claimed`); a grant in it that the tenant does not use is given
+    back at once. ``manual``: the application's ``connect()``, which also connects a tenant
+    parked in conflict, logged_out or failed; a claim pass's connect leaves it parked.
     """
 
     claimed: Claimed | None = None
+    manual: bool = False
 
 
 @dataclass(frozen=True, slots=True)

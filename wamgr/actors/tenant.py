@@ -108,7 +108,9 @@ class TenantActor(TenantSending, TenantReporting, PooledDispatchingActor):
 
     def _on_connect(self, message: m.Connect) -> TenantStatus:
         claimed = message.claimed  # the claim pass's batch read and grant, if any
-        parked = claimed is not None and self._book.state in PARKED_STATES  # for an operator
+        parked = (  # a claim pass's connect leaves a parked tenant for an operator
+            claimed is not None and not message.manual and self._book.state in PARKED_STATES
+        )
         if self._shut_down or self._link is not None or self._awaiting is not None or parked:
             self._lease.give_back(claimed)  # not used: no other instance waits for it
         if self._shut_down:  # no link opens again

@@ -24,9 +24,10 @@ DatabaseUnavailable instead of queueing behind a stalled session.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from wamgr.store.db import Database
 from wamgr.store.instances import InstanceClaim
@@ -67,6 +68,23 @@ class Batch:
     granted: dict[str, Grant]
     held: dict[str, str]
 
+    @classmethod
+    def of_rows(
+        cls, rows: Iterable[Sequence[Any]], owner: str, incarnation: uuid.UUID | None
+    ) -> Batch:
+        """The batch :data:`TAKE_FREE` made for ``owner`` (of ``incarnation``), from the rows
+        of :data:`TAKE_FREE_COLUMNS` (any columns after those are ignored)."""
+        granted: dict[str, Grant] = {}
+        held: dict[str, str] = {}
+        for tenant_id, token, prior_owner, prior_incarnation, expired, *_ in rows:
+            ours = prior_owner == owner and prior_incarnation == incarnation
+            if token is not None:
+                previous = None if prior_owner is None or ours else prior_owner
+                granted[tenant_id] = Grant(int(token), previous)
+            elif prior_owner is not None and not expired and not ours:
+                held[tenant_id] = prior_owner
+        return cls(granted, held)
+
 
 @dataclass(frozen=True, slots=True)
 class Renewed:
@@ -102,12 +120,13 @@ ON CONFLICT (tenant_id) DO UPDATE
 RETURNING token, (SELECT owner FROM prior), (SELECT incarnation FROM prior)
 """
 
-# The batch grant: like _TAKE for many tenants, but only rows that are free or expired (a
-# lease that is ours already keeps its token: the tenant holding it may run a link under
-# it). Rows are visited in tenant order, so two instances taking overlapping batches lock
-# them in the same order. ``prior`` reads the rows as they were before this statement.
-_TAKE_MANY = """
-WITH ids AS (SELECT DISTINCT unnest(%(tenants)b::text[]) AS tenant_id),
+#: The batch grant, after a CTE ``ids`` (the tenants): like _TAKE for many tenants, but only
+#: rows that are free or expired (a lease that is ours already keeps its token: the tenant
+#: holding it may run a link under it). Rows are visited in tenant order, so two instances
+#: taking overlapping batches lock them in the same order. ``prior`` reads the rows as they
+#: were before this statement. Its rows, in the order :meth:`Batch.of_rows` reads them, are
+#: :data:`TAKE_FREE_COLUMNS` from ``ids LEFT JOIN taken LEFT JOIN prior``.
+TAKE_FREE = """
 prior AS (
     SELECT l.tenant_id, l.owner, l.incarnation, l.expires_at < now() AS expired
       FROM wamgr_leases l JOIN ids USING (tenant_id)
@@ -133,7 +152,11 @@ taken AS (
      WHERE l.expires_at < now()
     RETURNING l.tenant_id, l.token
 )
-SELECT ids.tenant_id, taken.token, prior.owner, prior.incarnation, prior.expired
+"""
+TAKE_FREE_COLUMNS = "ids.tenant_id, taken.token, prior.owner, prior.incarnation, prior.expired"
+_TAKE_MANY = f"""
+WITH ids AS (SELECT DISTINCT unnest(%(tenants)b::text[]) AS tenant_id),{TAKE_FREE}
+SELECT {TAKE_FREE_COLUMNS}
   FROM ids LEFT JOIN taken USING (tenant_id) LEFT JOIN prior USING (tenant_id)
 """
 
@@ -183,7 +206,7 @@ class LeaseStore:
         ``previous_owner`` names the holder we took an expired lease over from: another
         instance, or an earlier incarnation of ours.
         """
-        incarnation = self._incarnation_of(owner)
+        incarnation = self.incarnation_of(owner)
         with self._db.connection() as conn:
             row = conn.execute(
                 _TAKE,
@@ -207,7 +230,7 @@ class LeaseStore:
         """
         if not tenant_ids:
             return Batch({}, {})
-        incarnation = self._incarnation_of(owner)
+        incarnation = self.incarnation_of(owner)
         with self._db.connection() as conn:
             rows = conn.execute(
                 _TAKE_MANY,
@@ -218,16 +241,7 @@ class LeaseStore:
                     "ttl": ttl_s,
                 },
             ).fetchall()
-        granted: dict[str, Grant] = {}
-        held: dict[str, str] = {}
-        for tenant_id, token, prior_owner, prior_incarnation, expired in rows:
-            ours = prior_owner == owner and prior_incarnation == incarnation
-            if token is not None:
-                previous = None if prior_owner is None or ours else prior_owner
-                granted[tenant_id] = Grant(int(token), previous)
-            elif prior_owner is not None and not expired and not ours:
-                held[tenant_id] = prior_owner
-        return Batch(granted, held)
+        return Batch.of_rows(rows, owner, incarnation)
 
     def acquire(self, tenant_id: str, owner: str, ttl_s: float) -> int | None:
         """Take the tenant's lease for ``owner``: the new token, or None if held elsewhere."""
@@ -243,7 +257,7 @@ class LeaseStore:
         The session's statement timeout (chosen below the fence) bounds it: a slow database
         raises DatabaseUnavailable instead of holding the renewal past the caller's deadline.
         """
-        incarnation = self._incarnation_of(owner)
+        incarnation = self.incarnation_of(owner)
         if incarnation is None:
             raise ValueError("renewing leases needs a LeaseStore bound to an instance claim")
         with self._db.connection() as conn:
@@ -276,7 +290,7 @@ class LeaseStore:
         A bound store gives up only the leases of its own incarnation."""
         if not tenant_ids:
             return 0
-        incarnation = self._incarnation_of(owner)
+        incarnation = self.incarnation_of(owner)
         with self._db.connection() as conn:
             row = conn.execute(
                 _RELEASE_OWNED,
@@ -333,7 +347,7 @@ class LeaseStore:
     def count_live(self, owner: str) -> int:
         """How many unexpired leases ``owner`` holds (a bound store: its incarnation), by the
         database clock."""
-        incarnation = self._incarnation_of(owner)
+        incarnation = self.incarnation_of(owner)
         with self._db.connection() as conn:
             row = conn.execute(
                 "SELECT count(*) FROM wamgr_leases WHERE owner = %s AND expires_at > now()"
@@ -363,7 +377,7 @@ class LeaseStore:
         assert row is not None
         return row[0]
 
-    def _incarnation_of(self, owner: str) -> uuid.UUID | None:
+    def incarnation_of(self, owner: str) -> uuid.UUID | None:
         """The incarnation leases of ``owner`` are taken under: the bound claim's (which must
         be ``owner``'s), or None for an unbound store."""
         if self._claim is None:
