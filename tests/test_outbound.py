@@ -282,6 +282,22 @@ def test_a_message_caught_sending_becomes_unknown_and_is_sent_only_when_resent(
     assert mgr.outbound("t1", stuck).attempts == 2
 
 
+def test_a_message_caught_sending_of_a_tenant_connected_here_is_found_by_the_next_scan(
+    make_manager, clock: VirtualClock, database_url: str
+):
+    mgr = _unpaced(make_manager)
+    _connected(mgr)
+    with psycopg.connect(database_url, autocommit=True) as conn:  # run by nobody here
+        conn.execute("INSERT INTO wamgr_tenants (tenant_id, desired) VALUES ('t9', 'stopped')")
+    elsewhere = _insert_sending(database_url, "t9", "another sender's")
+    stuck = _insert_sending(database_url, "t1", "maybe sent")  # no pass was told of it
+
+    _advance_until(clock, lambda: mgr.outbound("t1", stuck).status is OutboundStatus.UNKNOWN)
+
+    assert "may or may not have been sent" in mgr.outbound("t1", stuck).error
+    assert mgr.outbound("t9", elsewhere).status is OutboundStatus.SENDING  # not ours to judge
+
+
 @pytest.mark.parametrize(
     ("fault", "reason"),
     [("logged_out", "is logged_out"), ("remove", "was removed")],

@@ -322,6 +322,15 @@ class OutboundStore:
              "from": [str(s) for s in _RECEIPT_FROM[status]]},
         )  # fmt: skip
 
+    def sending_tenants(self) -> set[str]:
+        """The tenants with a message caught ``sending`` (few, or none: a sender marks each
+        message sent or failed as soon as it knows)."""
+        with self._db.connection() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT tenant_id FROM wamgr_outbound WHERE status = 'sending'"
+            ).fetchall()
+        return {row[0] for row in rows}
+
     def mark_unknown(
         self, tenant_ids: Sequence[str], now: float, error: str, keep: Sequence[str] = ()
     ) -> list[OutboundMessage]:

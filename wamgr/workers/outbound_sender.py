@@ -179,10 +179,10 @@ class OutboundSender(Worker):
         connected here, and those connected the pass was not told of) become unknown:
         between two passes none of ours is in flight. Only ``every`` looks at all tenants
         (once per scan interval): a pass costs what changed, not what runs here."""
-        if every:
+        if every:  # of all connected here, only those with a message caught sending
             connected = self._table.active()
             fresh = sorted((connected - self._serving) | set(told))
-            new = sorted(connected)
+            new = sorted((connected | set(told)) & self._store.sending_tenants())
             self._serving = connected
         else:
             fresh = new = told
