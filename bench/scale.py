@@ -20,7 +20,9 @@ Each N runs in a child process of its own so that memory and thread counts of on
 not leak into the next (``--in-process`` turns that off). The database is the embedded
 PostgreSQL in a temporary home (``Config(database_url=None, home=TMP)``), or with
 ``--database-url`` a scratch database created on that server for each N and dropped after.
-Linux only (RSS and thread counts come from ``/proc/self/status``). Whatever did not hold is
+The garbage collector is set as ``wamgr serve`` sets it (``wamgr.tune_gc()``; ``--python-gc``
+keeps CPython's defaults), and the time spent in it is shown. Linux only (RSS and thread
+counts come from ``/proc/self/status``). Whatever did not hold is
 listed under the table, with wamgr's warnings counted by message; the exit status is then 1.
 Last comes issue 10's table: each of its figures before, now, its goal, and whether it holds
 (the SIGTERM and SIGKILL failover figures are bench/failover.py's).
@@ -52,7 +54,7 @@ import psycopg
 from loguru import logger
 from psycopg.conninfo import make_conninfo
 
-from wamgr import Config, ConnectionManager, TenantState, WamgrError
+from wamgr import Config, ConnectionManager, TenantState, WamgrError, tune_gc
 from wamgr import logging as wamgr_logging
 from wamgr.store import embedded
 from wamgr.transport.sim import SimWhatsApp
@@ -105,6 +107,32 @@ def percentiles(latencies_s: list[float]) -> dict[str, float]:
 def progress(text: str) -> None:
     """One progress line on stderr (results go to stdout)."""
     print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+class GcClock:
+    """Time spent in the interpreter's garbage collector (all threads wait meanwhile), by
+    generation, from ``gc.callbacks``."""
+
+    def __init__(self) -> None:
+        self.count = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+            return
+        generation = info["generation"]
+        self.count[generation] += 1
+        self.seconds[generation] += time.perf_counter() - self._began
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "total_s": sum(self.seconds),
+            "full": self.count[2],
+            "full_s": round(self.seconds[2], 2),
+            "thresholds": "/".join(map(str, gc.get_threshold())),
+        }
 
 
 class LogTally:
@@ -483,6 +511,9 @@ ROWS: list[tuple[str, str, str]] = [
     ("stored states after stop()", "stop_a.states|stop_b.states", "{}"),
     ("dial attempts: start-up / restore", "dial_attempts_startup|dial_attempts_restore", "{}"),
     ("max concurrent sockets (must be 1)", "max_concurrent_sockets", "{}"),
+    ("garbage collector thresholds", "gc.thresholds", "{}"),
+    ("time in garbage collection, with RSS reads (s)", "gc.total_s", "{:.2f}"),
+    ("full collections / their time (s)", "gc.full|gc.full_s", "{}"),
     ("problems", "problems", "n"),
 ]
 
@@ -576,8 +607,12 @@ def table(results: list[dict[str, Any]], threads: int) -> str:
 def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
     """Run one size in this process, with wamgr's warnings counted."""
     wamgr_logging.configure(args.log_level)
+    if not args.python_gc:
+        tune_gc()  # as ``wamgr serve`` does
     tally = LogTally()
     sink = logger.add(tally, level="WARNING", format="{message}")
+    collector = GcClock()
+    gc.callbacks.append(collector)
     try:
         result = Bench(n, args).run()
     except Exception as exc:
@@ -585,16 +620,21 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
         result = {"tenants": n, "error": f"{type(exc).__name__}: {exc}", "problems": []}
     finally:
         logger.remove(sink)
+        gc.callbacks.remove(collector)
     result["log_warnings"] = tally.summary()
+    result["gc"] = collector.summary()
     return result
 
 
 def run_child(n: int, args: argparse.Namespace) -> dict[str, Any]:
     """Run one size in a fresh Python process and return its result."""
     command = [sys.executable, __file__, "--child", "--tenants", str(n)]
-    for name in ("calls", "threads", "connect_workers", "call_timeout", "db_pool_size"):
+    names = ("calls", "new_at_n", "threads", "connect_workers", "call_timeout", "db_pool_size")
+    for name in names:
         command += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     command += ["--log-level", args.log_level]
+    if args.python_gc:
+        command.append("--python-gc")
     if args.phase_timeout:
         command += ["--phase-timeout", str(args.phase_timeout)]
     if args.database_url:
@@ -636,6 +676,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--log-level", default="ERROR", help="wamgr log lines shown on stderr")
     parser.add_argument("--in-process", action="store_true", help="run every size in this process")
+    parser.add_argument(
+        "--python-gc",
+        action="store_true",
+        help="keep CPython's garbage collector settings (default: wamgr.tune_gc(), as "
+        "`wamgr serve` runs)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 

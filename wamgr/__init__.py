@@ -53,6 +53,7 @@ if TYPE_CHECKING:
         WamgrError,
     )
     from wamgr.events import InboundMessage, MessageAck, StatusEvent
+    from wamgr.gc_tuning import tune_gc
     from wamgr.manager import ConnectionManager
     from wamgr.message_errors import InvalidMessage, MessageStateConflict, UnknownMessage
     from wamgr.status import TenantState, TenantStatus
@@ -105,6 +106,7 @@ _WHERE = {
     "TenantWebhook": "wamgr.tenant_settings",
     "TenantSettings": "wamgr.tenant_settings",
     "MessageAck": "wamgr.events",
+    "tune_gc": "wamgr.gc_tuning",
 }
 
 __all__ = [
@@ -151,6 +153,7 @@ __all__ = [
     "UnknownMessage",
     "UnknownTenant",
     "WamgrError",
+    "tune_gc",
 ]
 
 

@@ -392,6 +392,7 @@ def test_serve_stopped_with_no_tenants_exits_0(
         assert serve.stop(signal.SIGTERM) == 0
 
     assert "wamgr serving as idle (0 tenants known)" in serve.log()
+    assert "garbage collector set for many tenants: thresholds 50000/20/100" in serve.log()
     assert stored_statuses(wamgr) == {}
 
 
