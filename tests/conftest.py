@@ -8,6 +8,7 @@ cloned from a migrated template and recycled afterwards (see FreshDatabases).
 from __future__ import annotations
 
 import faulthandler
+import gc
 import itertools
 import os
 import queue
@@ -445,6 +446,17 @@ def thread_baseline() -> Iterator[Callable[[], set[str]]]:
         return {t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()}
 
     return leftover
+
+
+@pytest.fixture(autouse=True)
+def _collector_as_it_was() -> Iterator[None]:
+    """Put the garbage collector back as it was (``wamgr.tune_gc()``, which an in-process
+    ``serve`` calls, sets it for the whole process)."""
+    thresholds = gc.get_threshold()
+    yield
+    if gc.get_freeze_count() or gc.get_threshold() != thresholds:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 @pytest.fixture

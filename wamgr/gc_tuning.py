@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import gc
 
-from loguru import logger
-
 #: The thresholds of the young, middle and old generation :func:`tune_gc` sets
 #: (CPython's defaults: 700, 10, 10).
 MANY_TENANTS_THRESHOLDS = (50_000, 20, 100)
@@ -42,10 +40,4 @@ def tune_gc(thresholds: tuple[int, int, int] = MANY_TENANTS_THRESHOLDS) -> int:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*thresholds)
-    frozen = gc.get_freeze_count()
-    logger.info(
-        "garbage collector set for many tenants: thresholds {}, {} objects frozen",
-        "/".join(map(str, thresholds)),
-        frozen,
-    )
-    return frozen
+    return gc.get_freeze_count()

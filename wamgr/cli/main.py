@@ -8,10 +8,12 @@ docs/troubleshooting.md).
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
 import click
+from loguru import logger
 
 from wamgr import logging as wamgr_logging
 from wamgr._version import __version__
@@ -139,13 +141,18 @@ def serve(
 
     cfg = load_config(ctx, transport=transport, instance_id=instance_id)
     check_binding(host, cfg.api_key)
-    tune_gc()  # this process is wamgr's: fewer, shorter pauses with many tenants
+    frozen = tune_gc()  # this process is wamgr's: fewer, shorter pauses with many tenants
     with StopSignals(SERVE_STOP_BUDGET_S) as signals:
         mgr = ConnectionManager(cfg)
         server = HttpServer(create_app(mgr, cfg.api_key), host, port)  # a busy port fails here
         try:
             with mgr.start(cancel=lambda: signals.requested):  # SIGTERM cancels it
                 server.start()
+                logger.info(
+                    "garbage collector set for many tenants: thresholds {}, {} objects frozen",
+                    "/".join(map(str, gc.get_threshold())),
+                    frozen,
+                )
                 count = len(mgr.statuses())
                 click.echo(
                     f"wamgr serving as {cfg.instance_id} ({count} tenants known), HTTP API on "
