@@ -245,3 +245,25 @@ def test_the_bounds_sit_below_the_fence():
     assert limits.statement_timeout_s == 10 and limits.lock_timeout_s == 5
     short = SessionLimits.below_fence(renew_interval_s=0.5, renew_deadline_s=2, call_timeout_s=10)
     assert short.statement_timeout_s == 1.5 and short.idle_in_transaction_s == 1.5
+
+
+def test_release_owned_never_waits_on_rows_a_renewal_locks_and_frees_them_after(
+    leases, database_url
+):
+    for tenant in ("t1", "t2", "t3"):
+        leases.acquire(tenant, "me", 30.0)
+    freed: list[int] = []
+    with psycopg.connect(database_url) as renewal:  # a renewal under way holds t2's row
+        renewal.execute("SELECT 1 FROM wamgr_leases WHERE tenant_id = 't2' FOR UPDATE")
+        releasing = threading.Thread(
+            target=lambda: freed.append(leases.release_owned("me", ["t1", "t2", "t3"]))
+        )
+        releasing.start()
+        deadline = time.monotonic() + 5
+        while {lease.tenant_id for lease in leases.all()} != {"t2"}:
+            assert time.monotonic() < deadline, leases.all()
+            time.sleep(0.01)
+        assert releasing.is_alive()  # it passes again for t2, not waiting on its lock
+        renewal.rollback()
+    releasing.join(5)
+    assert freed == [3] and leases.all() == []

@@ -23,15 +23,15 @@ DatabaseUnavailable instead of queueing behind a stalled session.
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from wamgr.store.db import Database
 from wamgr.store.instances import InstanceClaim
-from wamgr.store.listen import ListenChannel
 
 #: The NOTIFY channel on which an instance that gives leases up says so; the payload is its
 #: instance id (an empty payload only ends a wait: see :meth:`LeaseStore.notify_freed`).
@@ -178,17 +178,31 @@ SELECT EXISTS (SELECT 1 FROM me), ARRAY(SELECT tenant_id FROM renewed)
 """
 
 
-# ONE statement: give the leases up and, if any was, tell the other instances (the
-# notification is delivered when the statement commits, after the rows are gone).
+# ONE statement: give up the leases no other statement has locked (a renewal locks its rows
+# in an order of its own, so waiting for them could deadlock), count those still ours that
+# were skipped, and, if any was given up, tell the other instances (the notification is
+# delivered when the statement commits, after the rows are gone).
 _RELEASE_OWNED = """
-WITH freed AS (
-    DELETE FROM wamgr_leases
-     WHERE owner = %(owner)s AND tenant_id = ANY(%(tenants)s)
+WITH mine AS (
+    SELECT tenant_id FROM wamgr_leases
+     WHERE owner = %(owner)s AND tenant_id = ANY(%(tenants)b::text[])
        AND incarnation IS NOT DISTINCT FROM %(incarnation)s::uuid
-    RETURNING tenant_id
+), free AS (
+    SELECT l.tenant_id FROM wamgr_leases l JOIN mine USING (tenant_id)
+       FOR UPDATE OF l SKIP LOCKED
+), freed AS (
+    DELETE FROM wamgr_leases l USING free f WHERE l.tenant_id = f.tenant_id
+    RETURNING l.tenant_id
 ), counted AS (SELECT count(*) AS n FROM freed)
-SELECT n, CASE WHEN n > 0 THEN pg_notify(%(channel)s, %(owner)s)::text END FROM counted
+SELECT n, (SELECT count(*) FROM mine) - n,
+       CASE WHEN n > 0 THEN pg_notify(%(channel)s, %(owner)s)::text END
+  FROM counted
 """
+
+#: Seconds :meth:`LeaseStore.release_owned` waits between passes over leases another
+#: statement had locked, and how many passes it makes (a renewal holds them ~0.1 s).
+RELEASE_RETRY_S = 0.02
+RELEASE_PASSES = 50
 
 
 class LeaseStore:
@@ -283,25 +297,31 @@ class LeaseStore:
             return cur.rowcount > 0
 
     def release_owned(self, owner: str, tenant_ids: list[str]) -> int:
-        """Give up ``owner``'s leases of ``tenant_ids`` in one statement; returns the count.
+        """Give up ``owner``'s leases of ``tenant_ids``; returns the count.
 
         If any was given up, the same statement sends ``NOTIFY wamgr_leases_freed, owner``
         (delivered once it has committed), so the other instances claim them at once.
-        A bound store gives up only the leases of its own incarnation."""
+        A bound store gives up only the leases of its own incarnation. Leases another
+        statement holds locked (a renewal under way) are not waited for, which could
+        deadlock, but given up in the next pass, :data:`RELEASE_RETRY_S` later."""
         if not tenant_ids:
             return 0
-        incarnation = self.incarnation_of(owner)
-        with self._db.connection() as conn:
-            row = conn.execute(
-                _RELEASE_OWNED,
-                {
-                    "owner": owner,
-                    "tenants": tenant_ids,
-                    "incarnation": incarnation,
-                    "channel": FREED_CHANNEL,
-                },
-            ).fetchone()
-        return int(row[0]) if row else 0
+        params = {
+            "owner": owner,
+            "tenants": list(tenant_ids),
+            "incarnation": self.incarnation_of(owner),
+            "channel": FREED_CHANNEL,
+        }
+        freed = 0
+        for _ in range(RELEASE_PASSES):
+            with self._db.connection() as conn:
+                row = conn.execute(_RELEASE_OWNED, params).fetchone()
+            assert row is not None  # ``counted`` has one row
+            freed += int(row[0])
+            if not row[1]:  # none of ours was locked by another statement
+                return freed
+            time.sleep(RELEASE_RETRY_S)
+        return freed
 
     def notify_freed(self, payload: str) -> None:
         """Send ``NOTIFY wamgr_leases_freed, payload`` (an empty payload frees nothing: it
@@ -387,28 +407,3 @@ class LeaseStore:
                 f"this lease store is bound to instance {self._claim.instance_id!r}, not {owner!r}"
             )
         return self._claim.incarnation
-
-
-class FreedChannel(ListenChannel):
-    """A dedicated connection that LISTENs for leases other instances give up.
-
-    It is not from the pool: a LISTEN lives as long as its connection. Opening it raises
-    DatabaseUnavailable if the database cannot be reached.
-    """
-
-    def __init__(self, database_url: str, *, connect_timeout_s: float):
-        super().__init__(database_url, FREED_CHANNEL, connect_timeout_s=connect_timeout_s)
-
-    def wait(
-        self, timeout_s: float, *, ignore: str, give_up: Callable[[], bool] = lambda: False
-    ) -> bool:
-        """Wait at most ``timeout_s`` seconds until an instance other than ``ignore`` says it
-        gave leases up; returns whether one did. ``give_up()`` is asked at every notification
-        and ends the wait when true. Raises DatabaseUnavailable if the connection broke (close
-        it and open a new channel)."""
-        for payload in self.payloads(timeout_s):
-            if payload and payload != ignore:
-                return True
-            if give_up():
-                return False
-        return False

@@ -4,7 +4,7 @@ An instance that stops releases the leases of the links it closed in one stateme
 sends ``NOTIFY wamgr_leases_freed, '<its id>'`` (see
 :meth:`~wamgr.store.leases.LeaseStore.release_owned`). One named
 :class:`~wamgr.workers.listening.ListeningWorker` per instance holds a
-:class:`~wamgr.store.leases.FreedChannel` (a connection that LISTENs, not one per tenant) and
+:class:`~wamgr.store.freed_channel.FreedChannel` (a connection that LISTENs, not one per tenant) and
 wakes the claim loop on every such notification, so the tenants are claimed within a
 fraction of a second instead of at the next claim pass. A notification can be missed (the
 connection was being re-opened); the claim loop's own passes catch up then.
@@ -16,7 +16,8 @@ from collections.abc import Callable
 
 from loguru import logger
 
-from wamgr.store.leases import FreedChannel, LeaseStore
+from wamgr.store.freed_channel import FreedChannel
+from wamgr.store.leases import LeaseStore
 from wamgr.workers.listening import ListeningWorker
 
 #: Seconds one wait on the channel lasts before it is started again (nothing is polled).
