@@ -104,4 +104,4 @@ def test_the_applications_connect_with_its_grant_reconnects_a_parked_tenant(rig)
     connect = m.Connect(m.Claimed(rig.clock.monotonic(), Grant(11, None)), manual=True)
     assert rig.ask(connect).state is TenantState.CONNECTING  # connect()'s grant, used
     assert len(rig.transport.links) == 2 and ("t1", 11) not in rig.leases.released
-    assert rig.keeper.of(LeaseGranted)[-1].token == 11
+    assert rig.keeper.wait_for(LeaseGranted, 2)[-1].token == 11
