@@ -87,6 +87,24 @@ def test_a_burst_of_one_tenant_collapses_into_its_newest_status(fake):
     ]
 
 
+def test_a_lone_change_is_written_at_once_and_a_burst_after_it_in_one_batch(fake, monkeypatch):
+    monkeypatch.setattr(status_writer, "GATHER_S", 1.0)
+    writer = _writer(fake)
+    writer.start()
+    try:
+        writer.submit(_status("t0", TenantState.CONNECTING), "stopped")
+        assert fake.entered.wait(0.5)  # at once: nothing rests before a write
+        writer.submit(_status("t1", TenantState.CONNECTING), "stopped")
+        threading.Event().wait(0.1)
+        assert len(fake.batches) == 1  # the worker rests after its write: t1 waits
+        for n in range(2, 11):
+            writer.submit(_status(f"t{n}", TenantState.CONNECTING), "stopped")
+        assert writer.flush(WAIT_S)
+    finally:
+        assert writer.stop(WAIT_S)
+    assert [len(batch) for batch in fake.batches] == [1, 10]
+
+
 def test_a_refused_batch_is_put_back_and_retried(fake, monkeypatch):
     monkeypatch.setattr(status_writer, "RETRY_DELAY_S", 0.01)
     fake.down.set()

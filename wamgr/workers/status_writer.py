@@ -26,6 +26,10 @@ from wamgr.workers.base import AT_ONCE, Worker
 
 #: Seconds to wait before retrying a batch the database refused.
 RETRY_DELAY_S = 1.0
+#: Seconds the worker rests after a write before it takes the next batch, so the changes of
+#: a burst (a restore, a stop: thousands a second) gather into a few larger transactions
+#: instead of one per wake-up. A lone change is written at once.
+GATHER_S = 0.02
 #: The most webhook events kept while the database refuses writes; older ones are dropped.
 MAX_PENDING_EVENTS = 100_000
 
@@ -81,7 +85,8 @@ class StatusWriter(Worker):
         return self._idle.wait(timeout)
 
     def iterate(self) -> float | None:
-        """Write what is pending in one transaction; then wait for the next :meth:`submit`.
+        """Write what is pending in one transaction; then rest :data:`GATHER_S` and wait
+        for the next :meth:`submit`.
 
         A batch the database refused is put back and tried again after
         :data:`RETRY_DELAY_S` (submits in the meantime do not hurry it).
@@ -92,7 +97,9 @@ class StatusWriter(Worker):
             self.pause(RETRY_DELAY_S)
             return AT_ONCE
         self._mark_idle()
-        return None  # a submit during the write has set the wake event: no wait then
+        if batch:
+            self.pause(GATHER_S)  # more of a burst gathers meanwhile (a stop ends the rest)
+        return None  # a submit since the write has set the wake event: no wait then
 
     def on_stop(self) -> None:
         """Write what is pending once more; a refusal now drops it (the database may be gone
