@@ -107,7 +107,7 @@ class TenantActor(TenantSending, TenantReporting, PooledDispatchingActor):
     # --- commands ---------------------------------------------------------------------
 
     def _on_connect(self, message: m.Connect) -> TenantStatus:
-        claimed = message.claimed  # the claim pass's batch read and grant, if any
+        claimed = message.claimed  # read and granted by a claim pass or connect(), if any
         parked = (  # a claim pass's connect leaves a parked tenant for an operator
             claimed is not None and not message.manual and self._book.state in PARKED_STATES
         )

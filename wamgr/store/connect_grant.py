@@ -26,15 +26,10 @@ from wamgr.errors import DatabaseUnavailable
 from wamgr.status import Desired
 from wamgr.store.db import Database
 from wamgr.store.leases import TAKE_FREE, TAKE_FREE_COLUMNS, Batch, Grant, LeaseStore
-from wamgr.store.tenants import TenantStore
+from wamgr.store.tenants import WANT_CONNECTED, TenantStore
 
 _WANT_AND_TAKE = f"""
-WITH wanted AS (
-    INSERT INTO wamgr_tenants (tenant_id, desired) VALUES (%(tenant)s, 'connected')
-    ON CONFLICT (tenant_id) DO UPDATE SET desired = 'connected', updated_at = now()
-     WHERE wamgr_tenants.desired <> 'connected'
-    RETURNING 1
-),
+WITH wanted AS ({WANT_CONNECTED} RETURNING 1),
 ids AS (SELECT %(tenant)s::text AS tenant_id),{TAKE_FREE}
 SELECT {TAKE_FREE_COLUMNS},
        (SELECT jid FROM wamgr_tenants WHERE tenant_id = %(tenant)s),

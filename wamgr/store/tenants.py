@@ -69,6 +69,15 @@ def _record(row: dict) -> TenantRecord:
     return TenantRecord(Desired(row["desired"]), status, row["lease_expires_at"])
 
 
+#: Record tenant ``%(tenant)s`` wanted connected, creating it if new; a row only when that
+#: changed something (also a CTE of :mod:`wamgr.store.connect_grant`'s one statement).
+WANT_CONNECTED = (
+    "INSERT INTO wamgr_tenants (tenant_id, desired) VALUES (%(tenant)s, 'connected')"
+    " ON CONFLICT (tenant_id) DO UPDATE SET desired = 'connected', updated_at = now()"
+    " WHERE wamgr_tenants.desired <> 'connected'"
+)
+
+
 class TenantStore:
     """Reads and writes tenants; every method is one short statement or transaction."""
 
@@ -88,12 +97,7 @@ class TenantStore:
                     (tenant_id,),
                 )
             else:
-                cur = conn.execute(
-                    "INSERT INTO wamgr_tenants (tenant_id, desired) VALUES (%s, 'connected')"
-                    " ON CONFLICT (tenant_id) DO UPDATE SET desired = 'connected',"
-                    " updated_at = now() WHERE wamgr_tenants.desired <> 'connected'",
-                    (tenant_id,),
-                )
+                cur = conn.execute(WANT_CONNECTED, {"tenant": tenant_id})
             return cur.rowcount > 0
 
     def add(self, tenant_id: str) -> bool:
