@@ -13,7 +13,6 @@ from wamgr.store.instances import InstanceStore
 from wamgr.store.leases import LeaseStore
 from wamgr.store.outbox import Outbox
 from wamgr.store.tenants import TenantStore
-from wamgr.webhooks.events import status_event
 
 HOOK = "http://127.0.0.1:9/hook"
 
@@ -73,7 +72,7 @@ def test_history_and_deliveries_come_newest_first(db, board) -> None:
     steps = [(TenantState.CONNECTING, "stopped"), (TenantState.BACKOFF, "connecting")]
     for state, old in steps:
         status = TenantStatus("t1", state, owner="inst-0", attempt=1, last_error="reset")
-        tenants.write_statuses([(status, old)], "inst-0", [status_event(status, old)], [HOOK])
+        tenants.write_statuses([(status, old)], "inst-0", [(status, old)], [HOOK])
 
     history = board.history("t1")
     assert [(h.old_state, h.new_state) for h in history] == [
@@ -109,7 +108,7 @@ def test_endpoints_show_queue_failures_and_whether_disabled(db, board) -> None:
     tenants.add("t1")
     for n in range(3):
         status = TenantStatus("t1", TenantState.CONNECTED if n % 2 else TenantState.BACKOFF)
-        tenants.write_statuses([(status, None)], "inst-0", [status_event(status, None)], [HOOK])
+        tenants.write_statuses([(status, None)], "inst-0", [(status, None)], [HOOK])
     rows = outbox.claim_due("w", [HOOK], 10, 30.0)
     outbox.delivered(rows[0].id, 200)
     outbox.failed(rows[1].id, 500, "HTTP 500", retry_in_s=60.0)

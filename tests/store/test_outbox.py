@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -12,7 +15,7 @@ from wamgr.store.leases import LeaseStore
 from wamgr.store.outbox import Outbox
 from wamgr.store.tenants import TenantStore
 from wamgr.transport.base import MessageReceived
-from wamgr.webhooks.events import message_event, status_event
+from wamgr.webhooks.events import STATUS_EVENT, message_event
 
 URL = "http://127.0.0.1:9/hooks"
 OTHER_URL = "http://127.0.0.1:9/other"
@@ -31,11 +34,7 @@ def test_status_events_are_written_with_the_rows_the_fence_lets_through(db) -> N
         _change("mine", "stopped", TenantState.CONNECTING),
         _change("theirs", "stopped", TenantState.CONNECTING),
     ]
-    events = [
-        status_event(changes[0][0], "stopped"),
-        status_event(changes[1][0], "stopped"),
-        status_event(TenantStatus("mine", TenantState.CONNECTED), "connecting"),
-    ]
+    events = [*changes, (TenantStatus("mine", TenantState.CONNECTED), "connecting")]
 
     written = tenants.write_statuses(changes, "me", events, [URL, OTHER_URL])
 
@@ -48,6 +47,61 @@ def test_status_events_are_written_with_the_rows_the_fence_lets_through(db) -> N
         ("mine", OTHER_URL),
     ]
     assert rows[0]["webhook_id"] == rows[1]["webhook_id"] != rows[2]["webhook_id"]
+
+
+def test_the_database_builds_a_status_event_with_the_status_fields(db) -> None:
+    tenants, outbox = TenantStore(db), Outbox(db)
+    tenants.set_desired("t1", Desired.CONNECTED)
+    at = datetime(2025, 1, 2, 3, 4, 5, 678_901, tzinfo=timezone(timedelta(hours=2)))
+    retry = datetime(2025, 1, 2, 1, 5, 0, 250_000, tzinfo=UTC)
+    status = TenantStatus(
+        "t1",
+        TenantState.BACKOFF,
+        jid="1555@s.whatsapp.net",
+        owner="me",
+        attempt=2,
+        next_retry_at=retry,
+        last_error='connection "lost" \\ ünïcode',
+        updated_at=at,
+    )
+
+    tenants.write_statuses([(status, "connected")], "me", [(status, "connected")], [URL])
+
+    (row,) = outbox.claim_due("w", [URL], 10, claim_s=30.0)
+    assert row.event_type == STATUS_EVENT and outbox.rows()[0]["tenant_id"] == "t1"
+    assert re.fullmatch(r"msg_[0-9a-f]{32}", row.webhook_id)
+    assert json.loads(row.body) == {
+        "type": "session.status",
+        "timestamp": "2025-01-02T01:04:05.678Z",  # UTC, milliseconds, "Z"
+        "data": {
+            "tenant_id": "t1",
+            "old_state": "connected",
+            "new_state": "backoff",
+            "reason": 'connection "lost" \\ ünïcode',
+            "attempt": 2,
+            "next_retry_at": "2025-01-02T01:05:00.250000+00:00",
+            "owner": "me",
+            "jid": "1555@s.whatsapp.net",
+        },
+    }
+
+
+def test_a_first_status_event_has_no_old_state_and_every_event_its_own_id(db) -> None:
+    tenants, outbox = TenantStore(db), Outbox(db)
+    tenants.set_desired("t1", Desired.CONNECTED)
+    status = TenantStatus("t1", TenantState.CONNECTING, owner="me")
+
+    tenants.write_statuses([(status, None)], "me", [(status, None)] * 50, [URL])
+
+    rows = outbox.claim_due("w", [URL], 100, claim_s=30.0)
+    assert len({r.webhook_id for r in rows}) == 50
+    data = json.loads(rows[0].body)["data"]
+    assert (data["old_state"], data["new_state"], data["next_retry_at"], data["jid"]) == (
+        None,
+        "connecting",
+        None,
+        None,
+    )
 
 
 def test_an_inbound_message_is_one_event_however_often_it_arrives(db) -> None:

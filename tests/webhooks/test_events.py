@@ -3,44 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from wamgr.status import TenantState, TenantStatus
 from wamgr.transport.base import MessageReceived
-from wamgr.webhooks.events import MESSAGE_EVENT, STATUS_EVENT, message_event, status_event
-
-
-def test_a_status_event_reports_old_and_new_state_with_the_status_fields() -> None:
-    at = datetime(2025, 1, 2, 3, 4, 5, 678_901, tzinfo=timezone(timedelta(hours=2)))
-    retry = datetime(2025, 1, 2, 1, 5, tzinfo=UTC)
-    status = TenantStatus(
-        "t1",
-        TenantState.BACKOFF,
-        jid="1555@s.whatsapp.net",
-        owner="inst-0",
-        attempt=2,
-        next_retry_at=retry,
-        last_error="connection lost",
-        updated_at=at,
-    )
-
-    event = status_event(status, "connected")
-
-    assert (event.event_type, event.tenant_id) == (STATUS_EVENT, "t1")
-    assert json.loads(event.body) == {
-        "type": "session.status",
-        "timestamp": "2025-01-02T01:04:05.678Z",  # UTC, milliseconds, "Z"
-        "data": {
-            "tenant_id": "t1",
-            "old_state": "connected",
-            "new_state": "backoff",
-            "reason": "connection lost",
-            "attempt": 2,
-            "next_retry_at": "2025-01-02T01:05:00+00:00",
-            "owner": "inst-0",
-            "jid": "1555@s.whatsapp.net",
-        },
-    }
+from wamgr.webhooks.events import MESSAGE_EVENT, message_event
 
 
 def test_a_message_event_carries_the_message_and_is_stamped_now() -> None:
@@ -67,12 +33,9 @@ def test_a_message_event_carries_the_message_and_is_stamped_now() -> None:
 
 
 def test_every_event_gets_its_own_id() -> None:
-    status = TenantStatus("t1", TenantState.CONNECTED)
+    ids = {message_event("t1", MessageReceived(0, "m-1", "s", "t")).webhook_id for _ in range(50)}
 
-    ids = {status_event(status, "connecting").webhook_id for _ in range(50)}
-    ids |= {message_event("t1", MessageReceived(0, "m-1", "s", "t")).webhook_id for _ in range(50)}
-
-    assert len(ids) == 100
+    assert len(ids) == 50
     assert all(i.startswith("msg_") and len(i) == 4 + 32 for i in ids)
 
 

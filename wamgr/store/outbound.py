@@ -25,7 +25,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from wamgr.store.db import Database
-from wamgr.store.outbox import OUTBOX_INSERT, outbox_params
+from wamgr.store.outbox import EVENTS_FROM_PARAMS, OUTBOX_INSERT, outbox_params
 from wamgr.webhooks.events import OUTBOUND_EVENT_STATES, WebhookEvent, outbound_event
 
 #: The NOTIFY channel; the payload is the instance that holds the tenant of the message added
@@ -391,8 +391,8 @@ class OutboundStore:
             if events and self._endpoints:
                 conn.execute(
                     "WITH written AS (SELECT DISTINCT tenant_id"
-                    "   FROM unnest(%(ev_tenants)b::text[]) AS w(tenant_id))"
-                    f" {OUTBOX_INSERT}",
+                    "   FROM unnest(%(ev_tenants)b::text[]) AS w(tenant_id)),"
+                    f" {EVENTS_FROM_PARAMS} {OUTBOX_INSERT}",
                     outbox_params(events, self._endpoints),
                 )
         return moved

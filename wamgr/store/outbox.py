@@ -62,26 +62,31 @@ class Delivery:
         return "dead" if self.gave_up_at is not None else "pending"
 
 
-#: SQL that inserts ``events`` (four arrays) for every global endpoint (``endpoints``) and for
-#: each of the tenant's own endpoints that wants the event's type (``wamgr_tenant_settings``),
-#: skipping disabled ones, in order. Appended to a statement that has a CTE
-#: ``written(tenant_id)`` naming the rows it wrote. A tenant endpoint that is also a global
-#: one gets the event once.
+#: A CTE ``events(webhook_id, event_type, tenant_id, body, n)`` of events built in Python,
+#: from the four arrays of :func:`outbox_params` (``n``: their order).
+EVENTS_FROM_PARAMS = """
+events AS (SELECT * FROM unnest(%(ev_ids)b::text[], %(ev_types)b::text[],
+                                %(ev_tenants)b::text[], %(ev_bodies)b::text[])
+             WITH ORDINALITY AS ev(webhook_id, event_type, tenant_id, body, n))
+"""
+
+#: SQL that inserts the rows of a CTE ``events(webhook_id, event_type, tenant_id, body, n)``
+#: (:data:`EVENTS_FROM_PARAMS`, or events the statement builds itself) for every global
+#: endpoint (``%(endpoints)s``) and for each of the tenant's own endpoints that wants the
+#: event's type (``wamgr_tenant_settings``), skipping disabled ones, in order. Appended to a
+#: statement that also has a CTE ``written(tenant_id)`` naming the rows it wrote. A tenant
+#: endpoint that is also a global one gets the event once.
 OUTBOX_INSERT = """
 INSERT INTO wamgr_outbox (webhook_id, endpoint, event_type, tenant_id, body, tenant_endpoint)
 SELECT x.webhook_id, x.url, x.event_type, x.tenant_id, x.body, x.own FROM (
   SELECT ev.webhook_id, e.url, ev.event_type, ev.tenant_id, ev.body, false AS own, ev.n, e.m
-    FROM unnest(%(ev_ids)b::text[], %(ev_types)b::text[], %(ev_tenants)b::text[],
-                %(ev_bodies)b::text[]) WITH ORDINALITY AS ev(webhook_id, event_type, tenant_id,
-                                                             body, n)
+    FROM events ev
     JOIN written ON written.tenant_id = ev.tenant_id
    CROSS JOIN unnest(%(endpoints)b::text[]) WITH ORDINALITY AS e(url, m)
   UNION ALL
   SELECT ev.webhook_id, h.hook->>'url', ev.event_type, ev.tenant_id, ev.body, true, ev.n,
          1000 + h.m
-    FROM unnest(%(ev_ids)b::text[], %(ev_types)b::text[], %(ev_tenants)b::text[],
-                %(ev_bodies)b::text[]) WITH ORDINALITY AS ev(webhook_id, event_type, tenant_id,
-                                                             body, n)
+    FROM events ev
     JOIN written ON written.tenant_id = ev.tenant_id
     JOIN wamgr_tenant_settings s ON s.tenant_id = ev.tenant_id
    CROSS JOIN jsonb_array_elements(s.webhooks) WITH ORDINALITY AS h(hook, m)
@@ -103,7 +108,7 @@ DEAD_RETENTION_S = 30 * 86_400.0
 
 
 def outbox_params(events: Sequence[WebhookEvent], endpoints: Sequence[str]) -> dict:
-    """The parameters of :data:`OUTBOX_INSERT`."""
+    """The parameters of :data:`EVENTS_FROM_PARAMS` and :data:`OUTBOX_INSERT`."""
     return {
         "ev_ids": [e.webhook_id for e in events],
         "ev_types": [e.event_type for e in events],
@@ -141,7 +146,7 @@ class Outbox:
             row = conn.execute(
                 "WITH written AS (INSERT INTO wamgr_inbound (tenant_id, message_id)"
                 " VALUES (%(tenant)s, %(message)s) ON CONFLICT DO NOTHING RETURNING tenant_id),"
-                f" ob AS ({OUTBOX_INSERT})"
+                f" {EVENTS_FROM_PARAMS}, ob AS ({OUTBOX_INSERT})"
                 " SELECT count(*) FROM written",
                 {"tenant": tenant_id, "message": message_id, **outbox_params([event], endpoints)},
             ).fetchone()
@@ -155,8 +160,8 @@ class Outbox:
         with self._db.connection() as conn:
             cur = conn.execute(
                 "WITH written AS (SELECT tenant_id FROM wamgr_tenants"
-                "   WHERE tenant_id = ANY(%(ev_tenants)b::text[]))"
-                f" {OUTBOX_INSERT}",
+                "   WHERE tenant_id = ANY(%(ev_tenants)b::text[])),"
+                f" {EVENTS_FROM_PARAMS} {OUTBOX_INSERT}",
                 outbox_params(events, endpoints),
             )
             return cur.rowcount

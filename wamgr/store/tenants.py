@@ -12,9 +12,10 @@ from psycopg.rows import dict_row
 from wamgr.errors import JidInUse
 from wamgr.status import Desired, TenantState, TenantStatus
 from wamgr.store.db import Database
-from wamgr.store.outbox import OUTBOX_INSERT, WebhookEvent, outbox_params
+from wamgr.store.outbox import OUTBOX_INSERT
 from wamgr.store.status_feed import CHANNEL as STATUS_CHANNEL
 from wamgr.store.status_feed import PAYLOAD_SQL
+from wamgr.webhooks.events import STATUS_EVENTS_SQL, status_event_params
 
 # A stored status is stale when it says its owner runs a link (connecting, pairing,
 # connected: states entered only under a lease) but that owner holds no live lease on the
@@ -195,7 +196,7 @@ class TenantStore:
         self,
         changes: Sequence[tuple[TenantStatus, str | None]],
         writer: str,
-        events: Sequence[WebhookEvent] = (),
+        reported: Sequence[tuple[TenantStatus, str | None]] = (),
         endpoints: Sequence[str] = (),
     ) -> int:
         """Write many ``(status, old_state)`` changes of instance ``writer`` in one transaction.
@@ -213,8 +214,10 @@ class TenantStore:
         Once committed, the ids of the tenants written are notified on
         :data:`~wamgr.store.status_feed.CHANNEL` (the dashboards of every instance listen).
 
-        ``events`` (webhook events of these tenants) go to the outbox for every one of
-        ``endpoints`` and the tenant's own endpoints that want them, in the same statement
+        Each ``(status, old_state)`` of ``reported`` (changes of these tenants, the ones
+        between two writes included) becomes a ``session.status`` webhook event, built by
+        the statement (:data:`~wamgr.webhooks.events.STATUS_EVENTS_SQL`). It goes to the
+        outbox for every one of ``endpoints`` and the tenant's own endpoints that want it,
         and only for the tenants whose row was written.
         Returns how many rows were written.
         """
@@ -232,9 +235,12 @@ class TenantStore:
             "olds": [old for _, old in changes],
             "writer": writer,
         }
-        if events:  # the global endpoints and the tenants' own (see OUTBOX_INSERT)
-            outbox = f", written AS (SELECT tenant_id FROM upd), ob AS ({OUTBOX_INSERT})"
-            params.update(outbox_params(events, endpoints))
+        if reported:  # the global endpoints and the tenants' own (see OUTBOX_INSERT)
+            outbox = (
+                f", written AS (SELECT tenant_id FROM upd), {STATUS_EVENTS_SQL},"
+                f" ob AS ({OUTBOX_INSERT})"
+            )
+            params.update(status_event_params(reported), endpoints=list(endpoints))
         # The arrays go in binary: psycopg's text format escapes every element in Python.
         with self._db.connection() as conn, conn.transaction():
             written = conn.execute(

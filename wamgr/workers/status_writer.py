@@ -21,7 +21,6 @@ from wamgr.errors import DatabaseUnavailable
 from wamgr.log_limits import RateLimitedLog
 from wamgr.status import TenantStatus
 from wamgr.store.tenants import TenantStore
-from wamgr.webhooks.events import WebhookEvent, status_event
 from wamgr.workers.base import AT_ONCE, Worker
 
 #: Seconds to wait before retrying a batch the database refused.
@@ -30,6 +29,8 @@ RETRY_DELAY_S = 1.0
 #: a burst (a restore, a stop: thousands a second) gather into a few larger transactions
 #: instead of one per wake-up. A lone change is written at once.
 GATHER_S = 0.02
+#: A status and the state before it.
+_Change = tuple[TenantStatus, str | None]
 #: The most webhook events kept while the database refuses writes; older ones are dropped.
 MAX_PENDING_EVENTS = 100_000
 
@@ -60,22 +61,19 @@ class StatusWriter(Worker):
         self._endpoints = tuple(endpoints)
         self._on_events_written = on_events_written
         self._lock = threading.Lock()
-        self._pending: dict[str, tuple[TenantStatus, str | None]] = {}
-        self._events: list[WebhookEvent] = []
+        self._pending: dict[str, _Change] = {}
+        self._events: list[_Change] = []  # every change of state, for session.status
         self._idle = threading.Event()
         self._idle.set()
 
     def submit(self, status: TenantStatus, old_state: str | None) -> None:
         """Queue ``status`` for writing; never blocks on the database."""
-        event = None
-        if old_state != str(status.state):  # for the global endpoints and tenants' own
-            event = status_event(status, old_state)
         with self._lock:
             previous = self._pending.get(status.tenant_id)
             first_old = previous[1] if previous else old_state
             self._pending[status.tenant_id] = (status, first_old)
-            if event is not None:
-                self._events.append(event)
+            if old_state != str(status.state):  # for the global endpoints and tenants' own
+                self._events.append((status, old_state))
             self._idle.clear()
         self.wake()
 
@@ -111,7 +109,7 @@ class StatusWriter(Worker):
             self._write(batch, events)
         self._mark_idle()
 
-    def _take(self) -> tuple[list[tuple[TenantStatus, str | None]], list[WebhookEvent]]:
+    def _take(self) -> tuple[list[_Change], list[_Change]]:
         with self._lock:
             batch = list(self._pending.values())
             self._pending.clear()
@@ -123,9 +121,7 @@ class StatusWriter(Worker):
             if not self._pending:
                 self._idle.set()
 
-    def _write(
-        self, batch: list[tuple[TenantStatus, str | None]], events: list[WebhookEvent]
-    ) -> bool:
+    def _write(self, batch: list[_Change], events: list[_Change]) -> bool:
         """Write ``batch`` and its webhook events; False if the database refused them.
 
         Any other failure is a bug: logged, and the batch dropped (retrying would not help).
@@ -143,9 +139,7 @@ class StatusWriter(Worker):
             logger.exception("status write failed; {} changes dropped", len(batch))
         return True
 
-    def _put_back(
-        self, batch: list[tuple[TenantStatus, str | None]], events: list[WebhookEvent]
-    ) -> None:
+    def _put_back(self, batch: list[_Change], events: list[_Change]) -> None:
         with self._lock:
             for status, old in batch:  # unless a newer status arrived meanwhile
                 self._pending.setdefault(status.tenant_id, (status, old))
