@@ -23,12 +23,13 @@ step says why it sits where it does.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import pykka
 from loguru import logger
 
-from wamgr.actors.leases import LeaseKeeper
+from wamgr.actors.leases import LeaseKeeper, LeasesReleased
 from wamgr.actors.pool import ActorPool
 from wamgr.actors.registry import (
     RegistryActor,
@@ -403,9 +404,12 @@ class Runtime:
 
     def _shut_tenants_down(self, budget_s: float) -> None:
         """Close every link (no logout), release the leases of the closed ones (ours only:
-        the store is bound to this process's claim), end the tenant actors and the registry."""
-        shut_down_tenants(
-            self.registry,
-            lambda closed: self.leases.release_owned(self.config.instance_id, closed),
-            budget_s,
-        )
+        the store is bound to this process's claim), end the tenant actors and the registry.
+        The keeper stops renewing each batch before it is released."""
+
+        def release(closed: list[str]) -> None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                self.keeper.tell(LeasesReleased(tuple(closed)))
+            self.leases.release_owned(self.config.instance_id, closed)
+
+        shut_down_tenants(self.registry, release, budget_s)

@@ -11,6 +11,7 @@ import pytest
 from dbproxy import frozen
 
 from wamgr import TenantState
+from wamgr.actors.leases import LeasesReleased
 from wamgr.clock import SystemClock
 from wamgr.store.db import Database
 from wamgr.store.leases import LeaseStore
@@ -68,6 +69,21 @@ def test_no_renewal_for_renew_deadline_closes_links_before_the_ttl(
     assert sim.logouts(jid) == 0
     assert status.last_error.startswith("lease lost")
     assert not mgr.is_connection_active("t1")
+
+
+def test_leases_released_by_a_stop_are_no_longer_renewed(make_manager, sim, clock, store):
+    mgr = make_manager(**TIMINGS)
+    for tenant in ("t1", "t2"):
+        _connected(mgr, sim, tenant)
+    before = {t: store.holder(t).expires_at for t in ("t1", "t2")}
+    mgr.runtime.keeper.tell(LeasesReleased(("t1",)))
+    clock.advance(10.0)  # a renewal
+    wait_until_renewed = time.monotonic() + 5
+    while store.holder("t2").expires_at == before["t2"] and time.monotonic() < wait_until_renewed:
+        time.sleep(0.01)
+    assert store.holder("t2").expires_at > before["t2"]
+    assert store.holder("t1").expires_at == before["t1"]
+    assert mgr.status("t1").state is TenantState.CONNECTED  # not fenced: no longer watched
 
 
 def test_a_renewal_that_finds_the_lease_gone_fences_at_once(make_manager, sim, clock, store):

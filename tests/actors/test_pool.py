@@ -140,6 +140,34 @@ def test_a_failing_on_start_stops_the_actor(start: Start) -> None:
     assert log.items == []
 
 
+class EndsOnRequest(PooledProbe):
+    """Ends itself (``stop_now``) when asked ``"end"``."""
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "end":
+            self.stop_now()
+            return "ended"
+        return super().on_receive(message)
+
+
+def test_stop_now_ends_the_actor_in_its_handler_and_answers_the_rest_dead(
+    pool: ActorPool, refs: list
+) -> None:
+    log = Log()
+    ref = EndsOnRequest.start(pool, log)
+    refs.append(ref)
+    gate = occupy(ref)
+    ending = ref.ask("end", block=False)
+    behind = ref.ask("behind", block=False)
+    gate.set()
+    assert ending.get(timeout=WAIT) == "ended"  # the handler that ended it still answers
+    with pytest.raises(pykka.ActorDeadError):
+        behind.get(timeout=WAIT)
+    assert ref.actor_stopped.is_set() and not ref.is_alive()
+    assert pykka.ActorRegistry.get_by_urn(ref.actor_urn) is None
+    assert log.items[-1] == "stop" and "behind" not in log.items
+
+
 def test_a_proxy_works_on_a_pooled_actor(pool: ActorPool, refs: list) -> None:
     log = Log()
     ref = PooledProbe.start(pool, log)

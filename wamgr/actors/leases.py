@@ -65,6 +65,17 @@ class LeaseDropped:
 
 
 @dataclass(frozen=True, slots=True)
+class LeasesReleased:
+    """A stop is releasing these tenants' leases (their links closed): stop renewing them.
+
+    One message per release batch, instead of a :class:`LeaseDropped` from each of 10,000
+    tenants (each a wake-up of the keeper's thread); sent before the release statement.
+    """
+
+    tenant_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class LeaseLost:
     """Told to a tenant: the lease of ``token`` is no longer yours; close without logout."""
 
@@ -107,6 +118,7 @@ class LeaseKeeper(DispatchingActor):
     events = {
         LeaseGranted: "_on_granted",
         LeaseDropped: "_on_dropped",
+        LeasesReleased: "_on_released",
         _Tick: "_on_tick",
         _CheckDeadlines: "_on_check_deadlines",
         _Renewed: "_on_renewed",
@@ -160,6 +172,10 @@ class LeaseKeeper(DispatchingActor):
         held = self._held.get(message.tenant_id)
         if held is not None and held.token == message.token:
             del self._held[message.tenant_id]
+
+    def _on_released(self, message: LeasesReleased) -> None:
+        for tenant_id in message.tenant_ids:
+            self._held.pop(tenant_id, None)
 
     def _on_tick(self, _: _Tick) -> None:
         self._schedule_tick()

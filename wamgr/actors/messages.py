@@ -152,8 +152,8 @@ class Shutdown:
     """
 
     done: Notice
-    #: Then end the actor (as ``ref.stop()`` would) once ``done`` is set: a stop of 10,000
-    #: tenants needs no second message, and no future, per tenant.
+    #: Then end the actor at once (``PooledActor.stop_now``) once ``done`` is set: a stop of
+    #: 10,000 tenants needs no second message, and no future, per tenant.
     stop: bool = False
 
 

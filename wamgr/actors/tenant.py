@@ -185,7 +185,7 @@ class TenantActor(TenantSending, TenantReporting, PooledDispatchingActor):
         self._awaiting = None
         if self._close_then(AfterClose.SHUTDOWN, message.done):
             return
-        self._lease.forget()  # the manager releases every closed tenant's lease at once
+        self._lease.hand_back()  # the manager releases every closed tenant's lease at once
         if self._book.state not in PARKED_STATES:
             self._set_state(TenantState.STOPPED, owner=None, next_retry_at=None)
         self._link_gone([message.done])
@@ -357,19 +357,18 @@ class TenantActor(TenantSending, TenantReporting, PooledDispatchingActor):
             self._link_gone(waiters)
 
     def _link_gone(self, waiters: list[m.Notice]) -> None:
-        """Tell ``waiters`` the link is gone; then end, if a Shutdown asked (pykka's own
-        ``stop``: after the messages before it)."""
+        """Tell ``waiters`` the link is gone; then end at once, if a Shutdown asked."""
         for done in waiters:
             done.set()
         if self._stop_when_closed and self._link is None:
-            self.stop()
+            self.stop_now()
 
     def _stop_after_close(self, after: AfterClose) -> None:
         """Stop as ``after`` says (a REOPEN no longer wanted stops as STOP)."""
         if after is AfterClose.CLEAR_AUTH:
             self._park_without_auth()
         elif after is AfterClose.SHUTDOWN:
-            self._lease.forget()  # the manager releases every closed tenant's lease at once
+            self._lease.hand_back()  # the manager releases every closed tenant's lease at once
             self._set_state(TenantState.STOPPED, owner=None, next_retry_at=None)
         else:
             self._lease.release()

@@ -175,6 +175,11 @@ class TenantLease:
         if token is not None:
             self._keeper.tell(LeaseDropped(self._id, token))
 
+    def hand_back(self) -> None:
+        """Stop holding the lease, for the manager's stop to release it with the others'
+        (see :class:`~wamgr.actors.leases.LeasesReleased`): no statement, no message."""
+        self._token = None
+
     def release(self) -> None:
         """Give the lease up (one statement), so another instance may take it at once."""
         token = self._token
