@@ -24,6 +24,7 @@ step says why it sits where it does.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 
 import pykka
@@ -57,7 +58,7 @@ from wamgr.store.dashboard import DashboardStore
 from wamgr.store.db import Database, SessionLimits, open_database
 from wamgr.store.inbound import InboundLog
 from wamgr.store.instances import InstanceClaim, InstanceStore
-from wamgr.store.leases import LeaseStore
+from wamgr.store.leases import RELEASE_WITHIN_S, LeaseStore
 from wamgr.store.locks import ProcessingLocks
 from wamgr.store.outbound import OutboundStore
 from wamgr.store.outbox import Outbox
@@ -405,11 +406,15 @@ class Runtime:
     def _shut_tenants_down(self, budget_s: float) -> None:
         """Close every link (no logout), release the leases of the closed ones (ours only:
         the store is bound to this process's claim), end the tenant actors and the registry.
-        The keeper stops renewing each batch before it is released."""
+        The keeper stops renewing each batch before it is released; a release retries rows a
+        renewal holds locked only within what is left of ``budget_s``."""
+
+        end = time.monotonic() + budget_s
 
         def release(closed: list[str]) -> None:
             with contextlib.suppress(pykka.ActorDeadError):
                 self.keeper.tell(LeasesReleased(tuple(closed)))
-            self.leases.release_owned(self.config.instance_id, closed)
+            left = min(RELEASE_WITHIN_S, max(0.0, end - time.monotonic()))
+            self.leases.release_owned(self.config.instance_id, closed, within_s=left)
 
         shut_down_tenants(self.registry, release, budget_s)

@@ -267,3 +267,16 @@ def test_release_owned_never_waits_on_rows_a_renewal_locks_and_frees_them_after(
         renewal.rollback()
     releasing.join(5)
     assert freed == [3] and leases.all() == []
+
+
+def test_release_owned_gives_up_on_a_locked_row_once_its_time_is_spent(leases, database_url):
+    for tenant in ("t1", "t2"):
+        leases.acquire(tenant, "me", 30.0)
+    with psycopg.connect(database_url) as renewal:  # a renewal that never finishes
+        renewal.execute("SELECT 1 FROM wamgr_leases WHERE tenant_id = 't2' FOR UPDATE")
+        began = time.monotonic()
+        freed = leases.release_owned("me", ["t1", "t2"], within_s=0.1)
+        took = time.monotonic() - began
+        renewal.rollback()
+    assert freed == 1 and [lease.tenant_id for lease in leases.all()] == ["t2"]
+    assert took < 0.6, f"release_owned made passes for {took:.2f} s"

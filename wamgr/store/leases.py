@@ -200,9 +200,10 @@ SELECT n, (SELECT count(*) FROM mine) - n,
 """
 
 #: Seconds :meth:`LeaseStore.release_owned` waits between passes over leases another
-#: statement had locked, and how many passes it makes (a renewal holds them ~0.1 s).
+#: statement had locked, and for how long it makes passes at most (a renewal holds them
+#: ~0.1 s).
 RELEASE_RETRY_S = 0.02
-RELEASE_PASSES = 50
+RELEASE_WITHIN_S = 1.0
 
 
 class LeaseStore:
@@ -296,14 +297,17 @@ class LeaseStore:
             )
             return cur.rowcount > 0
 
-    def release_owned(self, owner: str, tenant_ids: list[str]) -> int:
+    def release_owned(
+        self, owner: str, tenant_ids: list[str], within_s: float = RELEASE_WITHIN_S
+    ) -> int:
         """Give up ``owner``'s leases of ``tenant_ids``; returns the count.
 
         If any was given up, the same statement sends ``NOTIFY wamgr_leases_freed, owner``
         (delivered once it has committed), so the other instances claim them at once.
         A bound store gives up only the leases of its own incarnation. Leases another
         statement holds locked (a renewal under way) are not waited for, which could
-        deadlock, but given up in the next pass, :data:`RELEASE_RETRY_S` later."""
+        deadlock, but given up in the next pass, :data:`RELEASE_RETRY_S` later; no pass
+        starts ``within_s`` seconds after the first (what is left expires by itself)."""
         if not tenant_ids:
             return 0
         params = {
@@ -313,15 +317,15 @@ class LeaseStore:
             "channel": FREED_CHANNEL,
         }
         freed = 0
-        for _ in range(RELEASE_PASSES):
+        end = time.monotonic() + within_s
+        while True:
             with self._db.connection() as conn:
                 row = conn.execute(_RELEASE_OWNED, params).fetchone()
             assert row is not None  # ``counted`` has one row
             freed += int(row[0])
-            if not row[1]:  # none of ours was locked by another statement
-                return freed
+            if not row[1] or time.monotonic() + RELEASE_RETRY_S > end:
+                return freed  # all freed, or out of time for another pass
             time.sleep(RELEASE_RETRY_S)
-        return freed
 
     def notify_freed(self, payload: str) -> None:
         """Send ``NOTIFY wamgr_leases_freed, payload`` (an empty payload frees nothing: it
