@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -162,3 +163,22 @@ class TenantStatus:
             if out[key] is not None:
                 out[key] = out[key].isoformat()
         return out
+
+
+def status_columns(
+    changes: Sequence[tuple[TenantStatus, str | None]], prefix: str = ""
+) -> dict[str, list[Any]]:
+    """``(status, old_state)`` changes as one list per field, in order, for SQL's ``unnest``:
+    ``{prefix}`` + ``tenants``, ``states``, ``olds``, ``owners``, ``attempts``, ``retries``
+    (``next_retry_at``), ``errors`` (``last_error``), ``stamps`` (``updated_at``), ``jids``."""
+    return {
+        f"{prefix}tenants": [s.tenant_id for s, _ in changes],
+        f"{prefix}states": [str(s.state) for s, _ in changes],
+        f"{prefix}olds": [old for _, old in changes],
+        f"{prefix}owners": [s.owner for s, _ in changes],
+        f"{prefix}attempts": [s.attempt for s, _ in changes],
+        f"{prefix}retries": [s.next_retry_at for s, _ in changes],
+        f"{prefix}errors": [s.last_error for s, _ in changes],
+        f"{prefix}stamps": [s.updated_at for s, _ in changes],
+        f"{prefix}jids": [s.jid for s, _ in changes],
+    }

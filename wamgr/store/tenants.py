@@ -10,12 +10,12 @@ from psycopg.errors import UniqueViolation
 from psycopg.rows import dict_row
 
 from wamgr.errors import JidInUse
-from wamgr.status import Desired, TenantState, TenantStatus
+from wamgr.status import Desired, TenantState, TenantStatus, status_columns
 from wamgr.store.db import Database
 from wamgr.store.outbox import OUTBOX_INSERT
 from wamgr.store.status_feed import CHANNEL as STATUS_CHANNEL
 from wamgr.store.status_feed import PAYLOAD_SQL
-from wamgr.webhooks.events import STATUS_EVENTS_SQL, status_event_params
+from wamgr.webhooks.events import STATUS_EVENTS_SQL
 
 # A stored status is stale when it says its owner runs a link (connecting, pairing,
 # connected: states entered only under a lease) but that owner holds no live lease on the
@@ -224,23 +224,13 @@ class TenantStore:
         if not changes:
             return 0
         outbox = ""
-        params: dict = {
-            "tenants": [s.tenant_id for s, _ in changes],
-            "states": [str(s.state) for s, _ in changes],
-            "owners": [s.owner for s, _ in changes],
-            "attempts": [s.attempt for s, _ in changes],
-            "retries": [s.next_retry_at for s, _ in changes],
-            "errors": [s.last_error for s, _ in changes],
-            "stamps": [s.updated_at for s, _ in changes],
-            "olds": [old for _, old in changes],
-            "writer": writer,
-        }
+        params: dict = {**status_columns(changes), "writer": writer}
         if reported:  # the global endpoints and the tenants' own (see OUTBOX_INSERT)
             outbox = (
                 f", written AS (SELECT tenant_id FROM upd), {STATUS_EVENTS_SQL},"
                 f" ob AS ({OUTBOX_INSERT})"
             )
-            params.update(status_event_params(reported), endpoints=list(endpoints))
+            params.update(status_columns(reported, "se_"), endpoints=list(endpoints))
         # The arrays go in binary: psycopg's text format escapes every element in Python.
         with self._db.connection() as conn, conn.transaction():
             written = conn.execute(

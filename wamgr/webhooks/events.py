@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from wamgr.status import TenantStatus
 from wamgr.transport.base import MessageReceived, Receipt
 
 STATUS_EVENT = "session.status"
@@ -68,8 +66,9 @@ def _event(
 
 
 #: A CTE ``events(webhook_id, event_type, tenant_id, body, n)`` of ``session.status``
-#: events, built by PostgreSQL from the arrays of :func:`status_event_params`, one per change,
-#: for :data:`~wamgr.store.outbox.OUTBOX_INSERT`. The body is the same as every event's:
+#: events, one per change, built by PostgreSQL from the arrays of
+#: :func:`~wamgr.status.status_columns` with the prefix ``se_``, for
+#: :data:`~wamgr.store.outbox.OUTBOX_INSERT`. The body is the same as every event's:
 #: ``timestamp`` is the status's ``updated_at`` (UTC, milliseconds, "Z"), ``data`` holds
 #: ``tenant_id``, ``old_state``, ``new_state``, ``reason`` (the status's ``last_error``),
 #: ``attempt``, ``next_retry_at`` (ISO 8601, UTC), ``owner`` and ``jid``. The id is
@@ -89,28 +88,12 @@ events AS (
                                       'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
              'owner', e.owner, 'jid', e.jid))::text AS body,
          e.n
-    FROM unnest(%(se_tenants)b::text[], %(se_olds)b::text[], %(se_news)b::text[],
-                %(se_reasons)b::text[], %(se_attempts)b::int[], %(se_retries)b::timestamptz[],
+    FROM unnest(%(se_tenants)b::text[], %(se_olds)b::text[], %(se_states)b::text[],
+                %(se_errors)b::text[], %(se_attempts)b::int[], %(se_retries)b::timestamptz[],
                 %(se_owners)b::text[], %(se_jids)b::text[], %(se_stamps)b::timestamptz[])
          WITH ORDINALITY AS e(tenant_id, old_state, new_state, reason, attempt, retry, owner,
                               jid, stamp, n))
 """
-
-
-def status_event_params(changes: Sequence[tuple[TenantStatus, str | None]]) -> dict[str, list]:
-    """The parameters of :data:`STATUS_EVENTS_SQL`: one ``session.status`` event per
-    ``(status, old_state)`` change, in order."""
-    return {
-        "se_tenants": [s.tenant_id for s, _ in changes],
-        "se_olds": [old for _, old in changes],
-        "se_news": [str(s.state) for s, _ in changes],
-        "se_reasons": [s.last_error for s, _ in changes],
-        "se_attempts": [s.attempt for s, _ in changes],
-        "se_retries": [s.next_retry_at for s, _ in changes],
-        "se_owners": [s.owner for s, _ in changes],
-        "se_jids": [s.jid for s, _ in changes],
-        "se_stamps": [s.updated_at for s, _ in changes],
-    }
 
 
 def message_data(tenant_id: str, message: MessageReceived) -> dict[str, Any]:
